@@ -1,0 +1,33 @@
+"""Shared fixtures: the test seed and the learnable synthetic data set (STYLE.md section 7)."""
+
+import os
+
+import pytest
+
+_SEED = int(os.environ.get("HARNESS_TEST_SEED", "0"))
+
+
+def pytest_report_header(config):
+    return f"eegrobust: global_random_seed={_SEED} (set HARNESS_TEST_SEED to change it)"
+
+
+@pytest.fixture
+def global_random_seed():
+    """0 unless the environment variable HARNESS_TEST_SEED says otherwise; use it to build local generators."""
+    return _SEED
+
+
+@pytest.fixture(scope="session")
+def synth_epochs():
+    """`make_synthetic_epochs(random_state=0)`: 48 trials, 4 channels, 128 samples, 2 classes (do not modify)."""
+    from data import make_synthetic_epochs
+
+    return make_synthetic_epochs(random_state=0)
+
+
+@pytest.fixture(scope="session")
+def synth(synth_epochs):
+    """`synth_epochs` as `EEGData` in microvolts (frozen; its arrays should not be written to)."""
+    from data import epochs_to_data
+
+    return epochs_to_data(synth_epochs)

@@ -1,0 +1,253 @@
+import re
+from pathlib import Path
+
+import mne
+import numpy as np
+import pytest
+
+from data import ConfigError, DataError, epochs_to_data, load_epochs, make_synthetic_epochs, to_microvolts
+
+
+def _as_raw(epochs, *, stim=True, gap=32):
+    """Lay epochs end to end, ``gap`` samples apart, as a Raw; events on a stim channel or as annotations."""
+    X = epochs.get_data()
+    n_trials, n_chans, n_times = X.shape
+    step = n_times + gap
+    data = np.zeros((n_chans + stim, gap + n_trials * step))
+    onsets = gap + np.arange(n_trials) * step
+    for x, onset in zip(X, onsets, strict=True):
+        data[:n_chans, onset:onset + n_times] = x
+    codes = epochs.events[:, 2]
+    ch_names, ch_types = list(epochs.ch_names), ["eeg"] * n_chans
+    if stim:
+        data[-1, onsets] = codes
+        ch_names, ch_types = ch_names + ["STI 014"], ch_types + ["stim"]
+    raw = mne.io.RawArray(data, mne.create_info(ch_names, epochs.info["sfreq"], ch_types), verbose="error")
+    if not stim:
+        names = {code: name for name, code in epochs.event_id.items()}
+        raw.set_annotations(mne.Annotations(onsets / raw.info["sfreq"], 0.0, [names[c] for c in codes]))
+    return raw, np.column_stack([onsets, np.zeros(n_trials, int), codes])
+
+
+def _one_line(excinfo):
+    assert "\n" not in str(excinfo.value)
+
+
+def test_to_microvolts():
+    np.testing.assert_allclose(to_microvolts(np.array([1e-6, -2e-5])), [1.0, -20.0])
+    assert to_microvolts(np.array([1, 2])).dtype == np.float64
+
+
+def test_load_epochs_passes_epochs_through(synth_epochs):
+    assert load_epochs(synth_epochs) is synth_epochs
+
+
+def test_epochs_to_data_matches_synthetic(synth_epochs, synth):
+    np.testing.assert_allclose(synth.X, synth_epochs.get_data() * 1e6, rtol=1e-6)
+    np.testing.assert_array_equal(synth.y, synth_epochs.events[:, 2] - 1)
+    assert synth.ch_names == tuple(synth_epochs.ch_names)
+
+
+def test_classes_ordered_by_code():
+    epochs = make_synthetic_epochs(n_trials=8)
+    epochs.event_id = {"zeta": 1, "alpha": 2}
+    data = epochs_to_data(epochs)
+    assert data.classes == ("zeta", "alpha")
+    np.testing.assert_array_equal(data.y, epochs.events[:, 2] - 1)
+
+
+def test_epochs_to_data_keeps_only_eeg(synth_epochs):
+    epochs = synth_epochs.copy().set_channel_types({"EEG003": "misc"}, verbose="error")
+    data = epochs_to_data(epochs)
+    assert data.ch_names == ("EEG000", "EEG001", "EEG002")
+
+
+@pytest.mark.parametrize("fname", ["s-epo.fif", "s_epo.fif", "plain.fif"])
+def test_fif_epochs_round_trip(synth_epochs, synth, tmp_path, fname):
+    path = tmp_path / fname
+    synth_epochs.save(path, verbose="error")
+    for source in (path, str(path)):
+        epochs = load_epochs(source)
+        assert epochs.preload and len(epochs) == 48
+        data = epochs_to_data(epochs)
+        np.testing.assert_allclose(data.X, synth.X, rtol=1e-5, atol=1e-4)  # saved in single precision
+        np.testing.assert_array_equal(data.y, synth.y)
+        assert data.classes == synth.classes and data.sfreq == synth.sfreq
+
+
+def test_event_id_selects_conditions(tmp_path):
+    epochs = make_synthetic_epochs(n_trials=30, n_classes=3)
+    path = tmp_path / "three-epo.fif"
+    epochs.save(path, verbose="error")
+    data = epochs_to_data(load_epochs(path, event_id={"class0": 1, "class2": 3}))
+    assert data.classes == ("class0", "class2") and data.n_trials == 20
+    with pytest.raises(ConfigError, match=r"event_id names \['class9'\] are not conditions"):
+        load_epochs(path, event_id={"class9": 10})
+
+
+def test_raw_fif_with_stim_channel(synth_epochs, synth, tmp_path):
+    raw, _ = _as_raw(synth_epochs, stim=True)
+    path = tmp_path / "rec_raw.fif"
+    raw.save(path, verbose="error")
+    tmax = (synth.n_times - 1) / synth.sfreq
+    data = epochs_to_data(load_epochs(path, tmax=tmax, event_id={"left": 1, "right": 2}))
+    assert data.classes == ("left", "right") and data.ch_names == synth.ch_names  # stim channel dropped
+    np.testing.assert_allclose(data.X, synth.X, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(data.y, synth.y)
+    # Without event_id, classes are named after the codes.
+    assert epochs_to_data(load_epochs(str(path), tmax=tmax)).classes == ("1", "2")
+
+
+def test_raw_with_explicit_events(synth_epochs, synth, tmp_path):
+    raw, events = _as_raw(synth_epochs, stim=False)
+    raw.set_annotations(None)
+    path = tmp_path / "noevents_raw.fif"
+    raw.save(path, verbose="error")
+    data = epochs_to_data(load_epochs(path, events=events, tmax=(synth.n_times - 1) / synth.sfreq))
+    np.testing.assert_allclose(data.X, synth.X, rtol=1e-5, atol=1e-4)
+    with pytest.raises(DataError, match=r"no events in .*noevents_raw\.fif.*pass events=") as excinfo:
+        load_epochs(path, tmax=0.5)
+    _one_line(excinfo)
+    with pytest.raises(ConfigError, match=r"events must be an int array of shape \(n_events, 3\), got .*\(48,\)"):
+        load_epochs(path, events=events[:, 0], tmax=0.5)
+    with pytest.raises(DataError, match=r"events for .*noevents_raw\.fif.* is empty \(shape \(0, 3\)\)"):
+        load_epochs(path, events=events[:0], tmax=0.5)
+
+
+def test_edf_with_annotations(synth_epochs, synth, tmp_path):
+    pytest.importorskip("edfio")
+    raw, _ = _as_raw(synth_epochs, stim=False)
+    path = tmp_path / "rec.edf"
+    mne.export.export_raw(path, raw, verbose="error")
+    data = epochs_to_data(load_epochs(path, tmax=(synth.n_times - 1) / synth.sfreq))
+    assert data.classes == ("class0", "class1")
+    np.testing.assert_array_equal(data.y, synth.y)
+    np.testing.assert_allclose(data.X, synth.X, atol=0.05)  # EDF stores 16-bit integers
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Bad input: one-line errors that name the value and the fix.
+
+
+def test_missing_path(tmp_path):
+    path = tmp_path / "nope-epo.fif"
+    with pytest.raises(DataError, match=re.escape(repr(str(path))) + " does not exist") as excinfo:
+        load_epochs(path)
+    _one_line(excinfo)
+
+
+@pytest.mark.parametrize(
+    "fname, reason",
+    [("junk-epo.fif", "does not start with a file id tag"), ("junk.edf", "Bad EDF file"),
+     ("junk.fif", "does not start with a file id tag"), ("junk.xyz", "Unsupported file type")],
+)
+def test_unreadable_file(tmp_path, fname, reason):
+    path = tmp_path / fname
+    path.write_bytes(b"this is not EEG\n" * 20)
+    with pytest.raises(DataError, match=rf"could not read .*{re.escape(fname)}.*{reason}") as excinfo:
+        load_epochs(path, tmax=1.0)
+    _one_line(excinfo)
+
+
+def test_source_type():
+    with pytest.raises(TypeError, match="source must be an mne.Epochs or a path .* got int"):
+        load_epochs(3)
+
+
+def test_raw_needs_tmax(synth_epochs, tmp_path):
+    path = tmp_path / "rec_raw.fif"
+    _as_raw(synth_epochs)[0].save(path, verbose="error")
+    with pytest.raises(ConfigError, match=r"tmax is required .*rec_raw\.fif.*pass tmax="):
+        load_epochs(path)
+
+
+def test_nan_values(synth_epochs):
+    epochs = synth_epochs.copy()
+    epochs._data[3, 1, 5:7] = np.nan
+    epochs._data[9, 0, 0] = np.inf
+    with pytest.raises(DataError, match=r"3 NaN/Inf values \(first in trial 3\); drop or interpolate") as excinfo:
+        epochs_to_data(epochs)
+    _one_line(excinfo)
+
+
+def test_single_class(synth_epochs):
+    epochs = synth_epochs["class1"]
+    with pytest.raises(DataError, match=r"1 class\(es\) \['class1'\].*needs at least two") as excinfo:
+        epochs_to_data(epochs)
+    _one_line(excinfo)
+
+
+def test_zero_epochs(synth_epochs):
+    empty = synth_epochs.copy().drop(np.arange(len(synth_epochs)), verbose="error")
+    with pytest.raises(DataError, match="zero epochs") as excinfo:
+        load_epochs(empty)
+    _one_line(excinfo)
+    with pytest.raises(DataError, match="zero epochs"):
+        epochs_to_data(empty)
+
+
+def test_raw_events_outside_recording(synth_epochs, tmp_path):
+    raw, events = _as_raw(synth_epochs, stim=False)
+    path = tmp_path / "short_raw.fif"
+    raw.save(path, verbose="error")
+    with pytest.raises(DataError, match=r"short_raw\.fif.*zero epochs") as excinfo:
+        load_epochs(path, events=events, tmax=1000.0)
+    _one_line(excinfo)
+
+
+def test_raw_event_id_not_found(synth_epochs, tmp_path):
+    path = tmp_path / "rec_raw.fif"
+    _as_raw(synth_epochs)[0].save(path, verbose="error")
+    with pytest.raises(DataError, match=r"could not cut epochs from .*rec_raw\.fif.*event id 7") as excinfo:
+        load_epochs(path, tmax=0.5, event_id={"a": 1, "b": 7})
+    _one_line(excinfo)
+
+
+def test_no_eeg_channels(synth_epochs, tmp_path):
+    epochs = synth_epochs.copy().set_channel_types({n: "misc" for n in synth_epochs.ch_names}, verbose="error")
+    with pytest.raises(DataError, match=r"no EEG channels .*\['misc'\].*set_channel_types") as excinfo:
+        epochs_to_data(epochs)
+    _one_line(excinfo)
+    raw, _ = _as_raw(synth_epochs)
+    raw.set_channel_types({n: "misc" for n in synth_epochs.ch_names}, verbose="error")
+    path = tmp_path / "misc_raw.fif"
+    raw.save(path, verbose="error")
+    with pytest.raises(DataError, match=r"no EEG channels in .*misc_raw\.fif.*set_channel_types") as excinfo:
+        load_epochs(path, tmax=0.5)
+    _one_line(excinfo)
+
+
+def test_microvolts_stored_as_volts(synth_epochs):
+    epochs = synth_epochs.copy()
+    epochs._data *= 1e6  # µV written where MNE expects volts
+    match = r"std of [\d.]+ V, but EEG is ~1e-5 V.*likely stored in microvolts.*Divide by 1e6"
+    with pytest.raises(DataError, match=match) as excinfo:
+        epochs_to_data(epochs)
+    _one_line(excinfo)
+
+
+def test_volts_scaled_twice(synth_epochs):
+    epochs = synth_epochs.copy()
+    epochs._data *= 1e-6
+    with pytest.raises(DataError, match=r"std of [\d.]+e-11 V.*Multiply by 1e6"):
+        epochs_to_data(epochs)
+
+
+def test_constant_data(synth_epochs):
+    epochs = synth_epochs.copy()
+    epochs._data[:] = 0.0
+    with pytest.raises(DataError, match="constant"):
+        epochs_to_data(epochs)
+
+
+def test_epochs_to_data_type():
+    with pytest.raises(TypeError, match="epochs must be an mne.Epochs, got ndarray"):
+        epochs_to_data(np.zeros((2, 2, 2)))
+
+
+def test_bundled_path_is_package_data():
+    import data.bundled
+
+    folder = Path(data.bundled.__file__).parent
+    assert sorted(p.name for p in folder.glob("*-epo.fif")) == [
+        "finger_test-epo.fif", "finger_train-epo.fif", "scp1_test-epo.fif", "scp1_train-epo.fif"]

@@ -1,0 +1,315 @@
+"""Black-box attacks: the attacker can only query the victim, and every query is counted.
+
+Three attacks: a substitute trained through the oracle with Jacobian-based dataset augmentation, then a transfer
+attack [1]_; HopSkipJump, decision-based (labels only) [2]_; and Square, score-based (class scores) [3]_.
+
+References
+----------
+.. [1] Papernot et al., "Practical black-box attacks against machine learning", ACM AsiaCCS 2017.
+.. [2] Chen, Jordan and Wainwright, "HopSkipJumpAttack: a query-efficient decision-based attack", IEEE S&P 2020.
+.. [3] Andriushchenko et al., "Square attack: a query-efficient black-box adversarial attack via random
+       search", ECCV 2020.
+.. [4] Zhang and Wu, "On the vulnerability of CNN classifiers in EEG-based BCIs", IEEE TNSRE 27(5), 2019.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from data._checks import ConfigError, EEGRobustError
+from data.containers import EEGData
+
+from ._foolbox import fb, run_foolbox
+from .base import Attack, BudgetSpace, eval_mode, predict_labels
+from .whitebox import LinfPGD
+
+
+class QueryBudgetExceeded(EEGRobustError, RuntimeError):
+    """An attack asked the oracle for more queries than its budget allows."""
+
+
+class QueryOracle(nn.Module):
+    """The victim as a black-box attacker sees it: labels (one-hot) or class probabilities, counted.
+
+    Parameters
+    ----------
+    victim : torch.nn.Module
+        The victim in budget space.
+    scores : bool, default=False
+        Return softmax probabilities (score-based attacks) instead of one-hot labels (decision-based).
+    max_queries : int or None
+        Total queries allowed; one more raises `QueryBudgetExceeded`.
+    """
+
+    def __init__(self, victim: nn.Module, *, scores: bool = False, max_queries: int | None = None):
+        super().__init__()
+        self.victim, self.scores, self.max_queries = victim, scores, max_queries
+        self.n_queries = 0
+
+    def forward(self, S):
+        self.n_queries += len(S)
+        if self.max_queries is not None and self.n_queries > self.max_queries:
+            raise QueryBudgetExceeded(f"query budget of {self.max_queries} exhausted")
+        with torch.no_grad():
+            out = self.victim(S)
+        if self.scores:
+            return out.softmax(1)
+        return nn.functional.one_hot(out.argmax(1), out.shape[1]).to(S.dtype)
+
+    def labels(self, S):
+        return self(S).argmax(1)
+
+
+def _check_budget(name, value):
+    if not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer number of queries per trial, got {value!r}.")
+    return int(value)
+
+
+class SquareAttack(Attack):
+    """L-inf Square attack [3]_ adapted to EEG: random search over time windows of a random channel subset.
+
+    The attacker sees class probabilities only. Windows cover a fraction ``p`` of the time axis that shrinks on
+    the paper's schedule; a change is kept when it lowers the margin of the oracle's own label. A trial stops
+    as soon as the oracle's label flips.
+
+    Parameters
+    ----------
+    max_queries : int, default=500
+        Per-trial query budget (including the first query of the clean trial).
+    p_init : float, default=0.05
+    """
+
+    name = "square"
+    threat_model = "black_box"
+    nested = False
+
+    def __init__(self, *, max_queries: int = 500, p_init: float = 0.05):
+        self.max_queries = _check_budget("max_queries", max_queries)
+        self.p_init = p_init
+
+    def _target(self, victim):
+        self._queries = None
+        return QueryOracle(victim, scores=True)
+
+    def _p(self, it):
+        frac = it / self.max_queries * 10000
+        halvings = sum(frac > b for b in (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000))
+        return self.p_init / 2 ** halvings
+
+    def _run(self, oracle, S, labels, *, epsilon, bounds, rng):
+        n, C, T = S.shape
+        queries = np.zeros(n, dtype=np.int64)
+
+        def margin(probs, y):
+            top = probs.gather(1, y[:, None]).squeeze(1)
+            other = probs.scatter(1, y[:, None], -1.0).amax(1)
+            return top - other
+
+        probs = oracle(S)
+        queries += 1
+        y = probs.argmax(1)  # the attacker knows only the oracle's labels
+        stripes = torch.from_numpy(rng.choice([-1.0, 1.0], size=(n, 1, T)).astype(np.float32)).to(S.device)
+        delta = epsilon * stripes.expand(n, C, T).clone()
+        m = margin(oracle((S + delta).clamp(bounds.low, bounds.high)), y)
+        queries += 1
+        t = torch.arange(T, device=S.device)
+        for it in range(self.max_queries - 2):
+            active = (m > 0).nonzero().flatten()
+            if len(active) == 0:
+                break
+            k = len(active)
+            width = max(1, round(self._p(it) * T))
+            n_ch = max(1, round(np.sqrt(self._p(it)) * C))
+            start = torch.from_numpy(rng.integers(0, T - width + 1, size=k)).to(S.device)
+            win = (t[None] >= start[:, None]) & (t[None] < start[:, None] + width)  # (k, T)
+            ch_rank = torch.from_numpy(rng.random((k, C)).argsort(1)).to(S.device)
+            chans = ch_rank < n_ch  # (k, C)
+            mask = chans[:, :, None] & win[:, None, :]
+            signs = torch.from_numpy(rng.choice([-1.0, 1.0], size=(k, C, 1)).astype(np.float32)).to(S.device)
+            cand = torch.where(mask, epsilon * signs, delta[active])
+            m_new = margin(oracle((S[active] + cand).clamp(bounds.low, bounds.high)), y[active])
+            queries[active.cpu().numpy()] += 1
+            better = m_new < m[active]
+            delta[active[better]] = cand[better]
+            m[active[better]] = m_new[better]
+        self._queries = queries
+        return (S + delta).clamp(bounds.low, bounds.high)
+
+    def _output(self, eps, X, S, S_adv, scale, target, min_norm=None):
+        out = super()._output(eps, X, S, S_adv, scale, None, min_norm)
+        out.n_queries = self._queries if self._queries is not None else np.zeros(len(X), np.int64)
+        self._queries = None
+        return out
+
+
+class HopSkipJump(Attack):
+    """Decision-based HopSkipJump [2]_ (foolbox), L-inf, minimal-norm, within a per-trial query budget.
+
+    The attacker sees labels only. Each trial starts from the nearest trial of the batch that the oracle labels
+    differently (one label query per trial). The number of iterations is chosen so that the queries stay within
+    ``max_queries`` per trial on average; the oracle enforces the budget and the attack retries with fewer
+    iterations if it is ever reached.
+
+    Parameters
+    ----------
+    max_queries : int, default=1000
+    gradient_evals : int, default=50
+        Queries per trial to estimate the boundary's normal in each iteration.
+    """
+
+    name = "hopskipjump"
+    threat_model = "black_box"
+    minimal = True
+    nested = False
+
+    def __init__(self, *, max_queries: int = 1000, gradient_evals: int = 50):
+        self.max_queries = _check_budget("max_queries", max_queries)
+        self.gradient_evals = gradient_evals
+
+    def _target(self, victim):
+        return QueryOracle(victim, scores=False)
+
+    def _start(self, oracle, S):
+        y = oracle.labels(S)
+        flat = S.reshape(len(S), -1)
+        dist = torch.cdist(flat, flat, p=float("inf"))
+        dist[y[:, None] == y[None, :]] = float("inf")
+        nearest = dist.argmin(1)
+        ok = torch.isfinite(dist.min(1).values)
+        return y, torch.where(ok[:, None, None], S[nearest], S), ok
+
+    def _steps(self):
+        # measured on foolbox 3.3.4: about 60 queries to start and gradient_evals + 25 per iteration
+        return max(0, (self.max_queries - 1 - 60) // (self.gradient_evals + 30))
+
+    def _run(self, oracle, S, labels, *, epsilon, bounds, rng):
+        n = len(S)
+        y, S_adv, ok = self._start(oracle, S)
+        idx = ok.nonzero().flatten()
+        used = oracle.n_queries
+        steps = self._steps()
+        while len(idx) and steps > 0:
+            oracle.max_queries = used + self.max_queries * n
+            attack = fb.attacks.HopSkipJumpAttack(steps=steps, initial_gradient_eval_steps=self.gradient_evals,
+                                                  max_gradient_eval_steps=self.gradient_evals, constraint="linf")
+            try:
+                S_adv[idx] = run_foolbox(attack, oracle, S[idx], y[idx], budget=None, bounds=bounds,
+                                         starting_points=((S_adv[idx] - bounds.low) / bounds.span).clamp(0, 1))
+                break
+            except QueryBudgetExceeded:  # the estimate was too high for this model: retry with fewer steps
+                oracle.n_queries, steps = used, steps // 2
+        self._queries = np.full(n, oracle.n_queries / n)
+        return S_adv
+
+    def _output(self, eps, X, S, S_adv, scale, target, min_norm=None):
+        out = super()._output(eps, X, S, S_adv, scale, None, min_norm)
+        out.n_queries = self._queries
+        return out
+
+
+class JacobianSubstitute(Attack):
+    """Papernot et al.'s black-box attack [1]_: grow a substitute through the oracle, then transfer.
+
+    The attacker holds an unlabelled seed set (for example 150 trials kept out of the evaluation). Each round
+    labels the current set by querying the victim, trains the substitute, and adds ``x + lam * sign(dF_y/dx)``
+    for every trial (Jacobian-based dataset augmentation). Adversarial trials are then crafted on the
+    substitute with ``base`` and sent to the victim.
+
+    Parameters
+    ----------
+    seed : EEGData
+        The attacker's seed trials (their labels are ignored: the oracle labels them).
+    arch : str, default="eegnet"
+        Substitute architecture (a `models` registry name).
+    rounds : int, default=3
+        Augmentation rounds: the set doubles each round.
+    lam : float, default=0.3
+        Augmentation step in budget units (channel standard deviations).
+    base : Attack, default=LinfPGD()
+    train_config : models.TrainConfig or None
+        Training of the substitute in each round (warm-started after the first).
+    random_state : int, default=0
+
+    Attributes
+    ----------
+    substitute_ : EEGDecoder
+        The trained substitute.
+    training_queries_ : int
+        Oracle queries spent on labelling the seed and augmented trials.
+    """
+
+    threat_model = "black_box"
+    nested = False
+
+    def __init__(self, *, seed: EEGData, arch: str = "eegnet", rounds: int = 3, lam: float = 0.3,
+                 base: Attack | None = None, train_config=None, random_state: int = 0):
+        if not isinstance(seed, EEGData):
+            raise TypeError(f"seed must be an EEGData, got {type(seed).__name__}.")
+        self.seed, self.arch, self.rounds, self.lam = seed, arch, rounds, lam
+        self.base = base if base is not None else LinfPGD()
+        self.train_config, self.random_state = train_config, random_state
+        self.substitute_ = None
+
+    @property
+    def name(self):
+        return f"substitute_{self.base.name}"
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(arch={self.arch!r}, rounds={self.rounds}, lam={self.lam}, "
+                f"n_seed={self.seed.n_trials}, base={self.base!r})")
+
+    def fit(self, victim: nn.Module, scale) -> "JacobianSubstitute":
+        """Train the substitute against ``victim`` (microvolts in, logits out) through a counting oracle."""
+        from models import TrainConfig, build_model, fit_model
+
+        scale = np.asarray(scale, dtype=np.float32)
+        oracle = QueryOracle(BudgetSpace(victim, scale), scores=False)
+        config = self.train_config or TrainConfig(max_epochs=15, patience=None, show_progress=False)
+        S = torch.from_numpy(self.seed.X / scale[None, :, None])
+        with eval_mode(victim):
+            y = oracle.labels(S)
+            model = None
+            for r in range(self.rounds + 1):
+                data = EEGData(S.numpy() * scale[None, :, None], y.numpy(), self.seed.sfreq, self.seed.ch_names,
+                               self.seed.classes)
+                if model is None:
+                    model = build_model(self.arch, data, random_state=self.random_state)
+                model = fit_model(model, data, config)
+                if r == self.rounds:
+                    break
+                S_new = S + self.lam * self._jacobian_sign(BudgetSpace(model, scale), S, y)
+                y = torch.cat([y, oracle.labels(S_new)])
+                S = torch.cat([S, S_new])
+        self.substitute_ = model.eval()
+        self.training_queries_ = oracle.n_queries
+        return self
+
+    @staticmethod
+    def _jacobian_sign(module, S, y):
+        with eval_mode(module):
+            S = S.clone().requires_grad_(True)
+            out = module(S).gather(1, y[:, None]).sum()
+            (g,) = torch.autograd.grad(out, S)
+        return g.sign()
+
+    def _target(self, victim):
+        if self.substitute_ is None:
+            raise ConfigError("JacobianSubstitute must be fitted first: call attack.fit(victim, scale).")
+        self._oracle, self._labels = QueryOracle(victim), None
+        return BudgetSpace(self.substitute_, victim.scale.flatten().cpu().numpy()).to(victim.scale.device)
+
+    def _run(self, target, S, labels, *, epsilon, bounds, rng):
+        if self._labels is None or len(self._labels) != len(S):  # one label query per trial per call
+            self._labels = self._oracle.labels(S)
+        y = self._labels  # the attacker's labels come from the victim
+        with eval_mode(self.substitute_):
+            return self.base._run(target, S, y, epsilon=epsilon, bounds=bounds, rng=rng)
+
+    def _output(self, eps, X, S, S_adv, scale, target, min_norm=None):
+        out = super()._output(eps, X, S, S_adv, scale, None, min_norm)
+        out.n_queries = np.full(len(X), self._oracle.n_queries / len(X))
+        out.info = {"training_queries": self.training_queries_}
+        return out

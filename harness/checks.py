@@ -1,0 +1,94 @@
+"""Sanity checks on a suite's rows, in the AutoAttack spirit: signs that an evaluation went wrong.
+
+Each check returns a dict ``{"name", "passed", "detail"}``; `run_checks` applies ``on_fail`` ("warn", "raise"
+or "ignore") to the failures.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+
+from data._checks import EEGRobustError, check_option
+
+TOL = 0.01  # one trial in a hundred
+
+
+class GradientMaskingWarning(UserWarning):
+    """A weaker threat model beat white-box at the same budget: gradients may be masked."""
+
+
+class SanityCheckError(EEGRobustError, AssertionError):
+    """A sanity check failed and ``on_fail="raise"`` was asked for."""
+
+
+def _by(rows, *keys):
+    out = defaultdict(list)
+    for r in rows:
+        out[tuple(r[k] for k in keys)].append(r)
+    return out
+
+
+def check_eps0_clean(rows):
+    bad = [r for r in rows if r["epsilon"] == 0 and r["adv_rca"] != r["clean_rca"]]
+    return {"name": "epsilon 0 gives clean accuracy", "passed": not bad,
+            "detail": "; ".join(f"{r['model']}/{r['attack']}: {r['adv_rca']:.3f} vs {r['clean_rca']:.3f}"
+                                for r in bad) or f"{sum(r['epsilon'] == 0 for r in rows)} rows"}
+
+
+def check_budget(rows):
+    bad = [r for r in rows if r["norm"] == "linf" and r["linf_rel"] > r["epsilon"] * (1 + 1e-3) + 1e-6]
+    return {"name": "no L-inf perturbation exceeds its budget", "passed": not bad,
+            "detail": "; ".join(f"{r['model']}/{r['attack']} eps={r['epsilon']}: {r['linf_rel']:.4g}"
+                                for r in bad) or "all within budget"}
+
+
+def check_pgd_vs_fgsm(rows):
+    white = [r for r in rows if r["threat_model"] == "white_box"]
+    bad = []
+    for (model, eps, seed), group in _by(white, "model", "epsilon", "seed").items():
+        acc = {r["attack"]: r["adv_rca"] for r in group}
+        if "linf_pgd" in acc and "fgsm" in acc and acc["linf_pgd"] > acc["fgsm"] + TOL:
+            bad.append(f"{model} eps={eps}: PGD {acc['linf_pgd']:.3f} > FGSM {acc['fgsm']:.3f}")
+    return {"name": "PGD at least as strong as FGSM", "passed": not bad, "detail": "; ".join(bad) or "holds"}
+
+
+def check_gradient_masking(rows):
+    bad = []
+    for (model, eps, seed), group in _by(rows, "model", "epsilon", "seed").items():
+        white = [r["adv_rca"] for r in group if r["threat_model"] == "white_box" and r["norm"] == "linf"]
+        if not white or eps == 0:
+            continue
+        for r in group:
+            # compare on the same trials only: black-box rows use a subset, so compare their drop
+            if r["threat_model"] in ("gray_box", "black_box") and r["norm"] == "linf":
+                if r["clean_rca"] - r["adv_rca"] > max(g["drop"] for g in group
+                                                       if g["threat_model"] == "white_box") + TOL:
+                    bad.append(f"{model} eps={eps}: {r['threat_model']} {r['attack']} drop {r['drop']:.3f}")
+    return {"name": "no gray/black-box attack beats white-box (gradient masking)", "passed": not bad,
+            "detail": "; ".join(bad) or "white-box is strongest everywhere"}
+
+
+def check_noise_control(rows, max_change=0.03):
+    bad = [f"{r['model']} eps={r['epsilon']}: {r['drop']:+.3f}" for r in rows
+           if r["threat_model"] == "control" and abs(r["drop"]) >= max_change]
+    return {"name": f"random noise changes accuracy by < {max_change:.0%}", "passed": not bad,
+            "detail": "; ".join(bad) or "holds at every epsilon"}
+
+
+CHECKS = (check_eps0_clean, check_budget, check_pgd_vs_fgsm, check_gradient_masking, check_noise_control)
+
+
+def run_checks(rows, on_fail: str = "warn") -> list[dict]:
+    """Run every check on ``rows``; warn about, raise on, or ignore failures."""
+    check_option("on_fail", on_fail, ("warn", "raise", "ignore"))
+    results = [check(rows) for check in CHECKS]
+    for res in results:
+        if res["passed"] or on_fail == "ignore":
+            continue
+        msg = f"sanity check failed: {res['name']}: {res['detail']}"
+        if on_fail == "raise":
+            raise SanityCheckError(msg)
+        category = GradientMaskingWarning if "masking" in res["name"] else UserWarning
+        warnings.warn(msg, category, stacklevel=2)
+    return results

@@ -1,0 +1,159 @@
+"""`SuiteConfig`: what a robustness suite runs, validated once and round-tripped through dicts and TOML."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from attacks.budget import BUDGET_UNITS, DEFAULT_EPSILONS, check_epsilons
+from attacks.registry import attack_names
+from data._checks import ConfigError, check_option
+from models import model_names
+
+THREATS = ("white_box", "gray_box", "black_box", "control")
+#: Base attacks a gray-box or black-box substitute may transfer.
+TRANSFER_BASES = ("fgsm", "ufgsm", "linf_pgd", "l2_pgd")
+BLACK_BOX_ATTACKS = ("substitute", "square", "hopskipjump")
+
+
+def _tuple(value) -> tuple:
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """One robustness study: victims x threat models x attacks x epsilons x seeds.
+
+    Parameters
+    ----------
+    dataset : str, default="scp1"
+        Bundled dataset the demo trains and evaluates on (`data.bundled_names`).
+    models : tuple of str
+        Victim architectures (`models.model_names`) the demo trains.
+    threat_models : tuple of str
+        Any of "white_box", "gray_box", "black_box", "control".
+    white_box : tuple of str
+        White-box attacks (`attacks.attack_names("white_box")`).
+    gray_box : tuple of str
+        White-box attacks crafted on each gray-box substitute and transferred (`TRANSFER_BASES`).
+    black_box : tuple of str
+        "substitute" (Jacobian-augmented substitute, transfer with ``substitute_attack``), "square" (score-based),
+        "hopskipjump" (decision-based).
+    epsilons : tuple of float
+        Budgets, relative to each channel's std (``unit="rel"``) or in microvolts (``unit="uV"``). 0 is always
+        evaluated too, as the clean reference.
+    seeds : tuple of int
+        One full run per seed (attack randomness, substitutes' initial weights).
+    n_trials : int or None
+        Evaluate on the first ``n_trials`` of a stratified shuffle of the test split (None: all).
+    n_seed_trials : int, default=150
+        Black-box attacker's seed set, held out from the black-box evaluation trials.
+    max_queries : int, default=500
+        Per-trial query budget of Square and HopSkipJump.
+    pgd_steps : int, default=40
+    substitute_arch, substitute_rounds, substitute_attack
+        Black-box Jacobian substitute: architecture, augmentation rounds, transferred attack.
+    train : dict
+        `models.TrainConfig` fields for the victims and substitutes.
+    """
+
+    dataset: str = "scp1"
+    models: tuple = ("eegnet", "deep4", "shallow")
+    threat_models: tuple = THREATS
+    white_box: tuple = ("fgsm", "ufgsm", "linf_pgd", "l2_pgd", "deepfool", "cw_l2")
+    gray_box: tuple = ("ufgsm", "linf_pgd")
+    black_box: tuple = BLACK_BOX_ATTACKS
+    epsilons: tuple = DEFAULT_EPSILONS
+    unit: str = "rel"
+    seeds: tuple = (0,)
+    n_trials: int | None = None
+    n_seed_trials: int = 150
+    max_queries: int = 500
+    pgd_steps: int = 40
+    substitute_arch: str = "eegnet"
+    substitute_rounds: int = 3
+    substitute_attack: str = "linf_pgd"
+    train: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in ("models", "threat_models", "white_box", "gray_box", "black_box", "seeds"):
+            object.__setattr__(self, name, _tuple(getattr(self, name)))
+        object.__setattr__(self, "epsilons", check_epsilons(_tuple(self.epsilons)))
+        object.__setattr__(self, "train", dict(self.train))
+        problems = []
+
+        def check(name, value, allowed):
+            try:
+                check_option(name, value, allowed)
+            except ConfigError as err:
+                problems.append(str(err))
+
+        for m in self.models:
+            check("model", m, model_names())
+        for t in self.threat_models:
+            check("threat model", t, THREATS)
+        for a in self.white_box:
+            check("white-box attack", a, attack_names("white_box"))
+        for a in self.gray_box:
+            check("gray-box attack", a, TRANSFER_BASES)
+        for a in self.black_box:
+            check("black-box attack", a, BLACK_BOX_ATTACKS)
+        check("substitute_attack", self.substitute_attack, TRANSFER_BASES)
+        check("substitute_arch", self.substitute_arch, model_names())
+        check("unit", self.unit, BUDGET_UNITS)
+        for name in ("max_queries", "pgd_steps", "n_seed_trials"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                problems.append(f"{name} must be a positive integer, got {value!r}.")
+        if self.n_trials is not None and (not isinstance(self.n_trials, int) or self.n_trials < 2):
+            problems.append(f"n_trials must be None or an integer >= 2, got {self.n_trials!r}.")
+        if not all(isinstance(s, int) for s in self.seeds) or not self.seeds:
+            problems.append(f"seeds must be a non-empty list of integers, got {self.seeds!r}.")
+        if problems:
+            raise ConfigError(" ".join(problems))
+
+    # -- round trips -----------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SuiteConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            check_option("config key", unknown[0], known)
+        return cls(**d)
+
+    @classmethod
+    def from_toml(cls, path) -> "SuiteConfig":
+        with open(path, "rb") as f:
+            return cls.from_dict(tomllib.load(f))
+
+    @classmethod
+    def make(cls, value=None, **overrides) -> "SuiteConfig":
+        """Accept a SuiteConfig, a dict, a preset name or None (the "standard" preset), then apply overrides."""
+        if value is None:
+            value = "standard"
+        if isinstance(value, str):
+            check_option("preset", value, PRESETS)
+            value = PRESETS[value]
+        if isinstance(value, dict):
+            value = cls.from_dict(value)
+        return replace(value, **overrides) if overrides else value
+
+
+PRESETS: dict[str, SuiteConfig] = {
+    # a taste of everything, about 2 minutes on a 2-core CPU including training
+    "quick": SuiteConfig(
+        white_box=("fgsm", "linf_pgd"), gray_box=("ufgsm",), black_box=("substitute", "square"),
+        epsilons=(0.05, 0.1, 0.3), n_trials=120, n_seed_trials=60, max_queries=100, pgd_steps=10,
+        substitute_rounds=1, train={"max_epochs": 15, "patience": None},
+    ),
+    # the demo: every attack on the default grid, about 8 minutes on a 2-core CPU
+    "standard": SuiteConfig(max_queries=300, pgd_steps=20),
+    # what a paper needs: 3 seeds, 40-step PGD, larger query budgets
+    "paper": SuiteConfig(seeds=(0, 1, 2), max_queries=1000, substitute_rounds=4),
+}

@@ -1,0 +1,159 @@
+"""`SuiteResult`: rows plus provenance, saved as JSON and CSV (atomically)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from data._checks import DataError
+
+RESULTS_FORMAT = "eegrobust-results"
+RESULTS_VERSION = 1
+COLUMNS = ("model", "threat_model", "attack", "substitute", "norm", "epsilon", "seed", "n_trials", "clean_rca",
+           "clean_bca", "adv_rca", "adv_bca", "drop", "success_rate", "linf_uv", "linf_rel", "l2_uv", "snr_db",
+           "median_min_norm", "queries_per_trial", "wall_s")
+
+
+def environment() -> dict:
+    """Package versions, platform and git commit: what a reviewer asks to reproduce a number."""
+    versions = {}
+    for pkg in ("eegrobust", "torch", "braindecode", "mne", "foolbox", "numpy", "scipy"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        sha = None
+    import torch
+
+    return {"versions": versions, "python": platform.python_version(), "platform": platform.platform(),
+            "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(), "git_sha": sha,
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def model_hash(model) -> str:
+    """SHA-256 over a module's state dict (names, shapes and values)."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def atomic_write(path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so a reader never sees half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class SuiteResult:
+    """What `run_suite` measured: one row per model x threat model x attack x epsilon x seed.
+
+    Attributes
+    ----------
+    rows : list of dict
+        Columns in `COLUMNS` (plus ``info`` with attack-specific extras such as substitute agreement).
+    config : dict
+        The `SuiteConfig` as a dict.
+    provenance : dict
+        Data hash, model hashes, budget scale, trial counts, attack reprs.
+    environment : dict
+        Package versions, platform, git commit, time.
+    checks : list of dict
+        Sanity-check outcomes (`harness.checks`).
+    """
+
+    rows: list = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    environment: dict = field(default_factory=dict)
+    checks: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION, "config": self.config,
+                "provenance": self.provenance, "environment": self.environment, "checks": self.checks,
+                "rows": self.rows}
+
+    def to_json(self, path=None) -> str:
+        text = json.dumps(self.to_dict(), indent=1, default=_jsonable, allow_nan=True)
+        if path is not None:
+            atomic_write(path, text)
+        return text
+
+    @classmethod
+    def from_json(cls, path) -> "SuiteResult":
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise DataError(f"results file {str(path)!r} does not exist.") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise DataError(f"results file {str(path)!r} is not valid JSON ({err}).") from None
+        if not isinstance(d, dict) or d.get("format") != RESULTS_FORMAT:
+            raise DataError(f"{str(path)!r} is not an eegrobust results file (format {d.get('format')!r}).")
+        if d.get("format_version") != RESULTS_VERSION:
+            raise DataError(f"{str(path)!r} has results format_version {d.get('format_version')!r}; this "
+                            f"eegrobust reads version {RESULTS_VERSION}. Re-run the suite with this version.")
+        missing = [k for k in ("rows", "config", "provenance", "environment", "checks") if k not in d]
+        if missing:
+            raise DataError(f"results file {str(path)!r} lacks the field(s) {missing}.")
+        return cls(d["rows"], d["config"], d["provenance"], d["environment"], d["checks"])
+
+    def to_csv(self, path=None) -> str:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        if path is not None:
+            atomic_write(path, buf.getvalue())
+        return buf.getvalue()
+
+    def to_frame(self):
+        """The rows as a pandas DataFrame (pandas is imported here only)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=list(COLUMNS) + ["info"])
+
+    def save(self, out_dir) -> dict:
+        """Write results.json, results.csv, config.json and environment.json into ``out_dir``."""
+        out = Path(out_dir)
+        paths = {"json": out / "results.json", "csv": out / "results.csv", "config": out / "config.json",
+                 "environment": out / "environment.json"}
+        self.to_json(paths["json"])
+        self.to_csv(paths["csv"])
+        atomic_write(paths["config"], json.dumps(self.config, indent=1))
+        atomic_write(paths["environment"], json.dumps(self.environment, indent=1))
+        return paths
+
+
+def _jsonable(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")

@@ -1,0 +1,135 @@
+import json
+
+import numpy as np
+import pytest
+
+from data import ConfigError, DataError
+from harness.config import PRESETS, SuiteConfig
+from harness.results import COLUMNS, SuiteResult
+from harness.suite import cell_key, run_suite
+
+FAST = dict(models=("toy", "eegnet"), white_box=("fgsm", "linf_pgd", "deepfool"), gray_box=("ufgsm",),
+            black_box=("substitute", "square"), epsilons=(0.1, 1.0), n_seed_trials=20, max_queries=30,
+            pgd_steps=10, substitute_rounds=1, substitute_arch="toy", train={"max_epochs": 5, "patience": None})
+
+
+@pytest.fixture(scope="module")
+def result(split, _toy_victims):
+    train, test = split
+    return run_suite(SuiteConfig(**FAST), train=train, test=test, victims=_toy_victims, progress=False)
+
+
+def rows_of(result, **match):
+    return [r for r in result.rows if all(r[k] == v for k, v in match.items())]
+
+
+def test_rows_cover_every_cell(result):
+    for model in ("toy", "eegnet"):
+        for attack in ("fgsm", "linf_pgd", "deepfool", "noise", "square", "substitute_linf_pgd"):
+            rows = rows_of(result, model=model, attack=attack)
+            assert sorted(r["epsilon"] for r in rows) == [0.0, 0.1, 1.0], (model, attack)
+        other = "eegnet" if model == "toy" else "toy"
+        assert rows_of(result, model=model, threat_model="gray_box", substitute=other)
+    assert set(COLUMNS) <= set(result.rows[0])
+
+
+def test_white_box_accuracy_really_drops(result):
+    for model in ("toy", "eegnet"):
+        (pgd,) = rows_of(result, model=model, attack="linf_pgd", epsilon=1.0)
+        assert pgd["clean_rca"] > 0.8
+        assert pgd["adv_rca"] < 0.2
+        assert pgd["drop"] == pytest.approx(pgd["clean_rca"] - pgd["adv_rca"])
+        assert pgd["linf_rel"] <= 1.0 + 1e-4
+        # a perturbation within the budget has at least the SNR of a full-budget one: -20 log10(eps) dB
+        assert 0.0 - 0.5 <= pgd["snr_db"] < 60
+
+
+def test_epsilon_zero_is_clean_and_checks_pass(result):
+    for r in rows_of(result, epsilon=0.0):
+        assert r["adv_rca"] == r["clean_rca"]
+    by_name = {c["name"]: c for c in result.checks}
+    assert by_name["epsilon 0 gives clean accuracy"]["passed"]
+    assert by_name["no L-inf perturbation exceeds its budget"]["passed"]
+    assert by_name["PGD at least as strong as FGSM"]["passed"]
+
+
+def test_black_box_reports_queries_and_agreement(result):
+    (sq,) = rows_of(result, model="toy", attack="square", epsilon=1.0)
+    assert 0 < sq["queries_per_trial"] <= 30
+    assert sq["n_trials"] == result.provenance["n_black_box_eval_trials"]
+    assert result.provenance["n_black_box_seed_trials"] == 20
+    agree = result.provenance["substitute_agreement"]["toy/seed0"]
+    assert 0.5 <= agree <= 1.0
+    assert result.provenance["substitute_training_queries"]["toy/seed0"] == 40  # 20 seeds + 20 augmented
+
+
+def test_results_round_trip(result, tmp_path):
+    paths = result.save(tmp_path)
+    back = SuiteResult.from_json(paths["json"])
+    assert back.rows == json.loads(result.to_json())["rows"]
+    assert back.config == result.config
+    header = paths["csv"].read_text().splitlines()[0].split(",")
+    assert header == list(COLUMNS)
+    assert len(paths["csv"].read_text().splitlines()) == len(result.rows) + 1
+    assert back.provenance["model_hashes"]["toy"] == result.provenance["model_hashes"]["toy"]
+    assert "torch" in back.environment["versions"]
+
+
+def test_resume_skips_finished_cells(split, toy_victims):
+    train, test = split
+    config = SuiteConfig(**{**FAST, "threat_models": ("white_box",), "white_box": ("fgsm", "linf_pgd")})
+    first = run_suite(SuiteConfig(**{**FAST, "threat_models": ("white_box",), "white_box": ("fgsm",)}),
+                      test=test, victims=toy_victims, progress=False)
+    marker = -123.0
+    for r in first.rows:
+        r["wall_s"] = marker  # a re-run cell would overwrite this
+    seen = []
+    resumed = run_suite(config, test=test, victims=toy_victims, progress=False, previous=first,
+                        on_row=lambda rows: seen.append(len(rows)))
+    fgsm = [r for r in resumed.rows if r["attack"] == "fgsm"]
+    assert fgsm and all(r["wall_s"] == marker for r in fgsm)
+    assert {cell_key(r) for r in resumed.rows} >= {cell_key(r) for r in first.rows}
+    assert any(r["attack"] == "linf_pgd" for r in resumed.rows)
+    assert seen  # progress was reported after the new cells
+
+
+def test_gray_box_skipped_without_training_data(split, toy_victims):
+    _, test = split
+    config = SuiteConfig(**{**FAST, "threat_models": ("gray_box",)})
+    result = run_suite(config, test=test, victims=toy_victims, progress=False)
+    assert result.rows == []
+    assert "gray_box" in result.provenance["skipped"][0]
+
+
+def test_victim_that_does_not_fit_the_epochs(split, toy_victims):
+    _, test = split
+    with pytest.raises(DataError, match="expects 4 channels x 128 samples"):
+        run_suite(SuiteConfig(**FAST), test=test.subset(np.arange(10)).__class__(
+            test.X[:, :3], test.y, test.sfreq, test.ch_names[:3], test.classes), victims=toy_victims, progress=False)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"white_box": ("lnf_pgd",)}, "Did you mean 'linf_pgd'"),
+    ({"threat_models": ("whitebox",)}, "Did you mean 'white_box'"),
+    ({"epsilons": ()}, "epsilons must be non-empty"),
+    ({"epsilons": (-0.1,)}, "epsilons must be finite and >= 0"),
+    ({"epsilons": ("a",)}, "epsilons must be numbers"),
+    ({"max_queries": 0}, "max_queries must be a positive integer"),
+    ({"models": ("eegnett",)}, "Did you mean 'eegnet'"),
+])
+def test_config_errors_name_the_value(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        SuiteConfig(**bad)
+
+
+def test_config_round_trips_and_presets(tmp_path):
+    config = SuiteConfig(**FAST)
+    assert SuiteConfig.from_dict(config.to_dict()) == config
+    toml = tmp_path / "suite.toml"
+    toml.write_text('models = ["toy"]\nepsilons = [0.05, 0.1]\nwhite_box = ["fgsm"]\n')
+    assert SuiteConfig.from_toml(toml).epsilons == (0.05, 0.1)
+    assert SuiteConfig.make("quick") == PRESETS["quick"]
+    with pytest.raises(ConfigError, match="Did you mean 'quick'"):
+        SuiteConfig.make("quik")
+    with pytest.raises(ConfigError, match="config key"):
+        SuiteConfig.from_dict({"epsilon": [0.1]})

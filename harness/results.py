@@ -82,6 +82,9 @@ class SuiteResult:
         Package versions, platform, git commit, time.
     checks : list of dict
         Sanity-check outcomes (`harness.checks`).
+    examples : list of dict
+        One fooled trial per victim (clean and adversarial microvolts, channel names, sfreq, labels), so that
+        reports can draw traces and spectra without re-running an attack.
     """
 
     rows: list = field(default_factory=list)
@@ -89,11 +92,12 @@ class SuiteResult:
     provenance: dict = field(default_factory=dict)
     environment: dict = field(default_factory=dict)
     checks: list = field(default_factory=list)
+    examples: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION, "config": self.config,
                 "provenance": self.provenance, "environment": self.environment, "checks": self.checks,
-                "rows": self.rows}
+                "rows": self.rows, "examples": self.examples}
 
     def to_json(self, path=None) -> str:
         text = json.dumps(self.to_dict(), indent=1, default=_jsonable, allow_nan=True)
@@ -118,7 +122,7 @@ class SuiteResult:
         missing = [k for k in ("rows", "config", "provenance", "environment", "checks") if k not in d]
         if missing:
             raise DataError(f"results file {str(path)!r} lacks the field(s) {missing}.")
-        return cls(d["rows"], d["config"], d["provenance"], d["environment"], d["checks"])
+        return cls(d["rows"], d["config"], d["provenance"], d["environment"], d["checks"], d.get("examples", []))
 
     def to_csv(self, path=None) -> str:
         buf = io.StringIO()

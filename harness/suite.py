@@ -63,6 +63,7 @@ class _Runner:
     def __init__(self, config, test, scale, on_row):
         self.config, self.test, self.scale, self.on_row = config, test, scale, on_row
         self.rows: list[dict] = []
+        self.examples: list[dict] = []
         self.done: set = set()
         self.epsilons = (0.0,) + tuple(e for e in config.epsilons if e != 0)
 
@@ -102,9 +103,22 @@ class _Runner:
             }
             row["drop"] = row["clean_rca"] - row["adv_rca"]
             self.rows.append(row)
+            if threat == "white_box" and fooled.any() and not any(e["model"] == victim_name for e in self.examples):
+                self._keep_example(row, data, idx[np.flatnonzero(fooled)[0]], X_adv, clean, adv)
         self.done.add(key)
         if self.on_row is not None:
             self.on_row(self.rows)
+
+
+    def _keep_example(self, row, data, i, X_adv, clean, adv):
+        """Keep one fooled trial per victim so reports can draw it without re-running an attack."""
+        self.examples.append({
+            "model": row["model"], "attack": row["attack"], "epsilon": row["epsilon"], "trial": int(i),
+            "sfreq": data.sfreq, "ch_names": list(data.ch_names), "label": data.classes[data.y[i]],
+            "pred_clean": data.classes[clean[i]], "pred_adv": data.classes[adv[i]],
+            "clean_uv": np.round(data.X[i].astype(np.float64), 4).tolist(),
+            "adv_uv": np.round(X_adv[i].astype(np.float64), 4).tolist(),
+        })
 
 
 def _substitutes(config, victims, train, trained_here, seed, progress):
@@ -156,6 +170,7 @@ def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,
     runner = _Runner(config, test, scale, on_row)
     if previous is not None:
         runner.rows = list(previous.rows)
+        runner.examples = list(previous.examples)
         runner.done = {cell_key(r) for r in previous.rows}
     threats = config.threat_models
     n_seed = min(config.n_seed_trials, test.n_trials // 2)
@@ -199,7 +214,7 @@ def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,
         "victims_trained_by_suite": trained_here, "skipped": skipped, **extras,
     }
     checks = run_checks(runner.rows, on_fail=on_fail)
-    return SuiteResult(runner.rows, config.to_dict(), provenance, environment(), checks)
+    return SuiteResult(runner.rows, config.to_dict(), provenance, environment(), checks, runner.examples)
 
 
 def _base(config, name):

@@ -62,7 +62,7 @@ class BudgetSpace(nn.Module):
 @contextlib.contextmanager
 def eval_mode(model: nn.Module):
     """Put ``model`` in eval mode without weight gradients; restore both afterwards."""
-    was_training = model.training
+    modes = [(m, m.training) for m in model.modules()]  # per module: a frozen BatchNorm stays frozen
     grads = [p.requires_grad for p in model.parameters()]
     model.eval()
     model.requires_grad_(False)  # eagerpy/foolbox otherwise compute weight gradients too (about 1.5x slower)
@@ -71,7 +71,8 @@ def eval_mode(model: nn.Module):
     finally:
         for p, g in zip(model.parameters(), grads):
             p.requires_grad_(g)
-        model.train(was_training)
+        for m, training in modes:
+            m.training = training
 
 
 def predict_labels(module: nn.Module, S: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
@@ -111,7 +112,7 @@ class Attack(abc.ABC):
         return f"{type(self).__name__}({args})"
 
     def get_params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        return {k: v for k, v in vars(self).items() if not k.startswith("_") and not k.endswith("_")}
 
     # -- the template ----------------------------------------------------------------------------------------
     @final
@@ -149,16 +150,22 @@ class Attack(abc.ABC):
         rng = check_random_state(random_state)
         with eval_mode(model), torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(rng.integers(2**31)))
-            self._check_outputs(model, X[:2])
+            n_outputs = self._check_outputs(model, X[:2])
+            if y.min() < 0 or y.max() >= n_outputs:
+                raise DataError(f"y (labels) must lie in [0, {n_outputs - 1}] for a model with {n_outputs} outputs, "
+                                f"got {sorted(set(y[(y < 0) | (y >= n_outputs)].tolist()))[:5]}.")
             return self._attack(model, X, y, epsilons, scale, rng, batch_size)
 
     def _check_outputs(self, model, X2):
         """Refuse a model whose outputs are random in eval mode (they would fake robustness)."""
+        dev = next((p.device for p in model.parameters()), torch.device("cpu"))
         with torch.no_grad():
-            a, b = model(torch.from_numpy(X2)), model(torch.from_numpy(X2))
+            x = torch.from_numpy(X2).to(dev)
+            a, b = model(x), model(x)
         if not torch.allclose(a, b, atol=1e-5):
             raise ConfigError(f"{type(model).__name__} gives different outputs for the same input in eval mode; "
                               "stochastic defenses fake robustness. Evaluate a deterministic model (or use EOT).")
+        return a.shape[1]
 
     def _attack(self, model, X, y, epsilons, scale, rng, batch_size):
         dev = next((p.device for p in model.parameters()), torch.device("cpu"))
@@ -178,7 +185,7 @@ class Attack(abc.ABC):
                 budget = self._budget(epsilons[i], X.shape)
                 fits = torch.from_numpy(norms <= budget * (1 + 1e-4)).to(dev)
                 S_i = torch.where(fits[:, None, None], S_adv, S)
-                outputs[i] = self._output(epsilons[i], X, S, S_i, scale, target, min_norm=norms)
+                outputs[i] = self._output(epsilons[i], X, S, S_i, scale, target, min_norm=norms.copy())
             return outputs
         best = S.clone()
         todo = torch.ones(len(S), dtype=torch.bool, device=dev)

@@ -49,9 +49,9 @@ class QueryOracle(nn.Module):
         self.n_queries = 0
 
     def forward(self, S):
+        if self.max_queries is not None and self.n_queries + len(S) > self.max_queries:
+            raise QueryBudgetExceeded(f"query budget of {self.max_queries} exhausted")  # refused: not counted
         self.n_queries += len(S)
-        if self.max_queries is not None and self.n_queries > self.max_queries:
-            raise QueryBudgetExceeded(f"query budget of {self.max_queries} exhausted")
         with torch.no_grad():
             out = self.victim(S)
         if self.scores:
@@ -150,8 +150,8 @@ class HopSkipJump(Attack):
 
     The attacker sees labels only. Each trial starts from the nearest trial of the batch that the oracle labels
     differently (one label query per trial). The number of iterations is chosen so that the queries stay within
-    ``max_queries`` per trial on average; the oracle enforces the budget and the attack retries with fewer
-    iterations if it is ever reached.
+    ``max_queries`` per trial on average; the oracle refuses any query past the budget, and the attack then keeps
+    its starting points (still adversarial, with a larger norm).
 
     Parameters
     ----------
@@ -189,19 +189,17 @@ class HopSkipJump(Attack):
         n = len(S)
         y, S_adv, ok = self._start(oracle, S)
         idx = ok.nonzero().flatten()
-        used = oracle.n_queries
+        oracle.max_queries = self.max_queries * n  # the label queries above count too
         steps = self._steps()
-        while len(idx) and steps > 0:
-            oracle.max_queries = used + self.max_queries * n
+        if len(idx) and steps > 0:
             attack = fb.attacks.HopSkipJumpAttack(steps=steps, initial_gradient_eval_steps=self.gradient_evals,
                                                   max_gradient_eval_steps=self.gradient_evals, constraint="linf")
             try:
                 S_adv[idx] = run_foolbox(attack, oracle, S[idx], y[idx], budget=None, bounds=bounds,
                                          starting_points=((S_adv[idx] - bounds.low) / bounds.span).clamp(0, 1))
-                break
-            except QueryBudgetExceeded:  # the estimate was too high for this model: retry with fewer steps
-                oracle.n_queries, steps = used, steps // 2
-        self._queries = np.full(n, oracle.n_queries / n)
+            except QueryBudgetExceeded:  # the estimate was too low for this model: keep the starting points
+                pass
+        self._queries = np.full(n, oracle.n_queries / n)  # foolbox batches: the mean per trial
         return S_adv
 
     def _output(self, eps, X, S, S_adv, scale, target, min_norm=None):
@@ -256,6 +254,10 @@ class JacobianSubstitute(Attack):
     @property
     def name(self):
         return f"substitute_{self.base.name}"
+
+    @property
+    def norm(self):
+        return self.base.norm
 
     def __repr__(self):
         return (f"{type(self).__name__}(arch={self.arch!r}, rounds={self.rounds}, lam={self.lam}, "

@@ -15,6 +15,7 @@ about the same SNR for L-inf and L2 attacks.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,7 @@ DEFAULT_EPSILONS = (0.01, 0.03, 0.05, 0.1, 0.2, 0.3)
 
 def check_epsilons(epsilons) -> tuple[float, ...]:
     """Validate a sequence of budgets: non-empty, numeric, finite and >= 0."""
-    if isinstance(epsilons, (int, float)):
+    if isinstance(epsilons, numbers.Real):
         epsilons = (epsilons,)
     try:
         values = tuple(float(e) for e in epsilons)

@@ -72,6 +72,7 @@ def _cmd_demo(args) -> int:
     t0 = time.perf_counter()
     result = run_suite(config, train=train, test=test, progress=not args.quiet)
     paths = result.save(out)
+    _write_reports(result, out, ("md", "html", "csv"))
     clean = {(r["model"]): (r["clean_rca"], r["clean_bca"]) for r in result.rows
              if r["threat_model"] == "white_box" and r["epsilon"] == 0}
     print(f"\nClean accuracy on the {config.dataset} test split ({result.provenance['n_test_trials']} trials):")
@@ -87,6 +88,102 @@ def _cmd_demo(args) -> int:
     for c in result.checks:
         print(f"  [{'ok' if c['passed'] else 'FAIL'}] {c['name']}: {c['detail']}")
     print(f"\nResults: {paths['json']} and {paths['csv']} ({time.perf_counter() - t0:.0f} s)")
+    return EXIT_OK
+
+
+def _float_list(text, option):
+    from attacks.budget import check_epsilons
+
+    return check_epsilons([t.strip() for t in text.split(",") if t.strip()]) if text.strip() else check_epsilons(())
+
+
+def _audit_config(args):
+    from harness.config import BLACK_BOX_ATTACKS, TRANSFER_BASES, SuiteConfig
+    from attacks.registry import attack_names
+    from data._checks import check_option
+
+    threat_alias = {"white": "white_box", "gray": "gray_box", "grey": "gray_box", "black": "black_box",
+                    "control": "control"}
+    threats = []
+    for t in args.threat.split(","):
+        t = t.strip().replace("-", "_")
+        threats.append(threat_alias.get(t, check_option("--threat", t, list(threat_alias) + list(threat_alias.values()))))
+    config = SuiteConfig.make(args.preset)
+    overrides = {"threat_models": tuple(dict.fromkeys(threats + ["control"])), "seeds": (args.seed,)}
+    if args.eps is not None:
+        overrides["epsilons"] = _float_list(args.eps, "--eps")
+    if args.attacks:
+        names = [a.strip() for a in args.attacks.split(",") if a.strip()]
+        known = set(attack_names("white_box")) | set(TRANSFER_BASES) | set(BLACK_BOX_ATTACKS)
+        for a in names:
+            check_option("--attacks", a, known)
+        overrides["white_box"] = tuple(a for a in names if a in attack_names("white_box"))
+        overrides["gray_box"] = tuple(a for a in names if a in TRANSFER_BASES)
+        overrides["black_box"] = tuple(a for a in names if a in BLACK_BOX_ATTACKS)
+    return SuiteConfig.make(config, **overrides)
+
+
+def _device(name):
+    import torch
+
+    from data._checks import check_option
+
+    check_option("--device", name, ("auto", "cpu", "cuda"))
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available here; use --device cpu or auto.")
+    return name
+
+
+def _cmd_audit(args) -> int:
+    """Audit a saved BCI model: load it safely, attack it, write results and a verdict."""
+    from harness.audit import run_audit, verdict_line
+    from harness.tables import accuracy_table
+
+    if args.max_drop is not None and not 0 <= args.max_drop <= 1:
+        raise UsageError(f"--max-drop must lie in [0, 1] (an accuracy drop), got {args.max_drop}.")
+    if not Path(args.model).exists():
+        raise UsageError(f"MODEL {args.model!r} does not exist.")
+    out = _out_dir(args.out)
+    config = _audit_config(args)
+    result = run_audit(args.model, args.data, config=config, out_dir=out, train_path=args.train_data,
+                       arch=args.arch, input_unit=args.input_unit, standardize=args.standardize,
+                       device=_device(args.device), resume=args.resume, progress=not args.quiet)
+    paths = result.save(out)
+    _write_reports(result, out, ("md",))
+    print(accuracy_table(result.rows))
+    for note in result.provenance["audit"]["notes"] + result.provenance.get("skipped", []):
+        print(f"note: {note}")
+    print(f"results: {paths['json']}")
+    print(verdict_line(result.rows, args.max_drop))
+    from harness.audit import worst_row
+
+    worst = worst_row(result.rows)
+    if args.max_drop is not None and worst is not None and worst["drop"] > args.max_drop:
+        return EXIT_THRESHOLD
+    return EXIT_OK
+
+
+def _write_reports(result, out, formats):
+    try:
+        from harness.report import write_report
+    except ImportError:  # the report module is optional until it lands
+        return {}
+    return write_report(result, out, formats=formats)
+
+
+def _cmd_report(args) -> int:
+    """Render tables and figures from a results file (never re-runs an attack)."""
+    from harness.results import SuiteResult
+    from harness.report import write_report
+
+    result = SuiteResult.from_json(args.results)
+    out = _out_dir(args.out or Path(args.results).parent)
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    paths = write_report(result, out, formats=formats)
+    for fmt, path in paths.items():
+        print(f"{fmt}: {path}")
     return EXIT_OK
 
 
@@ -113,6 +210,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default="eegnet,deep4,shallow", help="comma-separated registry names")
     p.add_argument("--out", default=None, help="also save a model bundle per model into this folder")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("audit", help=_cmd_audit.__doc__, description=_cmd_audit.__doc__)
+    p.add_argument("model", help="eegrobust bundle folder, state dict (.pt, with --arch), TorchScript or ONNX file")
+    p.add_argument("--data", required=True, help="audit epochs: -epo.fif (or any file data.load_epochs reads)")
+    p.add_argument("--train-data", default=None, help="the model's training epochs (enables gray-box)")
+    p.add_argument("--arch", default=None, help="architecture of a bare state dict: eegnet, deep4 or shallow")
+    p.add_argument("--input-unit", default="uV", help="unit the model expects: uV (default) or V")
+    p.add_argument("--standardize", default="none",
+                   help="preprocessing the model expects: none (default) or per-channel")
+    p.add_argument("--threat", default="white,gray,black", help="threat models (default white,gray,black)")
+    p.add_argument("--attacks", default=None, help="comma-separated attack names (default: the preset's)")
+    p.add_argument("--eps", default=None, help="comma-separated budgets (default: the preset's grid)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", default="eegrobust-audit", help="results folder (default ./eegrobust-audit)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    p.add_argument("--preset", default="standard", help="quick | standard (default) | paper")
+    p.add_argument("--max-drop", type=float, default=None,
+                   help="exit 1 when any accuracy drop exceeds this value in [0, 1]")
+    p.add_argument("--resume", action="store_true", help="keep finished cells of an interrupted audit in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.set_defaults(func=_cmd_audit)
+
+    p = sub.add_parser("report", help=_cmd_report.__doc__, description=_cmd_report.__doc__)
+    p.add_argument("results", help="results.json written by demo, audit or run_suite")
+    p.add_argument("--format", default="md,html,tex,csv", help="comma-separated: md, html, tex, csv")
+    p.add_argument("--out", default=None, help="folder for the report (default: next to RESULTS)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 

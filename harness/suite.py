@@ -131,7 +131,7 @@ def _substitutes(config, victims, train, trained_here, seed, progress):
         return dict(victims)
     tc = TrainConfig.from_dict({**config.train, "seed": seed + 1000, "show_progress": progress})
     return {arch: fit_model(build_model(arch, train, random_state=seed + 1000), train, tc).eval()
-            for arch in config.models}
+            for arch in config.models if arch not in victims}
 
 
 def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,
@@ -195,7 +195,7 @@ def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,
                 runner.run_cell(vname, victim, make_attack("noise"), test, seed, threat="control", all_trials=True)
                 bar.update()
             for sname, sub in subs.items():
-                if sub is victim:
+                if sub is victim or sname == vname:  # gray-box transfers from *other* architectures
                     continue
                 for base in config.gray_box:
                     bar.set_postfix_str(f"{vname} <- {sname} {base}")

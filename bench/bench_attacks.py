@@ -1,0 +1,98 @@
+"""Attack strength and speed on bundled SCP1: the suite's PGD against a hand-written reference PGD.
+
+For each victim (EEGNet, Deep4Net, ShallowFBCSPNet trained with default settings on the official training
+split), on the official test split:
+- robust accuracy of the suite's L-inf PGD and of a reference PGD written directly with torch.autograd.grad
+  (same epsilon, steps, step size 2.5*eps/steps, random start, one restart) at every epsilon of the grid;
+- cost per trial per step of both, timed alternately in the same run (ratio suite / reference);
+- random sign noise at the same budgets.
+Writes bench/attacks.json.  Usage: python bench/bench_attacks.py [--steps 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from attacks import DEFAULT_EPSILONS, LinfPGD, RandomSignNoise, channel_scale
+from data import epochs_to_data, load_bundled
+from harness.config import SuiteConfig
+from harness.suite import train_victims
+from models import predict
+
+
+def reference_pgd(model, X, y, scale, eps, steps, seed=0):
+    """Plain PGD in budget space, the textbook loop (Madry et al. 2018)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(X)
+    s = torch.as_tensor(scale, dtype=torch.float32)[None, :, None]
+    yt = torch.from_numpy(y)
+    alpha = 2.5 * eps / steps
+    d = (torch.rand(x.shape, generator=g) * 2 - 1) * eps
+    for _ in range(steps):
+        d.requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(model(x + d * s), yt)
+        (grad,) = torch.autograd.grad(loss, d)
+        d = (d.detach() + alpha * grad.sign()).clamp(-eps, eps)
+    return (x + d * s).numpy()
+
+
+def robust_acc(model, X, y, correct, X_adv_correct):
+    X_adv = X.copy()
+    X_adv[correct] = X_adv_correct
+    return float(np.mean(predict(model, X_adv) == y))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--out", default=str(Path(__file__).with_name("attacks.json")))
+    args = parser.parse_args(argv)
+    train, test = (epochs_to_data(e) for e in load_bundled("scp1"))
+    t0 = time.perf_counter()
+    victims = train_victims(SuiteConfig(), train, progress=False)
+    report = {"dataset": "scp1", "steps": args.steps, "epsilons": list(DEFAULT_EPSILONS),
+              "train_s": round(time.perf_counter() - t0, 1), "torch_threads": torch.get_num_threads(), "models": {}}
+    scale = channel_scale(test.X)
+    for name, model in victims.items():
+        model.eval().requires_grad_(False)
+        clean = predict(model, test.X)
+        correct = clean == test.y
+        Xc, yc = test.X[correct], test.y[correct]
+        entry = {"clean_rca": float(np.mean(clean == test.y)), "suite_pgd": {}, "reference_pgd": {}, "noise": {}}
+        outs = LinfPGD(steps=args.steps)(model, Xc, yc, epsilons=DEFAULT_EPSILONS, scale=scale)
+        for eps, out in zip(DEFAULT_EPSILONS, outs):
+            entry["suite_pgd"][str(eps)] = robust_acc(model, test.X, test.y, correct, out.X_adv)
+            ref = reference_pgd(model, Xc, yc, scale, eps, args.steps)
+            entry["reference_pgd"][str(eps)] = robust_acc(model, test.X, test.y, correct, ref)
+        for eps, out in zip(DEFAULT_EPSILONS, RandomSignNoise()(model, test.X, test.y, epsilons=DEFAULT_EPSILONS,
+                                                                 scale=scale)):
+            entry["noise"][str(eps)] = float(np.mean(predict(model, out.X_adv) == test.y)) - entry["clean_rca"]
+        # speed: one epsilon, same trials, alternate the two three times and keep the fastest of each
+        eps, times = 0.1, {"suite": [], "reference": []}
+        single = LinfPGD(steps=args.steps)
+        for _ in range(3):
+            t = time.perf_counter()
+            single(model, Xc, yc, epsilons=(eps,), scale=scale)
+            times["suite"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            reference_pgd(model, Xc, yc, scale, eps, args.steps)
+            times["reference"].append(time.perf_counter() - t)
+        per = {k: min(v) / (len(Xc) * args.steps) * 1e3 for k, v in times.items()}
+        entry["ms_per_trial_step"] = {k: round(v, 4) for k, v in per.items()}
+        entry["speed_ratio_suite_over_reference"] = round(per["suite"] / per["reference"], 3)
+        entry["suite_minus_reference_max"] = round(max(entry["suite_pgd"][e] - entry["reference_pgd"][e]
+                                                        for e in entry["suite_pgd"]), 4)
+        report["models"][name] = entry
+        print(name, json.dumps(entry))
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

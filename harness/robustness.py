@@ -1,0 +1,312 @@
+"""Robustness assertions for users' test suites: `assert_robust` and `parametrize_with_attacks`.
+
+The pytest plugin (`harness.pytest_plugin`) hands these out as fixtures and re-exports them; this module imports
+torch, so the plugin imports it only when a test asks for it.
+
+Evaluation follows AutoAttack, as `harness.suite.run_suite` does: clean accuracy first, then the attack runs on
+the trials that are classified correctly, and robust accuracy counts a trial only if it is correct before and
+after. The budget is one epsilon in the units of `attacks.budget` (relative to each channel's std by default),
+with the per-channel scale taken from the epochs under test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from attacks import Attack, channel_scale, make_attack
+from attacks.budget import BUDGET_UNITS, check_epsilons, snr_db
+from attacks.registry import ATTACKS
+from data import EEGData, epochs_to_data
+from data._checks import ConfigError, DataError, check_option, check_random_state
+from models import predict
+
+from . import pytest_plugin
+from .metrics import bca, perturbation_stats, rca
+
+__all__ = ["ATTACK_ALIASES", "RobustnessError", "RobustnessResult", "assert_accuracy_drop_below",
+           "assert_robust", "parametrize_with_attacks", "resolve_attack"]
+
+#: Short names accepted for registered attacks.
+ATTACK_ALIASES = {"pgd": "linf_pgd", "linf-pgd": "linf_pgd", "l2-pgd": "l2_pgd", "cw": "cw_l2"}
+
+
+class RobustnessError(AssertionError):
+    """A model lost more accuracy under attack than allowed; ``result`` holds the measured numbers."""
+
+    def __init__(self, message: str, result: "RobustnessResult"):
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class RobustnessResult:
+    """What `assert_robust` measured (accuracies are fractions of all ``n_trials``).
+
+    ``snr_db`` is the median signal-to-perturbation ratio over the trials the attack changed (inf when it changed
+    none); ``budget_snr_db`` is the median SNR of a perturbation that uses the whole L-inf budget on every sample.
+    """
+
+    attack: str
+    epsilon: float
+    unit: str
+    seed: int | None
+    n_trials: int
+    clean_accuracy: float
+    adversarial_accuracy: float
+    clean_bca: float
+    adversarial_bca: float
+    drop: float
+    max_drop: float
+    snr_db: float
+    budget_snr_db: float
+    n_perturbed: int
+
+    @property
+    def passed(self) -> bool:
+        return self.drop <= self.max_drop
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "passed": self.passed}
+
+    def describe(self) -> str:
+        return (f"under {self.attack} at epsilon={self.epsilon:g} ({self.unit}): clean {self.clean_accuracy:.3f} "
+                f"-> adversarial {self.adversarial_accuracy:.3f} (BCA {self.clean_bca:.3f} -> "
+                f"{self.adversarial_bca:.3f}), SNR {self.snr_db:.1f} dB, seed {self.seed}, {self.n_trials} trials")
+
+
+def resolve_attack(attack, *, preset=None) -> Attack:
+    """An `Attack` from a registry name (or alias such as ``"pgd"``) or an `Attack` instance.
+
+    With a preset (`harness.config.SuiteConfig`), PGD attacks get its ``pgd_steps`` and Square and HopSkipJump
+    its ``max_queries``.
+    """
+    if isinstance(attack, Attack):
+        return attack
+    if not isinstance(attack, str):
+        raise TypeError(f"attack must be a registered attack name or an attacks.Attack, got {type(attack).__name__}.")
+    name = ATTACK_ALIASES.get(attack, attack)
+    check_option("attack", name, [*ATTACKS, *ATTACK_ALIASES])
+    params = {}
+    if preset is not None:
+        if name.endswith("pgd"):
+            params["steps"] = preset.pgd_steps
+        elif name in ("square", "hopskipjump"):
+            params["max_queries"] = preset.max_queries
+    return make_attack(name, **params)
+
+
+def _as_data(epochs) -> EEGData:
+    if isinstance(epochs, EEGData):
+        return epochs
+    if isinstance(epochs, tuple) and len(epochs) == 2:
+        X = np.asarray(epochs[0], dtype=np.float32)
+        if X.ndim != 3:
+            raise DataError(f"epochs X must have shape (n_trials, n_chans, n_times), got shape {X.shape}.")
+        y = np.asarray(epochs[1], dtype=np.int64)
+        n_classes = int(y.max()) + 1 if y.size else 1
+        return EEGData(X, y, 1.0, tuple(f"ch{i}" for i in range(X.shape[1])), tuple(map(str, range(n_classes))))
+    return epochs_to_data(epochs)  # raises TypeError naming what it got for anything but mne.Epochs
+
+
+def _default_names(names, n) -> bool:
+    """True for the placeholder channel names `models.build_model` gives when it was not told any."""
+    return tuple(names) == tuple(f"ch{i}" for i in range(n))
+
+
+def _check_fits(model: nn.Module, data: EEGData) -> None:
+    """Raise DataError, naming both sides, if ``data`` is not what ``model`` was built for."""
+    got = (data.n_chans, data.n_times)
+    n_chans, n_times = getattr(model, "n_chans", None), getattr(model, "n_times", None)
+    if n_chans is not None and n_times is not None:
+        if (int(n_chans), int(n_times)) != got:
+            raise DataError(
+                f"the epochs do not fit the model: it expects {n_chans} channels x {n_times} samples, the epochs "
+                f"have {got[0]} channels x {got[1]} samples (shape {data.X.shape}); use epochs with the model's "
+                "channels and window length.")
+    ch_names = getattr(model, "ch_names", None)
+    if ch_names and not _default_names(ch_names, len(ch_names)) and not _default_names(data.ch_names, data.n_chans):
+        if tuple(ch_names) != tuple(data.ch_names):
+            if len(ch_names) == data.n_chans and set(ch_names) == set(data.ch_names):
+                hint = "same channels in another order; reorder with epochs.reorder_channels(model.ch_names)"
+            else:
+                missing = [c for c in ch_names if c not in data.ch_names]
+                hint = f"missing {missing}" if missing else "pick the model's channels"
+            raise DataError(f"the epochs do not fit the model: it expects channels {list(ch_names)}, the epochs have "
+                            f"{list(data.ch_names)} ({hint}).")
+    if n_chans is None or n_times is None:  # a plain nn.Module: try it
+        try:
+            with torch.no_grad():
+                was_training = model.training
+                model.eval()
+                try:
+                    out = model(torch.from_numpy(data.X[:2]))
+                finally:
+                    model.train(was_training)
+        except (RuntimeError, ValueError, IndexError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise DataError(f"the epochs do not fit the model: {type(model).__name__} fails on input of shape "
+                            f"{tuple(data.X[:2].shape)} (n_chans={got[0]}, n_times={got[1]}): {first}") from err
+        n_outputs = out.shape[-1] if out.ndim == 2 else None
+    else:
+        n_outputs = getattr(model, "n_outputs", None)
+    if n_outputs is not None and data.y.max() >= n_outputs:
+        raise DataError(f"the epochs do not fit the model: it has {n_outputs} outputs, the epochs have labels up to "
+                        f"{int(data.y.max())} (classes {list(data.classes)}).")
+
+
+def _budget_snr(X: np.ndarray, scale: np.ndarray, epsilon: float) -> float:
+    if epsilon == 0:
+        return float("inf")
+    delta = np.broadcast_to(epsilon * scale[None, :, None], X.shape)
+    return float(np.median(snr_db(X, delta)))
+
+
+def _session_defaults():
+    """(seed, preset) chosen on the pytest command line of the running session, else (0, None)."""
+    options = pytest_plugin.current_options()
+    if options is None:
+        return 0, None
+    from .config import PRESETS
+
+    return options["seed"], PRESETS[options["preset"]]
+
+
+def assert_robust(model, epochs, *, attack="linf_pgd", epsilon=None, max_drop=0.2, random_state=None,
+                  unit="rel", preset=None, eps=None) -> RobustnessResult:
+    """Assert that ``model`` loses at most ``max_drop`` accuracy on ``epochs`` under ``attack`` at ``epsilon``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps microvolt EEG of shape (n_trials, n_chans, n_times) to logits, e.g. a `models.EEGDecoder`. For a
+        skorch/braindecode ``EEGClassifier`` pass ``clf.module_``.
+    epochs : mne.Epochs, EEGData or (X, y)
+        The evaluation trials (MNE epochs in volts; EEGData and X in microvolts).
+    attack : str or attacks.Attack, default="linf_pgd"
+        A registered attack name (`attacks.attack_names`), an alias (``"pgd"``, ``"cw"``), or an Attack instance
+        (e.g. a `attacks.TransferAttack` with its surrogate).
+    epsilon : float, default=0.05
+        The budget, in ``unit``. ``eps`` is accepted as an alias.
+    max_drop : float in [0, 1], default=0.2
+        Largest allowed ``clean accuracy - robust accuracy``.
+    random_state : int or None, default=None
+        Seed of the attack. None: the ``--robustness-seed`` of the running pytest session (0 outside pytest).
+    unit : {"rel", "uV"}, default="rel"
+        Epsilon relative to each channel's std, or in microvolts.
+    preset : str, SuiteConfig or None, default=None
+        Sets the attack strength (PGD steps, black-box query budget; see `resolve_attack`). None: the
+        ``--robustness-preset`` of the running pytest session (the attacks' own defaults outside pytest).
+
+    Returns
+    -------
+    result : RobustnessResult
+        The measured numbers, when the assertion holds.
+
+    Raises
+    ------
+    RobustnessError
+        (an AssertionError) when the drop exceeds ``max_drop``; the message gives clean and adversarial accuracy
+        (raw and balanced), epsilon, SNR, seed and the number of trials.
+    DataError
+        When the epochs do not fit the model (the message names both shapes or channel lists).
+    ValueError
+        For ``max_drop`` outside [0, 1], a negative or non-finite epsilon, or an unknown attack or unit.
+    """
+    __tracebackhide__ = True  # a failure points at the user's test line, not at this helper
+    if eps is not None:
+        if epsilon is not None and float(epsilon) != float(eps):
+            raise ConfigError(f"pass either epsilon= or eps=, not both (got epsilon={epsilon!r}, eps={eps!r}).")
+        epsilon = eps
+    epsilon = 0.05 if epsilon is None else epsilon
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.number)):
+        raise ConfigError(f"epsilon must be one number, got {epsilon!r}; use parametrize_with_attacks for several.")
+    (epsilon,) = check_epsilons(epsilon)
+    if (isinstance(max_drop, bool) or not isinstance(max_drop, (int, float, np.number))
+            or not 0 <= float(max_drop) <= 1):
+        raise ConfigError(f"max_drop must be a number in [0, 1] (a fraction of accuracy), got {max_drop!r}.")
+    max_drop = float(max_drop)
+    check_option("unit", unit, BUDGET_UNITS)
+    session_seed, session_preset = _session_defaults()
+    seed = session_seed if random_state is None else random_state
+    check_random_state(seed)
+    if isinstance(preset, str):
+        from .config import PRESETS
+
+        check_option("preset", preset, PRESETS)
+        preset = PRESETS[preset]
+    elif preset is None:
+        preset = session_preset
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}. "
+                        "For a skorch/braindecode EEGClassifier pass clf.module_.")
+    atk = resolve_attack(attack, preset=preset)
+    data = _as_data(epochs)
+    _check_fits(model, data)
+
+    X, y = data.X, data.y
+    scale = channel_scale(X, unit)
+    clean = predict(model, X)
+    idx = np.flatnonzero(clean == y)
+    X_adv = X.copy()
+    if len(idx) and epsilon > 0:
+        (out,) = atk(model, X[idx], y[idx], epsilons=(epsilon,), scale=scale, random_state=seed)
+        X_adv[idx] = out.X_adv
+    adv = predict(model, X_adv)
+    stats = perturbation_stats(X, X_adv, scale)
+    clean_acc, adv_acc = rca(y, clean), rca(y, adv)
+    result = RobustnessResult(
+        attack=atk.name, epsilon=float(epsilon), unit=unit, seed=seed if isinstance(seed, (int, type(None))) else None,
+        n_trials=len(y), clean_accuracy=clean_acc, adversarial_accuracy=adv_acc, clean_bca=bca(y, clean),
+        adversarial_bca=bca(y, adv), drop=clean_acc - adv_acc, max_drop=max_drop, snr_db=stats["snr_db"],
+        budget_snr_db=_budget_snr(X, scale, epsilon), n_perturbed=stats["n_perturbed"],
+    )
+    if not result.passed:
+        raise RobustnessError(
+            f"robust accuracy dropped by {result.drop:.3f} > max_drop {max_drop:.3f} {result.describe()}", result)
+    return result
+
+
+#: The name STYLE.md section 8 uses.
+assert_accuracy_drop_below = assert_robust
+
+
+def parametrize_with_attacks(attacks, epsilons):
+    """``pytest.mark.parametrize("attack,epsilon", ...)`` over every attack x epsilon, with readable ids.
+
+    Modelled on sklearn's ``parametrize_with_checks``: ids look like ``linf_pgd-eps0.05``.
+
+    Parameters
+    ----------
+    attacks : str, Attack or sequence of them
+        Registered names or aliases (checked now, with a "did you mean"), or Attack instances.
+    epsilons : float or sequence of float
+        Budgets (finite, >= 0).
+
+    Examples
+    --------
+    >>> @parametrize_with_attacks(["fgsm", "linf_pgd"], [0.01, 0.05])
+    ... def test_robust(model, epochs, attack, epsilon, assert_robust):
+    ...     assert_robust(model, epochs, attack=attack, epsilon=epsilon, max_drop=0.2)
+    """
+    if isinstance(attacks, (str, Attack)):
+        attacks = [attacks]
+    attacks = list(attacks)
+    if not attacks:
+        raise ConfigError("attacks must be non-empty. Example: parametrize_with_attacks(['linf_pgd'], [0.05]).")
+    names = []
+    for a in attacks:
+        if isinstance(a, Attack):
+            names.append(a.name or type(a).__name__)
+        elif isinstance(a, str):
+            check_option("attack", a, [*ATTACKS, *ATTACK_ALIASES])
+            names.append(ATTACK_ALIASES.get(a, a))
+        else:
+            raise TypeError(f"attacks must hold attack names or attacks.Attack instances, got {type(a).__name__}.")
+    epsilons = check_epsilons(epsilons)
+    params = [pytest.param(a, e, id=f"{n}-eps{e:g}") for a, n in zip(attacks, names) for e in epsilons]
+    return pytest.mark.parametrize("attack,epsilon", params)

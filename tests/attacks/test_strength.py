@@ -1,0 +1,80 @@
+"""The attacks really attack: accuracy drops, PGD beats FGSM and noise, and matches a PGD written here."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from attacks import FGSM, LinfPGD, RandomSignNoise, channel_scale
+
+EPSILONS = (0.05, 0.1, 0.2, 0.3, 0.5)
+
+
+def test_victims_are_accurate(victim, attack_eval, acc):
+    """Precondition of every test here: the trained victims decode the held-out synthetic trials."""
+    assert acc(victim, attack_eval.X, attack_eval.y) > 0.9
+
+
+def test_pgd_drops_accuracy(victim, attack_eval, acc, global_random_seed):
+    X, y = attack_eval.X, attack_eval.y
+    clean = acc(victim, X, y)
+    (out,) = LinfPGD()(victim, X, y, epsilons=(0.5,), random_state=global_random_seed)
+    robust = acc(victim, out.X_adv, y)
+    assert clean > 0.9
+    assert robust < 0.3, f"clean {clean:.3f}, robust {robust:.3f} at epsilon=0.5"
+
+
+def test_robust_accuracy_falls_with_epsilon(victim, attack_eval, acc):
+    X, y = attack_eval.X, attack_eval.y
+    outputs = LinfPGD()(victim, X, y, epsilons=EPSILONS)
+    robust = [acc(victim, out.X_adv, y) for out in outputs]
+    assert all(a >= b for a, b in itertools.pairwise(robust)), robust
+    assert robust[0] > robust[-1]
+
+
+def test_pgd_at_least_as_strong_as_fgsm(victim, attack_eval, acc, global_random_seed):
+    X, y = attack_eval.X, attack_eval.y
+    pgd = LinfPGD()(victim, X, y, epsilons=EPSILONS, random_state=global_random_seed)
+    fgsm = FGSM()(victim, X, y, epsilons=EPSILONS)
+    for eps, p, f in zip(EPSILONS, pgd, fgsm):
+        assert acc(victim, p.X_adv, y) <= acc(victim, f.X_adv, y), f"epsilon={eps}"
+
+
+def test_noise_is_much_weaker_than_pgd(victim, attack_eval, acc, global_random_seed):
+    X, y = attack_eval.X, attack_eval.y
+    clean = acc(victim, X, y)
+    (pgd,) = LinfPGD()(victim, X, y, epsilons=(0.5,), random_state=global_random_seed)
+    (noise,) = RandomSignNoise()(victim, X, y, epsilons=(0.5,), random_state=global_random_seed)
+    pgd_drop = clean - acc(victim, pgd.X_adv, y)
+    noise_change = abs(clean - acc(victim, noise.X_adv, y))
+    assert pgd_drop > 0.6
+    assert noise_change < 0.25 * pgd_drop
+
+
+def reference_linf_pgd(model, X, y, epsilon, *, scale, steps=40, seed=0):
+    """Madry et al.'s PGD in budget space ``X / scale``: random start, 2.5 * epsilon / steps sign steps."""
+    gen = torch.Generator().manual_seed(seed)
+    sc = torch.as_tensor(scale, dtype=torch.float32)[None, :, None]
+    S, labels = torch.from_numpy(X) / sc, torch.from_numpy(y)
+    delta = (torch.rand(S.shape, generator=gen) * 2 - 1) * epsilon
+    step = 2.5 * epsilon / steps
+    model.eval()
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        loss = nn.functional.cross_entropy(model((S + delta) * sc), labels)
+        (grad,) = torch.autograd.grad(loss, delta)
+        delta = (delta.detach() + step * grad.sign()).clamp(-epsilon, epsilon)
+    return ((S + delta) * sc).numpy()
+
+
+@pytest.mark.parametrize("epsilon", [0.15, 0.25])
+def test_suite_pgd_as_strong_as_reference(epsilon, victim, attack_eval, acc, global_random_seed):
+    X, y = attack_eval.X, attack_eval.y
+    scale = channel_scale(X)
+    (out,) = LinfPGD(steps=40)(victim, X, y, epsilons=(epsilon,), scale=scale, random_state=global_random_seed)
+    X_ref = reference_linf_pgd(victim, X, y, epsilon, scale=scale, seed=global_random_seed)
+    assert np.all(np.abs(X_ref - X).max(axis=(0, 2)) / scale <= epsilon * (1 + 1e-4))  # the reference is honest
+    suite, ref = acc(victim, out.X_adv, y), acc(victim, X_ref, y)
+    assert suite <= ref + 0.02, f"suite PGD {suite:.3f} vs reference PGD {ref:.3f} at epsilon={epsilon}"

@@ -1,0 +1,191 @@
+"""End-to-end audits, in-process through harness.cli.main, on every model format and every bad input."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from data import epochs_to_data, make_synthetic_epochs
+from harness.cli import main
+from models import TrainConfig, build_model, fit_model, save_bundle
+
+FAST = ["--preset", "quick", "--eps", "0.3,1.0", "--quiet", "--seed", "0"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Audit and training epochs on disk, and a trained toy model saved in every supported format."""
+    root = tmp_path_factory.mktemp("audit")
+    train_ep = make_synthetic_epochs(n_trials=80, random_state=1)
+    test_ep = make_synthetic_epochs(n_trials=80, random_state=2)
+    train_ep.save(root / "train-epo.fif", verbose="error")
+    test_ep.save(root / "test-epo.fif", verbose="error")
+    train = epochs_to_data(train_ep)
+    model = fit_model(build_model("toy", train, random_state=0), train,
+                      TrainConfig(max_epochs=8, patience=None, show_progress=False)).eval()
+    save_bundle(model, root / "bundle")
+    traced = torch.jit.trace(model, torch.from_numpy(train.X[:2]))
+    traced.save(str(root / "model.ts"))
+    torch.onnx.export(model, (torch.from_numpy(train.X[:1]),), str(root / "model.onnx"), dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    return root, model, train
+
+
+def run(*argv):
+    return main(["audit", *map(str, argv)])
+
+
+def results(out):
+    return json.loads((out / "results.json").read_text())
+
+
+def test_bundle_audit_writes_results_and_verdict(files, tmp_path, capsys):
+    root, _, _ = files
+    rc = run(root / "bundle", "--data", root / "test-epo.fif", "--threat", "white", "--attacks", "fgsm,linf_pgd",
+             "--out", tmp_path, "--max-drop", "1.0", *FAST)
+    assert rc == 0
+    res = results(tmp_path)
+    assert {r["attack"] for r in res["rows"]} == {"fgsm", "linf_pgd", "noise"}
+    pgd = [r for r in res["rows"] if r["attack"] == "linf_pgd" and r["epsilon"] == 1.0][0]
+    assert pgd["adv_rca"] < pgd["clean_rca"] - 0.3
+    assert res["provenance"]["audit"]["format"] == "bundle"
+    assert (tmp_path / "results.csv").exists()
+    out = capsys.readouterr().out
+    assert "verdict: PASS" in out and "linf_pgd" in out
+
+
+def test_max_drop_gates_with_exit_1(files, tmp_path, capsys):
+    root, _, _ = files
+    rc = run(root / "bundle", "--data", root / "test-epo.fif", "--threat", "white", "--attacks", "linf_pgd",
+             "--out", tmp_path, "--max-drop", "0.05", *FAST)
+    assert rc == 1
+    assert "verdict: FAIL (max drop 0.05); worst cell toy white_box linf_pgd eps=1" in capsys.readouterr().out
+
+
+def test_braindecode_save_params_checkpoint(files, tmp_path):
+    from braindecode import EEGClassifier
+    from braindecode.models import EEGNet
+
+    root, _, train = files
+    clf = EEGClassifier(EEGNet(n_chans=4, n_outputs=2, n_times=128), max_epochs=3, batch_size=16,
+                        train_split=None, verbose=0, optimizer=torch.optim.AdamW, lr=1e-2)
+    clf.fit(train.X / train.X.std(), train.y)
+    clf.save_params(f_params=str(tmp_path / "params.pt"))
+    rc = run(tmp_path / "params.pt", "--data", root / "test-epo.fif", "--arch", "eegnet", "--standardize",
+             "per-channel", "--threat", "white", "--attacks", "fgsm", "--out", tmp_path / "out", *FAST)
+    assert rc == 0
+    assert results(tmp_path / "out")["provenance"]["audit"]["format"] in ("torch_zip", "pickle")
+
+
+def test_torchscript_audit(files, tmp_path):
+    root, _, _ = files
+    assert run(root / "model.ts", "--data", root / "test-epo.fif", "--threat", "white", "--attacks", "fgsm",
+               "--out", tmp_path, *FAST) == 0
+    rows = results(tmp_path)["rows"]
+    assert any(r["attack"] == "fgsm" and r["epsilon"] == 1.0 and r["drop"] > 0.3 for r in rows)
+
+
+def test_onnx_audit_runs_transfer_and_black_box_only(files, tmp_path, capsys):
+    root, _, _ = files
+    rc = run(root / "model.onnx", "--data", root / "test-epo.fif", "--train-data", root / "train-epo.fif",
+             "--threat", "white,gray,black", "--attacks", "ufgsm,square", "--out", tmp_path, *FAST)
+    assert rc == 0
+    res = results(tmp_path)
+    threats = {r["threat_model"] for r in res["rows"]}
+    assert threats == {"gray_box", "black_box", "control"}
+    assert any("white_box skipped" in n for n in res["provenance"]["audit"]["notes"])
+    assert "white_box skipped" in capsys.readouterr().out
+
+
+def test_gray_box_without_training_data_is_noted(files, tmp_path, capsys):
+    root, _, _ = files
+    assert run(root / "bundle", "--data", root / "test-epo.fif", "--threat", "gray", "--attacks", "ufgsm",
+               "--out", tmp_path, *FAST) == 0
+    assert "gray_box: no training data given" in capsys.readouterr().out
+
+
+def test_resume_keeps_finished_cells(files, tmp_path):
+    root, _, _ = files
+    args = [root / "bundle", "--data", root / "test-epo.fif", "--threat", "white", "--attacks", "fgsm,linf_pgd",
+            "--out", tmp_path, *FAST]
+    assert run(*args) == 0
+    res = results(tmp_path)
+    # simulate an interruption after the first cell: keep only the fgsm rows, stamped so a re-run would show
+    res["rows"] = [dict(r, wall_s=-1.0) for r in res["rows"] if r["attack"] == "fgsm"]
+    (tmp_path / "results.json").write_text(json.dumps(res))
+    assert run(*args, "--resume") == 0
+    rows = results(tmp_path)["rows"]
+    assert all(r["wall_s"] == -1.0 for r in rows if r["attack"] == "fgsm")
+    assert {r["attack"] for r in rows} == {"fgsm", "linf_pgd", "noise"}
+    assert len(rows) == len({(r["attack"], r["epsilon"]) for r in rows})
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pickle_is_refused_and_never_runs(files, tmp_path, capsys):
+    root, _, _ = files
+    marker = tmp_path / "pwned"
+    with open(tmp_path / "evil.pt", "wb") as f:
+        pickle.dump({"weight": _Evil(str(marker))}, f)
+    assert run(tmp_path / "evil.pt", "--data", root / "test-epo.fif", "--arch", "eegnet", *FAST,
+               "--out", tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert "never unpickles" in err and "state_dict()" in err
+    assert not marker.exists()
+    # torch.save of a whole module is refused the same way
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pt")
+    assert run(tmp_path / "module.pt", "--data", root / "test-epo.fif", "--arch", "eegnet", *FAST,
+               "--out", tmp_path / "o") == 2
+    assert "never unpickles" in capsys.readouterr().err
+
+
+def _bad_input_cases(root, tmp):
+    state = build_model("eegnet", n_chans=3, n_times=128, sfreq=128.0, n_outputs=2).net.state_dict()
+    torch.save(state, tmp / "wrong_shape.pt")
+    good = (tmp / "state.pt")
+    torch.save(build_model("eegnet", n_chans=4, n_times=128, sfreq=128.0, n_outputs=2).net.state_dict(), good)
+    (tmp / "truncated.pt").write_bytes(good.read_bytes()[:200])
+    ep3 = make_synthetic_epochs(n_trials=20, n_chans=3, random_state=0)
+    ep3.save(tmp / "three-epo.fif", verbose="error")
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Add", ["a", "b"], ["y"])], "two_inputs",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4, 128]) for n in "ab"],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 128])])
+    onnx.save(helper.make_model(graph), tmp / "two.onnx")
+    (tmp / "afile").write_text("x")
+    data = ["--data", root / "test-epo.fif"]
+    return [
+        ([tmp / "missing.pt", *data], "does not exist"),
+        ([good, *data], "--arch"),
+        ([tmp / "wrong_shape.pt", *data, "--arch", "eegnet"], "expects"),
+        ([tmp / "truncated.pt", *data, "--arch", "eegnet"], "truncated"),
+        ([root / "bundle", "--data", tmp / "three-epo.fif"], "channel"),
+        ([tmp / "two.onnx", *data], "2 float inputs"),
+        ([root / "bundle", *data, "--max-drop", "1.5"], "--max-drop must lie in [0, 1]"),
+        ([root / "bundle", *data, "--out", tmp / "afile"], "is a file"),
+        ([root / "bundle", *data, "--eps", "-0.1"], "epsilons must be finite and >= 0"),
+        ([root / "bundle", *data, "--eps", "abc"], "epsilons must be numbers"),
+        ([root / "bundle", *data, "--attacks", "lnf_pgd"], "Did you mean 'linf_pgd'"),
+        ([root / "bundle", *data, "--threat", "whte"], "Did you mean 'white'"),
+        ([root / "bundle", *data, "--input-unit", "mV"], "--input-unit must be one of"),
+    ]
+
+
+def test_every_bad_input_exits_2_with_one_line(files, tmp_path, capsys):
+    root, _, _ = files
+    for argv, match in _bad_input_cases(root, tmp_path):
+        argv = [*argv, "--quiet"] if "--out" in argv else [*argv, "--quiet", "--out", tmp_path / "o"]
+        assert run(*argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert match in err, (argv, err)
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err

@@ -124,5 +124,6 @@ def assert_robust(robustness_seed, robustness_preset):
         kwargs.setdefault("preset", robustness_preset)
         return _assert_robust(model, epochs, **kwargs)
 
+    check.__name__ = check.__qualname__ = "assert_robust"
     check.__doc__ = _assert_robust.__doc__
     return check

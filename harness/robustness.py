@@ -11,10 +11,10 @@ with the per-channel scale taken from the epochs under test.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
@@ -25,7 +25,6 @@ from data import EEGData, epochs_to_data
 from data._checks import ConfigError, DataError, check_option, check_random_state
 from models import predict
 
-from . import pytest_plugin
 from .metrics import bca, perturbation_stats, rca
 
 __all__ = ["ATTACK_ALIASES", "RobustnessError", "RobustnessResult", "assert_accuracy_drop_below",
@@ -38,7 +37,7 @@ ATTACK_ALIASES = {"pgd": "linf_pgd", "linf-pgd": "linf_pgd", "l2-pgd": "l2_pgd",
 class RobustnessError(AssertionError):
     """A model lost more accuracy under attack than allowed; ``result`` holds the measured numbers."""
 
-    def __init__(self, message: str, result: "RobustnessResult"):
+    def __init__(self, message: str, result: RobustnessResult):
         super().__init__(message)
         self.result = result
 
@@ -118,33 +117,53 @@ def _default_names(names, n) -> bool:
     return tuple(names) == tuple(f"ch{i}" for i in range(n))
 
 
+def _attr(model, name):
+    """``model.name`` or None (braindecode nets raise ValueError for signal parameters they were not given)."""
+    try:
+        return getattr(model, name, None)
+    except (AttributeError, ValueError):
+        return None
+
+
+def _model_ch_names(model):
+    """Channel names the model was built for: ``ch_names`` (EEGDecoder) or braindecode's ``chs_info``, else None."""
+    names = _attr(model, "ch_names")
+    if names:
+        return tuple(names)
+    info = _attr(model, "chs_info")
+    try:
+        return tuple(ch["ch_name"] for ch in info) if info else None
+    except (KeyError, TypeError):
+        return None
+
+
 def _check_fits(model: nn.Module, data: EEGData) -> None:
     """Raise DataError, naming both sides, if ``data`` is not what ``model`` was built for."""
     got = (data.n_chans, data.n_times)
-    n_chans, n_times = getattr(model, "n_chans", None), getattr(model, "n_times", None)
-    if n_chans is not None and n_times is not None:
-        if (int(n_chans), int(n_times)) != got:
-            raise DataError(
-                f"the epochs do not fit the model: it expects {n_chans} channels x {n_times} samples, the epochs "
-                f"have {got[0]} channels x {got[1]} samples (shape {data.X.shape}); use epochs with the model's "
-                "channels and window length.")
-    ch_names = getattr(model, "ch_names", None)
-    if ch_names and not _default_names(ch_names, len(ch_names)) and not _default_names(data.ch_names, data.n_chans):
-        if tuple(ch_names) != tuple(data.ch_names):
-            if len(ch_names) == data.n_chans and set(ch_names) == set(data.ch_names):
-                hint = "same channels in another order; reorder with epochs.reorder_channels(model.ch_names)"
-            else:
-                missing = [c for c in ch_names if c not in data.ch_names]
-                hint = f"missing {missing}" if missing else "pick the model's channels"
-            raise DataError(f"the epochs do not fit the model: it expects channels {list(ch_names)}, the epochs have "
-                            f"{list(data.ch_names)} ({hint}).")
+    n_chans, n_times = _attr(model, "n_chans"), _attr(model, "n_times")
+    if n_chans is not None and n_times is not None and (int(n_chans), int(n_times)) != got:
+        raise DataError(
+            f"the epochs do not fit the model: it expects {n_chans} channels x {n_times} samples, the epochs have "
+            f"{got[0]} channels x {got[1]} samples (shape {data.X.shape}); use epochs with the model's channels and "
+            "window length.")
+    ch_names = _model_ch_names(model)
+    if (ch_names and tuple(ch_names) != tuple(data.ch_names) and not _default_names(ch_names, len(ch_names))
+            and not _default_names(data.ch_names, data.n_chans)):
+        if len(ch_names) == data.n_chans and set(ch_names) == set(data.ch_names):
+            hint = "same channels in another order; reorder with epochs.reorder_channels(model.ch_names)"
+        else:
+            missing = [c for c in ch_names if c not in data.ch_names]
+            hint = f"missing {missing}" if missing else "pick the model's channels"
+        raise DataError(f"the epochs do not fit the model: it expects channels {list(ch_names)}, the epochs have "
+                        f"{list(data.ch_names)} ({hint}).")
     if n_chans is None or n_times is None:  # a plain nn.Module: try it
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
         try:
             with torch.no_grad():
                 was_training = model.training
                 model.eval()
                 try:
-                    out = model(torch.from_numpy(data.X[:2]))
+                    out = model(torch.from_numpy(data.X[:2]).to(device))
                 finally:
                     model.train(was_training)
         except (RuntimeError, ValueError, IndexError) as err:
@@ -153,7 +172,7 @@ def _check_fits(model: nn.Module, data: EEGData) -> None:
                             f"{tuple(data.X[:2].shape)} (n_chans={got[0]}, n_times={got[1]}): {first}") from err
         n_outputs = out.shape[-1] if out.ndim == 2 else None
     else:
-        n_outputs = getattr(model, "n_outputs", None)
+        n_outputs = _attr(model, "n_outputs")
     if n_outputs is not None and data.y.max() >= n_outputs:
         raise DataError(f"the epochs do not fit the model: it has {n_outputs} outputs, the epochs have labels up to "
                         f"{int(data.y.max())} (classes {list(data.classes)}).")
@@ -168,7 +187,8 @@ def _budget_snr(X: np.ndarray, scale: np.ndarray, epsilon: float) -> float:
 
 def _session_defaults():
     """(seed, preset) chosen on the pytest command line of the running session, else (0, None)."""
-    options = pytest_plugin.current_options()
+    plugin = sys.modules.get("harness.pytest_plugin")  # loaded by pytest; pytest is not needed outside tests
+    options = plugin.current_options() if plugin is not None else None
     if options is None:
         return 0, None
     from .config import PRESETS
@@ -293,6 +313,8 @@ def parametrize_with_attacks(attacks, epsilons):
     ... def test_robust(model, epochs, attack, epsilon, assert_robust):
     ...     assert_robust(model, epochs, attack=attack, epsilon=epsilon, max_drop=0.2)
     """
+    import pytest
+
     if isinstance(attacks, (str, Attack)):
         attacks = [attacks]
     attacks = list(attacks)

@@ -131,7 +131,7 @@ def _substitutes(config, victims, train, trained_here, seed, progress):
         return dict(victims)
     tc = TrainConfig.from_dict({**config.train, "seed": seed + 1000, "show_progress": progress})
     return {arch: fit_model(build_model(arch, train, random_state=seed + 1000), train, tc).eval()
-            for arch in config.models if arch not in victims}
+            for arch in config.models if set(victims) != {arch}}  # no victim needs a substitute of its own arch
 
 
 def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,

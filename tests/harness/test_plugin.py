@@ -82,8 +82,8 @@ def test_assert_robust_passes_and_fails_with_numbers(pytester):
     result = pytester.runpytest("--robustness-seed=3", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
-        "*RobustnessError: robust accuracy dropped by 0.* > max_drop 0.050 under linf_pgd at epsilon=1 (rel): "
-        "clean 0.* -> adversarial 0.* (BCA 0.* -> 0.*), SNR * dB, seed 3, 64 trials",
+        ("*RobustnessError: robust accuracy dropped by 0.* > max_drop 0.050 under linf_pgd at epsilon=1 (rel): "
+         "clean 0.* -> adversarial 0.* (BCA 0.* -> 0.*), SNR * dB, seed 3, 64 trials"),
     ])
     # the failure points at the user's line, not into the helper
     result.stdout.fnmatch_lines(["*assert_robust(model, epochs, attack=\"pgd\", eps=1.0, max_drop=0.05)"])
@@ -98,12 +98,18 @@ def test_options_reach_fixtures_and_header(pytester):
             assert robustness_seed == 7
             assert robustness_preset.pgd_steps == 20 and robustness_preset.max_queries == 300
             assert current_options() == {"preset": "standard", "seed": 7}
+
+        def test_plain_helper_uses_the_options():
+            from harness.config import PRESETS
+            from harness.robustness import _session_defaults
+
+            assert _session_defaults() == (7, PRESETS["standard"])
     """)
     from harness.pytest_plugin import current_options
 
     before = current_options()
     result = pytester.runpytest("--robustness-preset", "standard", "--robustness-seed", "7")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["eeg-robustness: preset=standard, seed=7*"])
     assert current_options() == before  # the inner session's options are gone again
 

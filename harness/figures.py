@@ -50,8 +50,9 @@ def worst_case(rows, threat: str) -> dict[str, list[dict]]:
         if (model, eps) not in best or acc < best[(model, eps)]["adv_rca"]:
             best[(model, eps)] = {"epsilon": eps, "adv_rca": acc, "snr_db": snr,
                                   "attack": attack + (f" <- {sub}" if sub else "")}
+    order = {m: i for i, m in enumerate(dict.fromkeys(r["model"] for r in rows))}
     out = defaultdict(list)
-    for (model, _), point in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+    for (model, _), point in sorted(best.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
         out[model].append(point)
     return dict(out)
 
@@ -90,19 +91,26 @@ def save_figure(fig: Figure, out_dir, name: str, formats=FIGURE_FORMATS) -> dict
 
 def _accuracy_figure(rows, x_key: str, xlabel: str, title: str) -> Figure:
     threats = threats_present(rows)
-    fig = _new_figure(3.6 * len(threats), 3.2)
-    axes = fig.subplots(1, len(threats), squeeze=False)[0]
+    color = {m: f"C{i % 10}" for i, m in enumerate(dict.fromkeys(r["model"] for r in rows))}  # same in every panel
+    ncols = min(len(threats), 2)
+    nrows = -(-len(threats) // ncols)
+    fig = _new_figure(4.2 * ncols, 0.5 + 3.0 * nrows)
+    grid = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+    axes = grid.ravel()
+    for ax in axes[len(threats):]:
+        ax.set_visible(False)
     for ax, threat in zip(axes, threats):
         for model, points in worst_case(rows, threat).items():
             pts = [p for p in points if p[x_key] is not None and math.isfinite(p[x_key])
                    and p["adv_rca"] is not None]
             pts.sort(key=lambda p: p[x_key])
-            ax.plot([p[x_key] for p in pts], [p["adv_rca"] for p in pts], marker="o", label=model)
+            ax.plot([p[x_key] for p in pts], [p["adv_rca"] for p in pts], marker="o", label=model, color=color[model])
         ax.set_title(threat.replace("_", "-"))
         ax.set_xlabel(xlabel)
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("adversarial RCA (worst attack)")
+    for ax in grid[:, 0]:
+        ax.set_ylabel("adversarial RCA (worst attack)")
     axes[0].legend(fontsize="small")
     fig.suptitle(title)
     return fig

@@ -1,0 +1,428 @@
+"""`write_report`: Markdown, self-contained HTML, LaTeX and CSV reports of a `SuiteResult`.
+
+A report only reads a results file: every number in a table is a value of ``result.rows`` (the mean over seeds
+when there are several), formatted by `harness.tables.fmt`, and the figures are drawn from the rows and the
+stored example trials. Nothing here imports ``attacks`` or torch, so re-rendering never re-runs an attack.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from data._checks import ConfigError, DataError, check_option
+
+from .results import COLUMNS, SuiteResult, atomic_write
+from .tables import fmt
+
+REPORT_FORMATS = ("md", "html", "tex", "csv")
+TITLE = "EEG adversarial-robustness report"
+_THREAT_TITLES = {"white_box": "White-box", "gray_box": "Gray-box (transfer from a substitute)",
+                  "black_box": "Black-box", "control": "Control (random noise)"}
+_THREAT_ORDER = ("white_box", "gray_box", "black_box", "control")
+_NUMBERS = ("clean_rca", "clean_bca", "adv_rca", "adv_bca", "drop", "success_rate", "linf_uv", "linf_rel", "l2_uv",
+            "snr_db", "median_min_norm", "queries_per_trial")
+_COLUMNS = [("clean RCA", "clean_rca"), ("clean BCA", "clean_bca"), ("adv RCA", "adv_rca"), ("adv BCA", "adv_bca"),
+            ("drop", "drop"), ("success", "success_rate"), ("L∞ (µV)", "linf_uv"), ("SNR (dB)", "snr_db")]
+_OPTIONAL = [("median min norm", "median_min_norm"), ("queries/trial", "queries_per_trial")]
+
+
+@dataclass
+class Table:
+    """One table, format-neutral: string cells are labels, numbers (or None) are formatted with `fmt`."""
+
+    key: str
+    title: str
+    caption: str
+    header: list
+    rows: list
+    n_labels: int = 1
+    row_classes: list = field(default_factory=list)
+    tex_spec: str | None = None
+
+
+# -- reading and checking ------------------------------------------------------------------------------------
+def check_formats(formats) -> tuple[str, ...]:
+    """Normalise ``formats`` ("md,tex" or a sequence) and check each against `REPORT_FORMATS`."""
+    if isinstance(formats, str):
+        formats = [f.strip() for f in formats.split(",")]
+    formats = tuple(dict.fromkeys(f for f in formats if f))
+    if not formats:
+        raise ConfigError(f"format must name at least one of {sorted(REPORT_FORMATS)}, got none.")
+    for f in formats:
+        check_option("format", f, REPORT_FORMATS)
+    return formats
+
+
+def _load(result) -> SuiteResult:
+    where = "the results"
+    if isinstance(result, (str, os.PathLike)):
+        where, result = f"results file {str(result)!r}", SuiteResult.from_json(result)
+    if not isinstance(result, SuiteResult):
+        raise TypeError(f"result must be a SuiteResult or the path of a results.json, got {type(result).__name__}.")
+    if not result.rows:
+        raise DataError(f"{where} hold(s) no rows (did the suite finish?); there is nothing to report.")
+    for i, row in enumerate(result.rows):
+        missing = [c for c in COLUMNS if c not in row]
+        if missing:
+            raise DataError(f"{where}: row {i} ({row.get('model')!r}/{row.get('attack')!r}) lacks the field(s) "
+                            f"{missing}; it was not written by this eegrobust's run_suite.")
+    return result
+
+
+def _out_dir(path) -> Path:
+    out = Path(path)
+    for p in (out, out / "figures"):
+        if p.exists() and not p.is_dir():
+            raise ConfigError(f"report output folder {str(p)!r} is a file; give a folder (created if missing).")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"cannot create the report output folder {str(out)!r}: a part of its path is a "
+                          "file.") from None
+    return out
+
+
+# -- aggregation (means over seeds) --------------------------------------------------------------------------
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return values[0] if len(values) == 1 else (sum(values) / len(values) if values else None)
+
+
+def _order(values) -> dict:
+    return {v: i for i, v in enumerate(dict.fromkeys(values))}
+
+
+def aggregate(rows) -> dict[tuple, dict]:
+    """Rows averaged over seeds, keyed by (model, threat_model, attack, substitute, epsilon), in display order."""
+    groups = defaultdict(list)
+    for r in rows:
+        groups[(r["model"], r["threat_model"], r["attack"], r["substitute"] or "", r["epsilon"])].append(r)
+    models, attacks = _order(r["model"] for r in rows), _order(r["attack"] for r in rows)
+    subs = _order(r["substitute"] or "" for r in rows)
+    threat = {t: i for i, t in enumerate(_THREAT_ORDER)}
+    keys = sorted(groups, key=lambda k: (threat.get(k[1], 9), k[1], models[k[0]], attacks[k[2]], subs[k[3]], k[4]))
+    return {k: {**{c: _mean([g[c] for g in groups[k]]) for c in _NUMBERS},
+                "n_trials": groups[k][0]["n_trials"], "n_seeds": len(groups[k])} for k in keys}
+
+
+def _eps(value) -> str:
+    return f"{value:g}"
+
+
+def verdict(result) -> str:
+    """One line naming the worst cell: the largest accuracy drop at a non-zero epsilon (ties: smallest epsilon)."""
+    agg = aggregate(_load(result).rows)
+    attacked = [(k, v) for k, v in agg.items() if k[4] > 0 and k[1] != "control" and v["drop"] is not None]
+    if not attacked:
+        return "no attacked cells (only epsilon 0 or control rows): nothing to judge"
+    rank = {t: i for i, t in enumerate(_THREAT_ORDER)}
+    (model, threat, attack, sub, eps), v = max(attacked, key=lambda kv: (kv[1]["drop"], -kv[0][4],
+                                                                         -rank.get(kv[0][1], 9)))
+    via = f" (substitute {sub})" if sub else ""
+    seeds = f", mean of {v['n_seeds']} seeds" if v["n_seeds"] > 1 else ""
+    return (f"worst: {model} {threat} {attack}{via} eps={_eps(eps)}: accuracy {fmt(v['clean_rca'])} -> "
+            f"{fmt(v['adv_rca'])} (drop {fmt(v['drop'])}{seeds})")
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _checks_summary(result) -> tuple[str, bool]:
+    failed = [c["name"] for c in result.checks if not c.get("passed")]
+    text = f"sanity checks: {len(result.checks) - len(failed)} of {len(result.checks)} passed"
+    return text + (f"; FAILED: {'; '.join(failed)}" if failed else ""), not failed
+
+
+# -- tables --------------------------------------------------------------------------------------------------
+def _seed_note(agg) -> str:
+    n = max(v["n_seeds"] for v in agg.values())
+    return f" Mean over {n} seeds." if n > 1 else ""
+
+
+def threat_tables(rows) -> list[Table]:
+    """One table per threat model: clean vs adversarial RCA/BCA, perturbation size, SNR and queries per cell."""
+    agg, tables = aggregate(rows), []
+    for threat in dict.fromkeys(k[1] for k in agg):
+        cells = {k: v for k, v in agg.items() if k[1] == threat}
+        has_sub = any(k[3] for k in cells)
+        extra = [(h, c) for h, c in _OPTIONAL if any(v[c] is not None for v in cells.values())]
+        header = ["model"] + ["substitute"] * has_sub + ["attack", "ε"] + [h for h, _ in _COLUMNS + extra]
+        body = [[k[0]] + [k[3]] * has_sub + [k[2], _eps(k[4])] + [v[c] for _, c in _COLUMNS + extra]
+                for k, v in cells.items()]
+        trials = sorted({v["n_trials"] for v in cells.values()})
+        caption = (f"{_THREAT_TITLES.get(threat, threat)} attacks on {'/'.join(map(str, trials))} test trials: "
+                   "raw (RCA) and balanced (BCA) accuracy, clean and under attack; success = fooled among the trials "
+                   "correct before; L∞ and median SNR of the perturbation actually applied." + _seed_note(agg))
+        tables.append(Table(threat, _THREAT_TITLES.get(threat, threat), caption, header, body, 3 + has_sub))
+    return tables
+
+
+def transfer_epsilon(epsilons) -> float | None:
+    """The budget of the transfer matrices: the largest epsilon <= 0.2, else the smallest above (0 excluded)."""
+    eps = sorted(e for e in set(epsilons) if e > 0)
+    if not eps:
+        return None
+    low = [e for e in eps if e <= 0.2]
+    return low[-1] if low else eps[0]
+
+
+def transfer_tables(rows) -> list[Table]:
+    """Per gray-box attack a matrix: substitute (rows) x victim (columns) -> adversarial RCA at one epsilon."""
+    gray = [r for r in rows if r["threat_model"] == "gray_box"]
+    eps = transfer_epsilon(r["epsilon"] for r in gray)
+    if eps is None:
+        return []
+    agg = aggregate(gray)
+    victims = list(dict.fromkeys(r["model"] for r in rows))
+    subs = list(dict.fromkeys(r["substitute"] for r in gray))
+    tables = []
+    for attack in dict.fromkeys(r["attack"] for r in gray):
+        cell = {(k[3], k[0]): v for k, v in agg.items() if k[2] == attack and k[4] == eps}
+        clean = {k[0]: v["clean_rca"] for k, v in agg.items() if k[2] == attack}
+        body = [["(clean)"] + [clean.get(v) for v in victims]]
+        body += [[s] + [cell[(s, v)]["adv_rca"] if (s, v) in cell else None for v in victims] for s in subs]
+        caption = (f"Gray-box transfer of {attack} at ε = {_eps(eps)}: adversarial RCA of the victim (column) "
+                   f"on examples crafted on the substitute (row); first row: the victim's clean RCA; '-': not "
+                   f"run." + _seed_note(agg))
+        tables.append(Table(f"transfer-{attack}", f"Transfer matrix: {attack}", caption,
+                            ["substitute \\ victim"] + victims, body))
+    return tables
+
+
+def summary_tables(rows) -> list[Table]:
+    """Clean accuracy per model, and the worst case over attacks per model, threat model and epsilon."""
+    agg = aggregate(rows)
+    clean = {}
+    for k, v in agg.items():  # the evaluation on the most trials (black-box uses a subset)
+        if k[0] not in clean or v["n_trials"] > clean[k[0]]["n_trials"]:
+            clean[k[0]] = v
+    tables = [Table("clean", "Clean accuracy", "Accuracy of each model on the unperturbed test trials.",
+                    ["model", "trials", "RCA", "BCA"],
+                    [[m, v["n_trials"], v["clean_rca"], v["clean_bca"]] for m, v in clean.items()])]
+    eps = sorted({k[4] for k in agg if k[4] > 0})
+    worst = {}
+    for (model, threat, _, _, e), v in agg.items():
+        w = worst.setdefault((model, threat), {"clean": v["clean_rca"]})
+        if e > 0 and (e not in w or v["adv_rca"] < w[e]):
+            w[e] = v["adv_rca"]
+    body = [[m, t, w["clean"]] + [w.get(e) for e in eps] for (m, t), w in worst.items()]
+    tables.append(Table("worst", "Worst case per threat model",
+                        "Lowest adversarial RCA over the attacks of each threat model, per epsilon." + _seed_note(agg),
+                        ["model", "threat model", "clean RCA"] + [f"ε={_eps(e)}" for e in eps], body, 2))
+    return tables
+
+
+def checks_table(result) -> Table:
+    body = [[c["name"], "passed" if c.get("passed") else "FAILED", c.get("detail", "")] for c in result.checks]
+    classes = ["ok" if c.get("passed") else "fail" for c in result.checks]
+    return Table("checks", "", "Signs that the evaluation itself went wrong (harness.checks).",
+                 ["check", "outcome", "detail"], body, 3, classes, r"p{0.38\linewidth}lp{0.45\linewidth}")
+
+
+def _flatten(prefix, value, out):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(value, list):
+        out.append([prefix, ", ".join(fmt(v) for v in value) if value else "none"])
+    else:
+        out.append([prefix, fmt(value)])
+
+
+def provenance_table(result) -> Table:
+    """Versions, platform, seeds, data and model hashes and the rest of ``provenance`` as key/value rows."""
+    body = []
+    _flatten("", {"seeds": result.config.get("seeds")}, body)
+    _flatten("", result.environment, body)
+    _flatten("", result.provenance, body)
+    return Table("provenance", "", "Where the numbers come from (results file fields environment, config "
+                 "and provenance).", ["field", "value"], body, 2, tex_spec=r"lp{0.6\linewidth}")
+
+
+def report_tables(result) -> dict[str, list[Table]]:
+    """Every table of a report, by section."""
+    return {"summary": summary_tables(result.rows), "threats": threat_tables(result.rows),
+            "transfer": transfer_tables(result.rows), "checks": [checks_table(result)],
+            "provenance": [provenance_table(result)]}
+
+
+def _cell(value) -> str:
+    return value if isinstance(value, str) else fmt(value)
+
+
+# -- rendering: one table, figure and text function per format; the document skeletons are in templates/ ----
+def _md_text(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(t: Table) -> str:
+    lines = ([f"### {t.title}", ""] if t.title else []) + [f"*{_md_text(t.caption)}*", "",
+             "| " + " | ".join(map(_md_text, t.header)) + " |",
+             "|" + "|".join(":---" if i < t.n_labels else "---:" for i in range(len(t.header))) + "|"]
+    lines += ["| " + " | ".join(_md_text(_cell(c)) for c in row) + " |" for row in t.rows]
+    return "\n".join(lines) + "\n"
+
+
+def _md_figure(f, i) -> str:
+    return (f"![{f['name']}](figures/{f['png'].name})\n\n*{_md_text(f['caption'])}* "
+            f"([PDF](figures/{f['pdf'].name}))\n")
+
+
+def _html_table(t: Table) -> str:
+    e = html.escape
+    head = "".join(f'<th{"" if i < t.n_labels else " class=num"}>{e(h)}</th>' for i, h in enumerate(t.header))
+    body = []
+    for j, row in enumerate(t.rows):
+        cls = f' class="{t.row_classes[j]}"' if t.row_classes else ""
+        tds = "".join(f'<td class="{_html_td_class(t, i)}">{e(_cell(c))}</td>' for i, c in enumerate(row))
+        body.append(f"<tr{cls}>{tds}</tr>")
+    return ((f"<h3>{e(t.title)}</h3>\n" if t.title else "") + f'<div class="scroll"><table id="tab-{e(t.key)}">'
+            f"<caption>{e(t.caption)}</caption>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body)
+            + "\n</tbody></table></div>")
+
+
+def _html_td_class(t: Table, i: int) -> str:
+    if t.key == "checks":
+        return ("label", "status", "wrap")[i]
+    if t.key == "provenance":
+        return "label" if i == 0 else "wrap mono"
+    return "label" if i < t.n_labels else "num"
+
+
+def _html_figure(f, i) -> str:
+    e, data = html.escape, base64.b64encode(f["png"].read_bytes()).decode("ascii")
+    return (f'<figure id="fig-{e(f["name"])}"><img src="data:image/png;base64,{data}" alt="{e(f["name"])}">'
+            f"<figcaption>{e(f['caption'])}</figcaption></figure>")
+
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+        "|": r"\textbar{}", "ε": r"$\varepsilon$", "∞": r"$\infty$", "µ": r"\textmu{}", "→": r"$\rightarrow$",
+        "×": r"$\times$", "\n": " "}
+
+
+def tex_escape(text) -> str:
+    """Escape LaTeX's special characters; other non-ASCII characters are transliterated or dropped."""
+    out = []
+    for ch in str(text).replace("->", "→"):
+        if ch in _TEX:
+            out.append(_TEX[ch])
+        else:
+            out.append(ch if ord(ch) < 128 else unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode())
+    return "".join(out)
+
+
+def _tex_head(text: str, align: str) -> str:
+    """A header cell on two lines when it has a space, so that wide tables fit the page."""
+    first, _, rest = text.partition(" ")
+    return rf"\shortstack[{align}]{{{tex_escape(first)}\\{tex_escape(rest)}}}" if rest else tex_escape(text)
+
+
+def _tex_table(t: Table) -> str:
+    spec = t.tex_spec or "l" * t.n_labels + "r" * (len(t.header) - t.n_labels)
+    head = " & ".join(_tex_head(h, "l" if i < t.n_labels else "r") for i, h in enumerate(t.header)) + r" \\"
+    rows = [" & ".join(tex_escape(_cell(c)) for c in row) + r" \\" for row in t.rows]
+    size = r"\scriptsize" if len(t.header) > 12 else r"\footnotesize"
+    return "\n".join([rf"{{{size}\setlength{{\tabcolsep}}{{3.5pt}}", rf"\begin{{longtable}}{{{spec}}}",
+                      rf"\caption{{{tex_escape(t.caption)}}}\label{{tab:{t.key}}}\\", r"\toprule", head,
+                      r"\midrule", r"\endfirsthead", r"\toprule", head, r"\midrule", r"\endhead",
+                      r"\bottomrule", r"\endfoot", *rows, r"\end{longtable}}", ""])
+
+
+def _tex_figure(f, i) -> str:
+    return "\n".join([r"\begin{figure}[!htbp]\centering",
+                      r"\includegraphics[width=\linewidth,height=0.42\textheight,keepaspectratio]"
+                      rf"{{figures/{f['pdf'].name}}}", rf"\caption{{{tex_escape(f['caption'])}}}",
+                      r"\end{figure}"] + [r"\clearpage"] * (i % 4 == 3))  # keep the float queue short
+
+
+_FORMATS = {"md": (_md_table, _md_figure, _md_text, lambda c: f"```json\n{c}\n```"),
+            "html": (_html_table, _html_figure, html.escape, lambda c: f"<pre>{html.escape(c)}</pre>"),
+            "tex": (_tex_table, _tex_figure, tex_escape, lambda c: f"\\begin{{verbatim}}\n{c}\n\\end{{verbatim}}")}
+
+
+def render(kind: str, result, tables, figures) -> str:
+    """Fill ``templates/report.<kind>`` with the tables, figures and text of one report."""
+    table, figure, text, config = _FORMATS[kind]
+    checks, ok = _checks_summary(result)
+    none = text("No gray-box rows in the results.")
+    template = Template(resources.files("harness.templates").joinpath(f"report.{kind}").read_text(encoding="utf-8"))
+    return template.substitute(
+        title=text(TITLE), verdict=text(verdict(result)), checks_summary=text(_upper_first(checks)),
+        checks_class="checks-ok" if ok else "checks-fail", meta=text(_meta(result)),
+        date=text(result.environment.get("time", "")),
+        summary="\n".join(map(table, tables["summary"])), threats="\n".join(map(table, tables["threats"])),
+        transfer="\n".join(map(table, tables["transfer"])) or none,
+        figures="\n".join(figure(f, i) for i, f in enumerate(figures)),
+        checks=table(tables["checks"][0]), provenance=table(tables["provenance"][0]),
+        config=config(json.dumps(result.config, indent=1, ensure_ascii=True)))
+
+
+def _meta(result) -> str:
+    env = result.environment
+    return (f"Generated from the results file of a run at {env.get('time', '?')} "
+            f"(git {(env.get('git_sha') or '?')[:12]}); every number below is read from that file.")
+
+
+# -- entry point ---------------------------------------------------------------------------------------------
+def write_report(result, out_dir, formats=REPORT_FORMATS) -> dict[str, Path]:
+    """Write a report of ``result`` into ``out_dir``, reading numbers only from the result (no attack is run).
+
+    Parameters
+    ----------
+    result : SuiteResult or path-like
+        A suite's result, or the path of its ``results.json`` (read with `SuiteResult.from_json`).
+    out_dir : path-like
+        Folder for the report; created if missing.
+    formats : str or sequence of str, default=REPORT_FORMATS
+        Any of "md" (report.md), "html" (report.html, self-contained: CSS inline, figures as base64 PNG),
+        "tex" (report.tex, a standalone document with booktabs tables and figures/*.pdf) and "csv"
+        (results.csv); a comma-separated string such as "md,tex" works too. Figures (figures/*.png and *.pdf)
+        are drawn when md, html or tex is asked for; config.json and environment.json are always written.
+
+    Returns
+    -------
+    paths : dict of str to pathlib.Path
+        The written files by format ("md", "html", "tex", "csv", "config", "environment"), and the figure
+        folder under "figures".
+
+    Raises
+    ------
+    ConfigError
+        An unknown format, or an output folder that is a file.
+    DataError
+        A results file that is missing, of another version, or lacks fields.
+
+    """
+    formats = check_formats(formats)
+    result = _load(result)
+    out = _out_dir(out_dir)
+    paths: dict[str, Path] = {}
+    figures = []
+    if {"md", "html", "tex"} & set(formats):
+        from .figures import draw_all  # matplotlib only when figures are wanted
+
+        figures = draw_all(result, out / "figures")
+        paths["figures"] = out / "figures"
+    tables = report_tables(result)
+    for f in formats:
+        if f == "csv":
+            paths["csv"] = out / "results.csv"
+            result.to_csv(paths["csv"])
+        else:
+            paths[f] = out / f"report.{f}"
+            atomic_write(paths[f], render(f, result, tables, figures))
+    for name, value in (("config", result.config), ("environment", result.environment)):
+        paths[name] = out / f"{name}.json"
+        atomic_write(paths[name], json.dumps(value, indent=1))
+    return paths

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -164,6 +165,9 @@ def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,
         victims = train_victims(config, train, progress=progress)
     for name, model in victims.items():
         _check_fits(name, model, test)
+        if model.training and not trained_here:
+            warnings.warn(f"victim {name!r} was in training mode (dropout, batch statistics); the suite evaluates "
+                          "and attacks it in eval mode.", UserWarning, stacklevel=2)
     if config.n_trials is not None and config.n_trials < test.n_trials:
         test, _ = split_disjoint(test, config.n_trials, random_state=0)
     scale = channel_scale(test.X, config.unit)

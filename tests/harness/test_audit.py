@@ -61,7 +61,7 @@ def test_max_drop_gates_with_exit_1(files, tmp_path, capsys):
     rc = run(root / "bundle", "--data", root / "test-epo.fif", "--threat", "white", "--attacks", "linf_pgd",
              "--out", tmp_path, "--max-drop", "0.05", *FAST)
     assert rc == 1
-    assert "verdict: FAIL (max drop 0.05); worst cell toy white_box linf_pgd eps=1" in capsys.readouterr().out
+    assert "verdict: FAIL (max drop 0.05); worst cell toy white_box linf_pgd eps=0.3" in capsys.readouterr().out
 
 
 def test_braindecode_save_params_checkpoint(files, tmp_path):

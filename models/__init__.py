@@ -1,0 +1,31 @@
+"""Decoders for EEG: the architecture registry, building, the one training loop, and safe saving/loading."""
+
+from .build import build_model, default_kwargs, instantiate, min_n_times
+from .decoder import EEGDecoder, Standardize, predict, predict_logits
+from .io import load_bundle, save_bundle
+from .registry import MODEL_REGISTRY, ModelSpec, get_spec, model_names
+from .toy import ToyNet
+from .train import REGULARIZATIONS, TrainConfig, fit_model, set_dropout, stratified_split
+
+__all__ = [
+    "EEGDecoder",
+    "MODEL_REGISTRY",
+    "ModelSpec",
+    "REGULARIZATIONS",
+    "Standardize",
+    "ToyNet",
+    "TrainConfig",
+    "build_model",
+    "default_kwargs",
+    "fit_model",
+    "get_spec",
+    "instantiate",
+    "load_bundle",
+    "min_n_times",
+    "model_names",
+    "predict",
+    "predict_logits",
+    "save_bundle",
+    "set_dropout",
+    "stratified_split",
+]

@@ -176,8 +176,12 @@ class Attack(abc.ABC):
         labels = torch.from_numpy(y).to(dev)
         order = sorted(range(len(epsilons)), key=lambda i: epsilons[i])
         outputs: list[AttackOutput | None] = [None] * len(epsilons)
+        self._queries = None  # attacks that query the victim set this to the per-trial count of each _run
+        queries = np.zeros(len(S)) if self.threat_model == "black_box" else None
         if self.minimal:
             S_adv = self._run(target, S, labels, epsilon=None, bounds=bounds, rng=rng)
+            if queries is not None:
+                queries += self._queries
             norms = self._norms(S_adv - S)
             still = predict_labels(victim, S_adv) == labels
             norms[still.cpu().numpy()] = np.inf
@@ -185,7 +189,7 @@ class Attack(abc.ABC):
                 budget = self._budget(epsilons[i], X.shape)
                 fits = torch.from_numpy(norms <= budget * (1 + 1e-4)).to(dev)
                 S_i = torch.where(fits[:, None, None], S_adv, S)
-                outputs[i] = self._output(epsilons[i], X, S, S_i, scale, target, min_norm=norms.copy())
+                outputs[i] = self._output(epsilons[i], X, S, S_i, scale, queries, min_norm=norms.copy())
             return outputs
         best = S.clone()
         todo = torch.ones(len(S), dtype=torch.bool, device=dev)
@@ -194,6 +198,9 @@ class Attack(abc.ABC):
             idx = todo.nonzero().flatten() if self.nested else torch.arange(len(S), device=dev)
             if eps > 0 and len(idx):
                 S_adv = self._run(target, S[idx], labels[idx], epsilon=eps, bounds=bounds, rng=rng)
+                if queries is not None:  # nested: cumulative, what reaching this budget cost; else this run's
+                    queries = queries if self.nested else np.zeros(len(S))
+                    queries[idx.cpu().numpy()] += self._queries
                 S_adv = self._project(S[idx], S_adv, eps, bounds)
                 if self.nested:
                     fooled = predict_labels(victim, S_adv, batch_size) != labels[idx]
@@ -205,14 +212,17 @@ class Attack(abc.ABC):
                     S_i[idx] = S_adv
             else:
                 S_i = best.clone() if self.nested else S.clone()
-            outputs[i] = self._output(eps, X, S, S_i, scale, target)
+            outputs[i] = self._output(eps, X, S, S_i, scale, queries)
         return outputs
 
-    def _output(self, eps, X, S, S_adv, scale, target, min_norm=None) -> AttackOutput:
+    def _output(self, eps, X, S, S_adv, scale, queries, min_norm=None) -> AttackOutput:
         delta = ((S_adv - S).cpu().numpy() * scale[None, :, None]).astype(np.float32)
-        X_adv = X + delta
-        queries = getattr(target, "queries_per_trial", None)
-        return AttackOutput(eps, X_adv, None if queries is None else queries(), min_norm)
+        return AttackOutput(eps, X + delta, None if queries is None else queries.copy(), min_norm,
+                            self._info())
+
+    def _info(self) -> dict:
+        """Attack-specific extras recorded with every output."""
+        return {}
 
     def _target(self, victim):
         """What ``_run`` may see (the template hands white-box attacks the victim itself)."""

@@ -84,14 +84,13 @@ class SquareAttack(Attack):
 
     name = "square"
     threat_model = "black_box"
-    nested = False
+    nested = False  # each budget gets its own max_queries per trial
 
     def __init__(self, *, max_queries: int = 500, p_init: float = 0.05):
         self.max_queries = _check_budget("max_queries", max_queries)
         self.p_init = p_init
 
     def _target(self, victim):
-        self._queries = None
         return QueryOracle(victim, scores=True)
 
     def _p(self, it):
@@ -137,12 +136,6 @@ class SquareAttack(Attack):
             m[active[better]] = m_new[better]
         self._queries = queries
         return (S + delta).clamp(bounds.low, bounds.high)
-
-    def _output(self, eps, X, S, S_adv, scale, target, min_norm=None):
-        out = super()._output(eps, X, S, S_adv, scale, None, min_norm)
-        out.n_queries = self._queries if self._queries is not None else np.zeros(len(X), np.int64)
-        self._queries = None
-        return out
 
 
 class HopSkipJump(Attack):
@@ -201,11 +194,6 @@ class HopSkipJump(Attack):
                 pass
         self._queries = np.full(n, oracle.n_queries / n)  # foolbox batches: the mean per trial
         return S_adv
-
-    def _output(self, eps, X, S, S_adv, scale, target, min_norm=None):
-        out = super()._output(eps, X, S, S_adv, scale, None, min_norm)
-        out.n_queries = self._queries
-        return out
 
 
 class JacobianSubstitute(Attack):
@@ -306,12 +294,10 @@ class JacobianSubstitute(Attack):
     def _run(self, target, S, labels, *, epsilon, bounds, rng):
         if self._labels is None or len(self._labels) != len(S):  # one label query per trial per call
             self._labels = self._oracle.labels(S)
+        self._queries = np.ones(len(S))  # the label of each trial, queried once and reused for every budget
         y = self._labels  # the attacker's labels come from the victim
         with eval_mode(self.substitute_):
             return self.base._run(target, S, y, epsilon=epsilon, bounds=bounds, rng=rng)
 
-    def _output(self, eps, X, S, S_adv, scale, target, min_norm=None):
-        out = super()._output(eps, X, S, S_adv, scale, None, min_norm)
-        out.n_queries = np.full(len(X), self._oracle.n_queries / len(X))
-        out.info = {"training_queries": self.training_queries_}
-        return out
+    def _info(self):
+        return {"training_queries": self.training_queries_}

@@ -108,7 +108,7 @@ class CarliniWagnerL2(Attack):
     norm = "l2"
     minimal = True
 
-    def __init__(self, *, binary_search_steps=5, steps=100, stepsize=0.01, initial_const=1.0):
+    def __init__(self, *, binary_search_steps=3, steps=50, stepsize=0.01, initial_const=1.0):
         self.binary_search_steps, self.steps = binary_search_steps, steps
         self.stepsize, self.initial_const = stepsize, initial_const
 

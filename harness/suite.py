@@ -69,20 +69,21 @@ class _Runner:
         self.epsilons = (0.0,) + tuple(e for e in config.epsilons if e != 0)
 
     def run_cell(self, victim_name, victim, attack, data, seed, *, threat, substitute="", all_trials=False,
-                 info=None):
+                 info=None, epsilons=None):
         key = (victim_name, threat, attack.name, substitute, seed)
         if key in self.done:
             return
+        epsilons = self.epsilons if epsilons is None else (0.0,) + tuple(e for e in epsilons if e != 0)
         clean = predict(victim, data.X)
         idx = np.arange(data.n_trials) if all_trials else np.flatnonzero(clean == data.y)
         t0 = time.perf_counter()
         if len(idx):
-            outputs = attack(victim, data.X[idx], data.y[idx], epsilons=self.epsilons, scale=self.scale,
+            outputs = attack(victim, data.X[idx], data.y[idx], epsilons=epsilons, scale=self.scale,
                              random_state=seed)
         else:
-            outputs = [None] * len(self.epsilons)
-        wall = (time.perf_counter() - t0) / len(self.epsilons)
-        for eps, out in zip(self.epsilons, outputs):
+            outputs = [None] * len(epsilons)
+        wall = (time.perf_counter() - t0) / len(epsilons)
+        for eps, out in zip(epsilons, outputs):
             X_adv = data.X.copy()
             if out is not None:
                 X_adv[idx] = out.X_adv
@@ -232,8 +233,8 @@ def _black_box(runner, config, vname, victim, seed_set, bb_test, seed, extras, b
             attack = JacobianSubstitute(seed=seed_set, arch=config.substitute_arch, rounds=config.substitute_rounds,
                                         base=_base(config, config.substitute_attack), random_state=seed,
                                         train_config=TrainConfig.from_dict(
-                                            {"max_epochs": 15, "patience": None, "show_progress": False,
-                                             "seed": seed}))
+                                            {"max_epochs": 10, "patience": None, "val_fraction": 0.0,
+                                             "show_progress": False, "seed": seed}))
             key = (vname, "black_box", attack.name, config.substitute_arch, seed)
             if key not in runner.done:
                 attack.fit(victim, runner.scale)
@@ -244,7 +245,8 @@ def _black_box(runner, config, vname, victim, seed_set, bb_test, seed, extras, b
                                 substitute=config.substitute_arch, info={"agreement": agree})
         else:
             cls = {"square": SquareAttack, "hopskipjump": HopSkipJump}[name]
-            runner.run_cell(vname, victim, cls(max_queries=config.max_queries), bb_test, seed, threat="black_box")
+            runner.run_cell(vname, victim, cls(max_queries=config.max_queries), bb_test, seed, threat="black_box",
+                            epsilons=config.query_epsilons if name == "square" else None)
         bar.update()
 
 

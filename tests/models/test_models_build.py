@@ -49,7 +49,8 @@ def test_build_from_mapping():
 def test_kernels_scale_with_sfreq():
     eeg128 = default_kwargs("eegnet", n_chans=4, n_times=512, sfreq=128.0, n_outputs=2)
     eeg256 = default_kwargs("eegnet", n_chans=4, n_times=1024, sfreq=256.0, n_outputs=2)
-    assert eeg128["kernel_length"] == 64 and eeg256["kernel_length"] == 128
+    assert eeg128["kernel_length"] == 64 and eeg256["kernel_length"] == 64  # scaled down only
+    assert default_kwargs("eegnet", n_chans=4, n_times=256, sfreq=64.0, n_outputs=2)["kernel_length"] == 32
     shallow250 = default_kwargs("shallow", n_chans=4, n_times=1000, sfreq=250.0, n_outputs=2)
     assert (shallow250["filter_time_length"], shallow250["pool_time_length"], shallow250["pool_time_stride"]) == (25, 75, 15)
 

@@ -78,7 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "train.json")
     parser.add_argument("--progress", action="store_true", help="show a progress bar per fit")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's own choice); 1 is faster on a busy machine")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     config = TrainConfig(show_progress=args.progress)
     results = {}

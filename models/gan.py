@@ -68,8 +68,12 @@ class GANConfig:
         Weight of the drift term ``critic(real) ** 2``.
     fade_fraction : float, default=0.5
         Share of each stage after the first over which the new block fades in.
-    ema_decay : float, default=0.99
-        Decay of the moving average of generator weights used for sampling; 0 samples the last weights.
+    noise : bool, default=True
+        Add per-sample noise, scaled per feature map by learned weights, after every generator convolution (Karras
+        et al. 2019): the stochastic detail of alpha and beta activity.
+    critic_diff : bool, default=True
+        Give the critic the temporal derivative of its input too, scaled to unit variance, so that low-power high
+        frequencies weigh in its distance as much as the slow potentials that dominate the variance.
     seed : int, default=0
         Seed of the initial weights, batches and noise; the global RNGs are not changed.
     show_progress : bool, default=True
@@ -89,7 +93,6 @@ class GANConfig:
     gp_weight: float = 10.0
     drift: float = 1e-3
     fade_fraction: float = 0.5
-    ema_decay: float = 0.99
     noise: bool = True
     critic_diff: bool = True
     seed: int = 0
@@ -119,7 +122,6 @@ class GANConfig:
             (is_num(self.gp_weight, 0), "gp_weight must be >= 0"),
             (is_num(self.drift, 0), "drift must be >= 0"),
             (is_num(self.fade_fraction, 0, 1), "fade_fraction must lie in [0, 1]"),
-            (is_num(self.ema_decay, 0, 0.9999), "ema_decay must lie in [0, 0.9999]"),
             (isinstance(self.noise, (bool, np.bool_)), "noise must be a bool"),
             (isinstance(self.critic_diff, (bool, np.bool_)), "critic_diff must be a bool"),
             (is_int(self.seed, 0), "seed must be an int >= 0"),
@@ -495,7 +497,7 @@ def fit_gan(train: EEGData, config: GANConfig | dict | None = None, *, event_id=
     Returns
     -------
     gan : EEGGAN
-        In eval mode; the generator holds the moving average of its weights (``ema_decay``).
+        In eval mode.
 
     Raises
     ------
@@ -518,8 +520,6 @@ def fit_gan(train: EEGData, config: GANConfig | dict | None = None, *, event_id=
        stability, and variation. ICLR.
     .. [3] Miyato, T., & Koyama, M. (2018). cGANs with projection discriminator. ICLR.
     """
-    import copy
-
     config = GANConfig.make(config)
     _check_fit_data(train, config)
     lengths = stage_lengths(train.n_times, train.sfreq, config)
@@ -527,7 +527,8 @@ def fit_gan(train: EEGData, config: GANConfig | dict | None = None, *, event_id=
     mean = train.X.mean(axis=(0, 2), dtype=np.float64)[:, None]
     std = np.maximum(train.X.std(axis=(0, 2), dtype=np.float64)[:, None], 1e-6)
     work = _to_work((train.X - mean) / std, _resample_ratio(train.sfreq, config.work_sfreq))
-    real = [F.adaptive_avg_pool1d(torch.from_numpy(work), n) for n in lengths]
+    real = [torch.from_numpy(_to_work(work, Fraction(1, 2 ** (len(lengths) - 1 - k)))[..., :n])
+            for k, n in enumerate(lengths)]
     y_all = torch.from_numpy(train.y)
     by_class = [torch.nonzero(y_all == k).flatten() for k in range(train.n_classes)]
     per_class = max(config.batch_size // train.n_classes, 1)
@@ -539,9 +540,8 @@ def fit_gan(train: EEGData, config: GANConfig | dict | None = None, *, event_id=
         critic = Critic(train.n_chans, train.n_classes, lengths, config.n_filters, config.kernel_size,
                         config.critic_diff)
         critic.diff_scale.copy_(torch.stack([1 / r.diff(dim=2).std().clamp_min(1e-6) for r in real]))
-        ema = copy.deepcopy(generator).requires_grad_(False)
-        history, stage, alpha = _train_loop(generator, critic, ema, real, y_all, by_class, per_class, config, gen)
-    gan = EEGGAN(ema if config.ema_decay > 0 else generator, config=config, ch_names=train.ch_names,
+        history, stage, alpha = _train_loop(generator, critic, real, y_all, by_class, per_class, config, gen)
+    gan = EEGGAN(generator, config=config, ch_names=train.ch_names,
                  sfreq=train.sfreq, n_times=train.n_times, classes=train.classes, event_id=event_id, stage=stage,
                  alpha=alpha)
     gan.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
@@ -550,7 +550,7 @@ def fit_gan(train: EEGData, config: GANConfig | dict | None = None, *, event_id=
     return gan.eval()
 
 
-def _train_loop(generator, critic, ema, real, y_all, by_class, per_class, config, gen):
+def _train_loop(generator, critic, real, y_all, by_class, per_class, config, gen):
     betas = (0.0, 0.99)
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas)
     opt_c = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=betas)
@@ -580,11 +580,11 @@ def _train_loop(generator, critic, ema, real, y_all, by_class, per_class, config
         loss_g.backward()
         opt_g.step()
         critic.requires_grad_(True)
-        _update_ema(ema, generator, config.ema_decay)
         if it % 10 == 0:
             w_dist = float((d_real.mean() - d_fake.mean()).detach())
-            history.append({"iteration": it, "stage": stage, "alpha": round(alpha, 4), "loss_critic": float(loss_c),
-                            "loss_generator": float(loss_g), "wasserstein": w_dist})
+            history.append({"iteration": it, "stage": stage, "alpha": round(alpha, 4),
+                            "loss_critic": float(loss_c.detach()), "loss_generator": float(loss_g.detach()),
+                            "wasserstein": w_dist})
             bar.set_postfix(stage=stage, alpha=f"{alpha:.2f}", w=f"{w_dist:.3f}")
             logger.debug("iteration %d: %s", it, history[-1])
         it += 1
@@ -594,12 +594,6 @@ def _train_loop(generator, critic, ema, real, y_all, by_class, per_class, config
         warnings.warn(f"EEG-GAN training hit max_minutes={config.max_minutes} after {it} of {config.n_iterations} "
                       f"iterations (stage {stage + 1} of {config.n_stages}).", UserWarning, stacklevel=3)
     return history, stage, alpha
-
-
-@torch.no_grad()
-def _update_ema(ema, generator, decay):
-    for p_ema, p in zip(ema.parameters(), generator.parameters()):
-        p_ema.lerp_(p, 1.0 - decay)
 
 
 # -- saving --------------------------------------------------------------------------------------------------------------

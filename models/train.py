@@ -253,7 +253,7 @@ def fit_model(model: nn.Module, train: EEGData, config: TrainConfig | dict | Non
     -------
     model : EEGDecoder
         In eval mode, with the weights of the epoch of lowest validation loss (or the last epoch without a
-        validation split), and these attributes: ``history_`` (list of dicts per epoch: epoch, train_loss,
+        validation split), and these attributes: ``history_`` (list of dicts per epoch: epoch, lr, train_loss,
         train_acc, val_loss, val_acc), ``train_config_``, ``regularization_`` (what was applied),
         ``best_epoch_``, ``train_indices_`` and ``val_indices_`` (into ``train``), ``train_data_hash_``.
 
@@ -292,6 +292,7 @@ def fit_model(model: nn.Module, train: EEGData, config: TrainConfig | dict | Non
         for epoch in bar:
             logs = _train_epoch(model, X_fit, y_fit, config, optimizer, loss_fn, gen, regularization, callbacks)
             logs["epoch"] = epoch
+            logs["lr"] = optimizer.param_groups[0]["lr"]
             if scheduler is not None:
                 scheduler.step()
             if len(val_idx):

@@ -94,8 +94,8 @@ def test_class_with_too_few_trials(synth):
 
 
 def test_epochs_too_short_names_minimum(synth):
-    short = EEGData(synth.X[:, :, :40], synth.y, synth.sfreq, synth.ch_names, synth.classes)
-    with pytest.raises(DataError, match=r"needs n_times >= 64"):
+    short = EEGData(synth.X[:, :, :24], synth.y, synth.sfreq, synth.ch_names, synth.classes)
+    with pytest.raises(DataError, match=r"24 samples .* needs n_times >= 32 \(0.25 s\)"):
         fit_gan(short, GANConfig(**{**TINY, "n_stages": 3, "work_sfreq": None}))
     assert stage_lengths(896, 256.0) == (56, 112, 224)
 

@@ -29,7 +29,7 @@ def test_trained_toy_fixture(trained_toy, synth_test):
 
 
 def test_seeded_training_is_deterministic(synth, global_random_seed):
-    config = TrainConfig(max_epochs=3, seed=global_random_seed, show_progress=False, regularization="dropout")
+    config = TrainConfig(max_epochs=2, seed=global_random_seed, show_progress=False, regularization="dropout")
     runs = [fit_model(build_model("eegnet", synth, random_state=0), synth, config) for _ in range(2)]
     state = torch.random.get_rng_state()
     a, b = (r.state_dict() for r in runs)
@@ -65,7 +65,7 @@ def test_history_and_early_stopping_restores_best(synth):
     model = build_model("toy", synth)
     fit_model(model, synth, TrainConfig(max_epochs=40, patience=2, lr=0.05, seed=0, show_progress=False))
     history = model.history_
-    assert set(history[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc"}
+    assert set(history[0]) == {"epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"}
     val_losses = [h["val_loss"] for h in history]
     assert model.best_epoch_ == int(np.argmin(val_losses))
     assert len(history) <= model.best_epoch_ + 3
@@ -118,6 +118,14 @@ def test_regularization_recorded(synth, regularization):
     assert model.train_config_ == config
 
 
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_lr_schedule(synth, schedule):
+    model = fit_model(build_model("toy", synth), synth, TrainConfig(**{**FAST, "lr_schedule": schedule}))
+    lrs = [h["lr"] for h in model.history_]
+    assert lrs[0] == pytest.approx(5e-3)
+    assert (lrs == sorted(lrs, reverse=True) and lrs[-1] < lrs[0]) if schedule == "cosine" else len(set(lrs)) == 1
+
+
 def test_l1_shrinks_weights(synth):
     norms = {}
     for reg in ("none", "l1"):
@@ -144,7 +152,7 @@ def test_wrong_data_is_refused(synth, make_data):
 @pytest.mark.parametrize("field, value", [
     ("max_epochs", 0), ("batch_size", 1), ("lr", -1.0), ("weight_decay", -0.1), ("l1_lambda", -1e-3),
     ("dropout", 1.0), ("val_fraction", 0.9), ("patience", 0), ("seed", -1), ("balanced", "yes"),
-    ("max_epochs", 2.5), ("lr", float("nan")),
+    ("max_epochs", 2.5), ("lr", float("nan")), ("lr_schedule", "step"),
 ])
 def test_config_validation_names_field(field, value):
     with pytest.raises(ConfigError, match=rf"{field} must .*got {value!r}"):

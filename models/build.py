@@ -66,13 +66,17 @@ def default_kwargs(name: str, *, n_chans: int, n_times: int, sfreq: float, n_out
         need = _min_len(spec, {**floors, **overrides})
         raise ConfigError(
             f"n_times={base['n_times']} is too short for model {name!r} at sfreq={base['sfreq']:g} Hz: it needs "
-            f"n_times >= {need} ({need / base['sfreq']:.3g} s). Use longer epochs or a model with shorter kernels "
-            "(e.g. 'eegnet')."
+            f"n_times >= {need} ({need / base['sfreq']:.3g} s). Use longer epochs"
+            + (" or a model with shorter kernels (e.g. 'eegnet')." if name != "eegnet" else ".")
         )
     return kwargs
 
 
 def _shape_from(data, n_chans, n_times, sfreq, n_outputs, ch_names, classes) -> dict:
+    given = [k for k, v in dict(n_chans=n_chans, n_times=n_times, sfreq=sfreq, n_outputs=n_outputs,
+                                ch_names=ch_names, classes=classes).items() if v is not None]
+    if data is not None and given:
+        raise TypeError(f"pass either data or the shape keywords, not both; got data and {given}.")
     if isinstance(data, EEGData):
         return dict(n_chans=data.n_chans, n_times=data.n_times, sfreq=data.sfreq, n_outputs=data.n_classes,
                     ch_names=data.ch_names, classes=data.classes)

@@ -74,6 +74,10 @@ class GANConfig:
     critic_diff : bool, default=True
         Give the critic the temporal derivative of its input too, scaled to unit variance, so that low-power high
         frequencies weigh in its distance as much as the slow potentials that dominate the variance.
+    spectral_weight : float, default=1.0
+        Weight of a spectral feature-matching term in the generator loss (Salimans et al. 2016): the squared
+        difference between the log power spectrum of each batch of fakes and that of the real training trials, per
+        channel and frequency bin (Hann-windowed periodogram). 0 turns it off.
     seed : int, default=0
         Seed of the initial weights, batches and noise; the global RNGs are not changed.
     show_progress : bool, default=True
@@ -95,6 +99,7 @@ class GANConfig:
     fade_fraction: float = 0.5
     noise: bool = True
     critic_diff: bool = True
+    spectral_weight: float = 1.0
     seed: int = 0
     show_progress: bool = True
 
@@ -124,6 +129,7 @@ class GANConfig:
             (is_num(self.fade_fraction, 0, 1), "fade_fraction must lie in [0, 1]"),
             (isinstance(self.noise, (bool, np.bool_)), "noise must be a bool"),
             (isinstance(self.critic_diff, (bool, np.bool_)), "critic_diff must be a bool"),
+            (is_num(self.spectral_weight, 0), "spectral_weight must be >= 0"),
             (is_int(self.seed, 0), "seed must be an int >= 0"),
             (isinstance(self.show_progress, (bool, np.bool_)), "show_progress must be a bool"),
         ]
@@ -311,7 +317,7 @@ def stage_lengths(n_times: int, sfreq: float, config: GANConfig | dict | None = 
     work_len = math.ceil(n_times * ratio)
     lengths = tuple(math.ceil(work_len / 2 ** (config.n_stages - 1 - k)) for k in range(config.n_stages))
     if lengths[0] < MIN_BASE_LEN:
-        need = math.ceil(MIN_BASE_LEN * 2 ** (config.n_stages - 1) / ratio)
+        need = math.floor((MIN_BASE_LEN - 1) * 2 ** (config.n_stages - 1) / ratio) + 1
         raise DataError(
             f"epochs of {n_times} samples ({n_times / sfreq:.3g} s) are too short for n_stages={config.n_stages} at "
             f"a working rate of {float(sfreq * ratio):g} Hz: the GAN needs n_times >= {need} ({need / sfreq:.3g} s). "
@@ -469,6 +475,12 @@ class _Schedule:
         return stage, alpha, done
 
 
+def log_spectrum(x: torch.Tensor) -> torch.Tensor:
+    """Log mean periodogram over trials, shape (n_chans, n_freqs): mean-removed, Hann-windowed."""
+    x = (x - x.mean(dim=2, keepdim=True)) * torch.hann_window(x.shape[2], periodic=False, dtype=x.dtype)
+    return torch.log(torch.fft.rfft(x, dim=2).abs().pow(2).mean(dim=0) + 1e-8)
+
+
 def _gradient_penalty(critic, real, fake, y, stage, alpha, gen):
     eps = torch.rand(len(real), 1, 1, generator=gen)
     mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
@@ -555,6 +567,7 @@ def _train_loop(generator, critic, real, y_all, by_class, per_class, config, gen
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas)
     opt_c = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=betas)
     schedule, history = _Schedule(config), []
+    spectra = [log_spectrum(r) for r in real]
     total = config.n_iterations or None
     bar = tqdm(total=total, desc="fit EEG-GAN", disable=not config.show_progress, leave=False)
     it, stage, alpha = 0, 0, 1.0
@@ -576,6 +589,8 @@ def _train_loop(generator, critic, real, y_all, by_class, per_class, config, gen
         critic.requires_grad_(False)
         fake = generator(torch.randn(len(idx), config.latent_dim, generator=gen), yb, stage, alpha, gen)
         loss_g = -critic(fake, yb, stage, alpha).mean()
+        if config.spectral_weight > 0:
+            loss_g = loss_g + config.spectral_weight * (log_spectrum(fake) - spectra[stage]).pow(2).mean()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()

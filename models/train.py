@@ -27,12 +27,12 @@ class TrainConfig:
     Parameters
     ----------
     max_epochs : int, default=60
-        Upper bound on passes over the training trials.
+        Passes over the training trials (fewer if early stopping ends training).
     batch_size : int, default=32
         Trials per gradient step.
-    lr : float, default=1e-3
-        AdamW learning rate.
-    lr_schedule : {"constant", "cosine"}, default="constant"
+    lr : float, default=2e-3
+        AdamW learning rate (the starting rate under ``lr_schedule="cosine"``).
+    lr_schedule : {"constant", "cosine"}, default="cosine"
         ``"cosine"`` anneals the learning rate from ``lr`` to 0 over ``max_epochs`` (per epoch), as braindecode's
         examples do.
     regularization : {"l2", "l1", "dropout", "none"}, default="l2"
@@ -49,12 +49,13 @@ class TrainConfig:
         Weight of the L1 penalty, used when ``regularization="l1"``.
     dropout : float, default=0.5
         Dropout probability, used when ``regularization="dropout"``.
-    val_fraction : float, default=0.2
-        Fraction of the real training trials held out, stratified by class, to choose the epoch (early stopping).
-        0 trains on everything for ``max_epochs`` epochs.
+    val_fraction : float, default=0.0
+        Fraction of the real training trials held out, stratified by class, for early stopping on the validation
+        loss. The default 0 trains on all trials for ``max_epochs`` epochs with the cosine schedule, which scored
+        higher and varied less across seeds on the bundled data (a few hundred trials) than holding out 20 %.
     patience : int or None, default=15
-        Stop after this many epochs without a lower validation loss, then restore the best weights. None keeps
-        training for ``max_epochs`` (the best weights are still restored).
+        With ``val_fraction > 0``: stop after this many epochs without a lower validation loss, then restore the
+        best weights. None keeps training for ``max_epochs`` (the best weights are still restored).
     balanced : bool, default=False
         Draw batches with class-balanced sampling (with replacement) instead of shuffling.
     seed : int, default=0
@@ -70,13 +71,13 @@ class TrainConfig:
 
     max_epochs: int = 60
     batch_size: int = 32
-    lr: float = 1e-3
-    lr_schedule: str = "constant"
+    lr: float = 2e-3
+    lr_schedule: str = "cosine"
     regularization: str = "l2"
     weight_decay: float = 0.01
     l1_lambda: float = 1e-4
     dropout: float = 0.5
-    val_fraction: float = 0.2
+    val_fraction: float = 0.0
     patience: int | None = 15
     balanced: bool = False
     seed: int = 0

@@ -96,7 +96,7 @@ def test_options_reach_fixtures_and_header(pytester):
 
         def test_options(robustness_seed, robustness_preset):
             assert robustness_seed == 7
-            assert robustness_preset.pgd_steps == 20 and robustness_preset.max_queries == 300
+            assert robustness_preset.pgd_steps == 20 and robustness_preset.max_queries == 200
             assert current_options() == {"preset": "standard", "seed": 7}
 
         def test_plain_helper_uses_the_options():
@@ -176,7 +176,7 @@ def test_preset_sets_attack_strength():
 
     assert resolve_attack("pgd", preset=PRESETS["quick"]).steps == 10
     assert resolve_attack("linf_pgd", preset=PRESETS["paper"]).steps == 40
-    assert resolve_attack("square", preset=PRESETS["standard"]).max_queries == 300
+    assert resolve_attack("square", preset=PRESETS["standard"]).max_queries == PRESETS["standard"].max_queries
     assert resolve_attack("fgsm", preset=PRESETS["paper"]).name == "fgsm"
 
 

@@ -36,7 +36,7 @@ def test_rows_cover_every_cell(result):
 def test_white_box_accuracy_really_drops(result):
     for model in ("toy", "eegnet"):
         (pgd,) = rows_of(result, model=model, attack="linf_pgd", epsilon=1.0)
-        assert pgd["clean_rca"] > 0.8
+        assert pgd["clean_rca"] > 0.7
         assert pgd["adv_rca"] < 0.2
         assert pgd["drop"] == pytest.approx(pgd["clean_rca"] - pgd["adv_rca"])
         assert pgd["linf_rel"] <= 1.0 + 1e-4

@@ -104,3 +104,8 @@ def test_random_state_generator_accepted():
     build_model("toy", n_chans=2, n_times=10, sfreq=10.0, n_outputs=2, random_state=np.random.default_rng(0))
     with pytest.raises(TypeError, match="random_state"):
         build_model("toy", n_chans=2, n_times=10, sfreq=10.0, n_outputs=2, random_state="zero")
+
+
+def test_data_and_shape_keywords_conflict(synth):
+    with pytest.raises(TypeError, match=r"either data or the shape keywords.*\['sfreq'\]"):
+        build_model("toy", synth, sfreq=100.0)

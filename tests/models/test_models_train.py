@@ -55,7 +55,7 @@ def test_synthetic_trials_never_validated_or_standardized(synth):
     fake = synth.X.copy() + 1000.0
     mixed = EEGData(np.concatenate([synth.X, fake]), np.concatenate([synth.y, synth.y]), synth.sfreq, synth.ch_names,
                     synth.classes, np.r_[np.zeros(synth.n_trials, bool), np.ones(synth.n_trials, bool)])
-    model = fit_model(build_model("toy", mixed), mixed, TrainConfig(**FAST))
+    model = fit_model(build_model("toy", mixed), mixed, TrainConfig(**FAST, val_fraction=0.25))
     assert not mixed.is_synthetic[model.val_indices_].any()
     real_fit = np.setdiff1d(model.train_indices_, np.flatnonzero(mixed.is_synthetic))
     np.testing.assert_allclose(model.standardize.mean.numpy().ravel(), mixed.X[real_fit].mean(axis=(0, 2)), rtol=1e-5)
@@ -63,7 +63,8 @@ def test_synthetic_trials_never_validated_or_standardized(synth):
 
 def test_history_and_early_stopping_restores_best(synth):
     model = build_model("toy", synth)
-    fit_model(model, synth, TrainConfig(max_epochs=40, patience=2, lr=0.05, seed=0, show_progress=False))
+    fit_model(model, synth, TrainConfig(max_epochs=40, patience=2, lr=0.05, lr_schedule="constant", val_fraction=0.25, seed=0,
+                                         show_progress=False))
     history = model.history_
     assert set(history[0]) == {"epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"}
     val_losses = [h["val_loss"] for h in history]

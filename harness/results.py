@@ -145,6 +145,7 @@ class SuiteResult:
     def save(self, out_dir) -> dict:
         """Write results.json, results.csv, config.json and environment.json into ``out_dir``."""
         out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
         paths = {"json": out / "results.json", "csv": out / "results.csv", "config": out / "config.json",
                  "environment": out / "environment.json"}
         self.to_json(paths["json"])

@@ -1,6 +1,7 @@
 """EEG in: recordings and epochs to ``mne.Epochs`` and `EEGData` (microvolts); synthetic data; splits."""
 
 from ._checks import ConfigError, DataError, EEGRobustError, ModelFileError, check_option
+from .augment import BatchAugmentation, mix_synthetic, synthetic_mask
 from .bundled import bundled_names, load_bundled
 from .containers import EEGData
 from .epochs import epochs_to_data, load_epochs, to_microvolts
@@ -22,4 +23,7 @@ __all__ = [
     "ModelFileError",
     "EEGRobustError",
     "check_option",
+    "mix_synthetic",
+    "BatchAugmentation",
+    "synthetic_mask",
 ]

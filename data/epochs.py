@@ -9,6 +9,7 @@ import mne
 import numpy as np
 
 from ._checks import ConfigError, DataError, check_labels, check_X
+from .augment import synthetic_mask
 from .containers import EEGData
 
 _EPOCHS_SUFFIXES = ("-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")
@@ -129,7 +130,7 @@ def epochs_to_data(epochs) -> EEGData:
     classes, y = _labels(epochs)
     y = check_labels(y, len(X), name="epochs labels")
     ch_names = [epochs.ch_names[i] for i in idx]
-    return EEGData(X, y, epochs.info["sfreq"], tuple(ch_names), classes)
+    return EEGData(X, y, epochs.info["sfreq"], tuple(ch_names), classes, synthetic_mask(epochs))
 
 
 def _labels(epochs):

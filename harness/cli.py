@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.gan import add_gan_demo_options, add_gan_parser
+
 EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE = 0, 1, 2
 
 
@@ -67,9 +69,12 @@ def _cmd_demo(args) -> int:
     from harness.tables import accuracy_table, text_table
 
     out = _out_dir(args.out)
-    config = SuiteConfig.make(args.preset, dataset=args.dataset, seeds=(args.seed,))
+    overrides = {"models": tuple(m.strip() for m in args.models.split(",") if m.strip())} if args.models else {}
+    config = SuiteConfig.make(args.preset, dataset=args.dataset, seeds=(args.seed,), **overrides)
     train, test = _dataset(config.dataset)
     t0 = time.perf_counter()
+    if args.gan:
+        return _gan_demo(args, config, train, test, out, t0)
     result = run_suite(config, train=train, test=test, progress=not args.quiet)
     paths = result.save(out)
     _write_reports(result, out, ("md", "html", "csv"))
@@ -88,6 +93,23 @@ def _cmd_demo(args) -> int:
     for c in result.checks:
         print(f"  [{'ok' if c['passed'] else 'FAIL'}] {c['name']}: {c['detail']}")
     print(f"\nResults: {paths['json']} and {paths['csv']} ({time.perf_counter() - t0:.0f} s)")
+    return EXIT_OK
+
+
+def _gan_demo(args, config, train, test, out, t0) -> int:
+    """``demo --gan``: no augmentation vs EEG-GAN vs braindecode augmentation, seeds 0-2, same attacks."""
+    from harness.config import SuiteConfig
+    from harness.gan import COMPARISON, format_comparison, run_gan_comparison
+
+    seeds = (args.seed, args.seed + 1, args.seed + 2)
+    config = SuiteConfig.make(config, **COMPARISON)
+    result = run_gan_comparison(config, train, test, seeds=seeds, gan_ratio=args.gan_ratio,
+                                force_gan=args.force_gan, progress=not args.quiet)
+    paths = result.save(out)
+    _write_reports(result, out, ("md", "html", "csv"))
+    print()
+    print(format_comparison(result))
+    print(f"Results: {paths['json']} and {paths['csv']} ({time.perf_counter() - t0:.0f} s)")
     return EXIT_OK
 
 
@@ -203,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="standard", help="quick | standard (default) | paper")
     p.add_argument("--quick", dest="preset", action="store_const", const="quick", help="same as --preset quick")
     p.add_argument("--out", default="eegrobust-demo", help="results folder (default ./eegrobust-demo)")
+    p.add_argument("--models", default=None, help="comma-separated victims (default: eegnet,deep4,shallow)")
+    add_gan_demo_options(p)
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("train", help=_cmd_train.__doc__, description=_cmd_train.__doc__)
@@ -239,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder for the report (default: next to RESULTS)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=_cmd_report)
+
+    add_gan_parser(sub)
     return parser
 
 

@@ -249,9 +249,58 @@ def provenance_table(result) -> Table:
                  "and provenance).", ["field", "value"], body, 2, tex_spec=r"lp{0.6\linewidth}")
 
 
+def _mean_sd(values) -> str:
+    m = sum(values) / len(values)
+    sd = (sum((v - m) ** 2 for v in values) / len(values)) ** 0.5
+    return f"{m:.3f} ± {sd:.3f}"
+
+
+def comparison_table(rows) -> tuple[list[str], list[list]]:
+    """Header and rows: per model (arm), clean RCA and worst-case white-box RCA per epsilon, mean ± sd over seeds."""
+    worst: dict = {}
+    for r in rows:
+        if r["threat_model"] == "white_box":
+            key = (r["model"], r["epsilon"])
+            seeds = worst.setdefault(key, {})
+            seeds[r["seed"]] = min(seeds.get(r["seed"], 1.0), r["adv_rca"])
+    eps = sorted({e for _, e in worst})
+    models = list(dict.fromkeys(m for m, _ in worst))
+    body = [[m] + [_mean_sd(list(worst[(m, e)].values())) if (m, e) in worst else "-" for e in eps] for m in models]
+    return ["model"] + ["clean" if e == 0 else f"ε={_eps(e)}" for e in eps], body
+
+
+def augmentation_tables(result) -> list[Table]:
+    """For an augmentation comparison (``provenance["gan"]``): the GAN's quality gates per seed, and clean and
+    worst-case white-box accuracy of every arm side by side."""
+    gan = result.provenance.get("gan")
+    if not gan:
+        return []
+    seeds = gan.get("seeds", {})
+    names = list(dict.fromkeys(n for info in seeds.values() for n in info.get("gates", {})))
+    body, classes = [], []
+    for seed, info in seeds.items():
+        state = "refused" if info.get("refused") else ("FORCED" if info.get("forced") else "accepted")
+        gates = info.get("gates", {})
+        body.append([str(seed), state] + [gates[n]["value"] if n in gates else None for n in names])
+        classes.append("ok" if state == "accepted" else "fail")
+    marks = next((info["gates"] for info in seeds.values() if info.get("gates")), {})
+    header = ["seed", "augmentation"] + [f"{n} ({marks[n]['op']} {fmt(marks[n]['threshold'])})" for n in names]
+    forced = any(info.get("forced") for info in seeds.values())
+    tables = [Table("gan-gates", "EEG-GAN quality gates",
+                    "Quality gates of each seed's generator on held-out real training trials; a failed gate refuses "
+                    "augmentation" + (" unless forced: THIS RUN FORCED AUGMENTATION PAST A FAILED GATE (--force-gan)."
+                                      if forced else "."), header, body, 2, classes)]
+    header, body = comparison_table(result.rows)
+    tables.append(Table("gan-comparison", "Augmentation: clean and adversarial accuracy side by side",
+                        f"Accuracy (RCA) of each arm (model, model+gan, model+augment) on the real test trials, mean ± "
+                        f"sd over seeds; per ε the worst white-box attack. {gan.get('ratio', '-')} synthetic or "
+                        "augmented trials per real training trial.", header, body))
+    return tables
+
+
 def report_tables(result) -> dict[str, list[Table]]:
     """Every table of a report, by section."""
-    return {"summary": summary_tables(result.rows), "threats": threat_tables(result.rows),
+    return {"summary": summary_tables(result.rows) + augmentation_tables(result), "threats": threat_tables(result.rows),
             "transfer": transfer_tables(result.rows), "checks": [checks_table(result)],
             "provenance": [provenance_table(result)]}
 

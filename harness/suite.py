@@ -158,6 +158,9 @@ def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,
         Called with the list of rows after every finished cell (e.g. to save progress).
     """
     config = SuiteConfig.make(config)
+    if test.is_synthetic.any():
+        raise DataError(f"test holds {int(test.is_synthetic.sum())} synthetic trials (is_synthetic); robustness is "
+                        "measured on real trials only: evaluate on real epochs.")
     skipped = []
     trained_here = victims is None
     if victims is None:

@@ -2,6 +2,7 @@
 
 from .build import build_model, default_kwargs, instantiate, min_n_times
 from .decoder import EEGDecoder, Standardize, predict, predict_logits
+from .gan import EEGGAN, GANConfig, fit_gan, load_gan, save_gan
 from .io import load_bundle, save_bundle
 from .registry import MODEL_REGISTRY, ModelSpec, get_spec, model_names
 from .toy import ToyNet
@@ -9,6 +10,8 @@ from .train import REGULARIZATIONS, TrainConfig, fit_model, set_dropout, stratif
 
 __all__ = [
     "EEGDecoder",
+    "EEGGAN",
+    "GANConfig",
     "MODEL_REGISTRY",
     "ModelSpec",
     "REGULARIZATIONS",
@@ -17,15 +20,18 @@ __all__ = [
     "TrainConfig",
     "build_model",
     "default_kwargs",
+    "fit_gan",
     "fit_model",
     "get_spec",
     "instantiate",
     "load_bundle",
+    "load_gan",
     "min_n_times",
     "model_names",
     "predict",
     "predict_logits",
     "save_bundle",
+    "save_gan",
     "set_dropout",
     "stratified_split",
 ]

@@ -11,6 +11,9 @@ References
 
 from __future__ import annotations
 
+import hashlib
+
+import torch
 from torch import nn
 
 from .base import Attack, BudgetSpace, eval_mode, predict_labels
@@ -27,6 +30,12 @@ class TransferAttack(Attack):
         A white-box attack run on the surrogate (e.g. ``UFGSM()`` or ``LinfPGD()``).
     surrogate_name : str, default=""
         Label for reports (e.g. ``"deep4"``).
+
+    Notes
+    -----
+    What is crafted depends on the surrogate, the trial and the budget, not on the victim, so each adversarial trial
+    is kept (per epsilon, keyed by the trial's values): one ``TransferAttack`` reused for several victims crafts
+    each trial once. Build a new one for a new seed.
     """
 
     threat_model = "gray_box"
@@ -36,6 +45,7 @@ class TransferAttack(Attack):
         if not isinstance(surrogate, nn.Module):
             raise TypeError(f"surrogate must be a torch.nn.Module, got {type(surrogate).__name__}.")
         self.surrogate, self.base, self.surrogate_name = surrogate, base, surrogate_name
+        self._crafted: dict = {}
 
     @property
     def name(self):
@@ -52,6 +62,18 @@ class TransferAttack(Attack):
         return BudgetSpace(self.surrogate, victim.scale.flatten().cpu().numpy()).to(victim.scale.device)
 
     def _run(self, target, S, labels, *, epsilon, bounds, rng):
-        with eval_mode(self.surrogate):
-            labels = predict_labels(target, S)  # the attacker has no labels for the victim's trials
-            return self.base._run(target, S, labels, epsilon=epsilon, bounds=bounds, rng=rng)
+        space = (float(epsilon), _digest(target.scale))
+        keys = [(*space, _digest(row)) for row in S]
+        new = [i for i, k in enumerate(keys) if k not in self._crafted]
+        if new:
+            idx = torch.as_tensor(new, device=S.device)
+            with eval_mode(self.surrogate):
+                own = predict_labels(target, S[idx])  # the attacker has no labels for the victim's trials
+                crafted = self.base._run(target, S[idx], own, epsilon=epsilon, bounds=bounds, rng=rng)
+            for i, row in zip(new, crafted.detach()):
+                self._crafted[keys[i]] = row
+        return torch.stack([self._crafted[k] for k in keys])
+
+
+def _digest(t: torch.Tensor) -> bytes:
+    return hashlib.blake2b(t.detach().cpu().numpy().tobytes(), digest_size=16).digest()

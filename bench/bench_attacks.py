@@ -5,7 +5,8 @@ split), on the official test split:
 - robust accuracy of the suite's L-inf PGD and of a reference PGD written directly with torch.autograd.grad
   (same epsilon, steps, step size 2.5*eps/steps, random start, one restart) at every epsilon of the grid;
 - cost per trial per step of both, timed alternately in the same run (ratio suite / reference);
-- random sign noise at the same budgets.
+- random sign noise at the same budgets;
+- transfer (gray-box) strength against the number of PGD steps on the substitute, for the pairs of the issue.
 Writes bench/attacks.json.  Usage: python bench/bench_attacks.py [--steps 40]
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attacks import DEFAULT_EPSILONS, LinfPGD, RandomSignNoise, channel_scale
+from attacks import DEFAULT_EPSILONS, LinfPGD, RandomSignNoise, TransferAttack, channel_scale
 from data import epochs_to_data, load_bundled
 from harness.config import SuiteConfig
 from harness.suite import train_victims
@@ -46,6 +47,22 @@ def robust_acc(model, X, y, correct, X_adv_correct):
     X_adv = X.copy()
     X_adv[correct] = X_adv_correct
     return float(np.mean(predict(model, X_adv) == y))
+
+
+def transfer_vs_steps(victims, test, scale, steps=(5, 10, 20, 40), epsilons=(0.1, 0.2)):
+    """Victim accuracy under PGD transferred from a substitute, by the substitute's PGD steps."""
+    out = {}
+    for sub, victim in (("deep4", "eegnet"), ("eegnet", "deep4"), ("deep4", "shallow")):
+        correct = predict(victims[victim], test.X) == test.y
+        Xc, yc = test.X[correct], test.y[correct]
+        cell = out[f"{sub}->{victim}"] = {}
+        for n in steps:
+            t = time.perf_counter()
+            outs = TransferAttack(surrogate=victims[sub], base=LinfPGD(steps=n))(victims[victim], Xc, yc,
+                                                                                   epsilons=epsilons, scale=scale)
+            cell[str(n)] = {"wall_s": round(time.perf_counter() - t, 1), **{
+                str(e): robust_acc(victims[victim], test.X, test.y, correct, o.X_adv) for e, o in zip(epsilons, outs)}}
+    return out
 
 
 def main(argv=None):
@@ -90,6 +107,8 @@ def main(argv=None):
                                                         for e in entry["suite_pgd"]), 4)
         report["models"][name] = entry
         print(name, json.dumps(entry))
+    report["transfer_steps"] = transfer_vs_steps(victims, test, scale)
+    print("transfer", json.dumps(report["transfer_steps"]))
     Path(args.out).write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")
 

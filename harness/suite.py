@@ -191,6 +191,10 @@ def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,
     for seed in config.seeds:
         subs = (_substitutes(config, victims, train, trained_here, seed, progress)
                 if "gray_box" in threats and train is not None else {})
+        # one TransferAttack per substitute and base: it crafts each test trial once, whichever victim it goes to
+        transfers = {(sname, base): TransferAttack(surrogate=sub, base=_base(config, base, transfer=True),
+                                                   surrogate_name=sname)
+                     for sname, sub in subs.items() for base in config.gray_box}
         for vname, victim in victims.items():
             victim.eval()
             if "white_box" in threats:
@@ -207,8 +211,8 @@ def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,
                     continue
                 for base in config.gray_box:
                     bar.set_postfix_str(f"{vname} <- {sname} {base}")
-                    attack = TransferAttack(surrogate=sub, base=_base(config, base), surrogate_name=sname)
-                    runner.run_cell(vname, victim, attack, test, seed, threat="gray_box", substitute=sname)
+                    runner.run_cell(vname, victim, transfers[sname, base], test, seed, threat="gray_box",
+                                    substitute=sname)
                     bar.update()
             if "black_box" in threats:
                 _black_box(runner, config, vname, victim, seed_set, bb_test, seed, extras, bar)
@@ -225,8 +229,9 @@ def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,
     return SuiteResult(runner.rows, config.to_dict(), provenance, environment(), checks, runner.examples)
 
 
-def _base(config, name):
-    return make_attack(name, **({"steps": config.pgd_steps} if name.endswith("pgd") else {}))
+def _base(config, name, transfer=False):
+    steps = config.transfer_steps if transfer else config.pgd_steps
+    return make_attack(name, **({"steps": steps} if name.endswith("pgd") else {}))
 
 
 def _black_box(runner, config, vname, victim, seed_set, bb_test, seed, extras, bar):
@@ -234,7 +239,7 @@ def _black_box(runner, config, vname, victim, seed_set, bb_test, seed, extras, b
         bar.set_postfix_str(f"{vname} black-box {name}")
         if name == "substitute":
             attack = JacobianSubstitute(seed=seed_set, arch=config.substitute_arch, rounds=config.substitute_rounds,
-                                        base=_base(config, config.substitute_attack), random_state=seed,
+                                        base=_base(config, config.substitute_attack, transfer=True), random_state=seed,
                                         train_config=TrainConfig.from_dict(
                                             {"max_epochs": 10, "patience": None, "val_fraction": 0.0,
                                              "show_progress": False, "seed": seed}))

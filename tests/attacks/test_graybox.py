@@ -69,8 +69,22 @@ def test_transfer_surrogate_must_be_module():
 
 
 def test_transfer_same_random_state_same_result(trained_toy, surrogate_eegnet, attack_eval, global_random_seed):
-    attack = TransferAttack(surrogate=surrogate_eegnet, base=LinfPGD(steps=10))
-    a, b = (attack(trained_toy, attack_eval.X, attack_eval.y, epsilons=(0.3,), random_state=global_random_seed)
-            for _ in range(2))
+    a, b = (TransferAttack(surrogate=surrogate_eegnet, base=LinfPGD(steps=10))(
+        trained_toy, attack_eval.X, attack_eval.y, epsilons=(0.3,), random_state=global_random_seed) for _ in range(2))
     np.testing.assert_array_equal(a[0].X_adv, b[0].X_adv)
     assert torch.is_grad_enabled()
+
+
+def test_transfer_crafts_each_trial_once(trained_toy, surrogate_eegnet, attack_eval):
+    """Reused for a second victim, a TransferAttack crafts only trials it has not seen at that epsilon, and hands
+    back the very same adversarial trials for those it has."""
+    X, y = attack_eval.X, attack_eval.y
+    base = LinfPGD(steps=5)
+    crafted = []
+    run = base._run
+    base._run = lambda target, S, labels, **kw: crafted.append(len(S)) or run(target, S, labels, **kw)
+    attack = TransferAttack(surrogate=surrogate_eegnet, base=base)
+    first = attack(trained_toy, X[:20], y[:20], epsilons=(0.3,), scale=channel_scale(X))
+    second = attack(trained_toy, X[10:30], y[10:30], epsilons=(0.3, 0.5), scale=channel_scale(X))
+    assert crafted == [20, 10, 20]  # 0.3: 20 new, then 10 new; 0.5: all 20 new
+    np.testing.assert_array_equal(second[0].X_adv[:10], first[0].X_adv[10:])

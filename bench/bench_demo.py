@@ -44,23 +44,46 @@ def summarize(res: dict) -> dict:
     return out
 
 
+TIME_TARGET_S = {"quick": 120, "standard": 480}
+
+
+def targets(preset: str, summary: dict) -> dict:
+    """The issue's targets for this run: met (True/False) with the measured value."""
+    out = {}
+    if preset in TIME_TARGET_S:
+        out[f"wall_s <= {TIME_TARGET_S[preset]}"] = summary["wall_s"] <= TIME_TARGET_S[preset]
+    at_03 = {m: v.get("0.3") for m, v in summary["white_box_pgd"].items()}
+    if all(v is not None for v in at_03.values()) and at_03:
+        out["white-box PGD at eps 0.3 <= 0.05 for every victim"] = max(at_03.values()) <= 0.05
+    gray = summary["gray_box_best_on_eegnet"].get("0.2")
+    if gray is not None:
+        out["best gray-box substitute cuts EEGNet by >= 0.20 at eps 0.2"] = gray["drop"] >= 0.20
+    if summary["noise_max_abs_change"] is not None:
+        out["noise changes accuracy by < 0.03"] = summary["noise_max_abs_change"] < 0.03
+    out["all sanity checks pass"] = all(summary["checks"].values())
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--presets", default="quick,standard")
     parser.add_argument("--out", default=str(Path(__file__).with_name("demo.json")))
     args = parser.parse_args(argv)
-    report = {"load_before": os.getloadavg(), "presets": {}}
+    out = Path(args.out)  # presets not run this time keep their last numbers
+    report = {"presets": json.loads(out.read_text())["presets"] if out.is_file() else {}}
     for preset in args.presets.split(","):
         with tempfile.TemporaryDirectory() as tmp:
+            load_before = os.getloadavg()
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-m", "harness", "demo", "--preset", preset, "--quiet", "--out", tmp],
                            check=True)
             wall = time.perf_counter() - t0
             res = json.loads(Path(tmp, "results.json").read_text())
-        report["presets"][preset] = {"wall_s": round(wall, 1), **summarize(res)}
+        report["presets"][preset] = {"wall_s": round(wall, 1), "load_before": load_before,
+                                     "load_after": os.getloadavg(), **summarize(res)}
+        report["presets"][preset]["targets"] = targets(preset, report["presets"][preset])
         print(preset, json.dumps(report["presets"][preset])[:2000])
-    report["load_after"] = os.getloadavg()
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    out.write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")
 
 

@@ -31,3 +31,14 @@ def synth(synth_epochs):
     from data import epochs_to_data
 
     return epochs_to_data(synth_epochs)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small convolutions run many times faster on one thread than on two on a busy CPU; restored afterwards."""
+    import torch
+
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)

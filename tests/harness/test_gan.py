@@ -34,12 +34,8 @@ SMALL_GAN = dict(n_stages=2, n_filters=16, latent_dim=16, kernel_size=7, n_itera
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Small convolutions run many times faster on one thread than on two on a busy CPU; restored afterwards."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
+def _one_torch_thread(one_torch_thread):
+    """Every test of this module runs on one torch thread."""
 
 
 @pytest.fixture(scope="module")

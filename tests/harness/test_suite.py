@@ -115,6 +115,7 @@ def test_victim_that_does_not_fit_the_epochs(split, toy_victims):
     ({"epsilons": (-0.1,)}, "epsilons must be finite and >= 0"),
     ({"epsilons": ("a",)}, "epsilons must be numbers"),
     ({"max_queries": 0}, "max_queries must be a positive integer"),
+    ({"transfer_steps": 0}, "transfer_steps must be a positive integer, got 0"),
     ({"models": ("eegnett",)}, "Did you mean 'eegnet'"),
 ])
 def test_config_errors_name_the_value(bad, match):

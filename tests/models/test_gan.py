@@ -12,12 +12,8 @@ TINY = dict(n_stages=2, n_filters=8, latent_dim=8, kernel_size=5, n_iterations=2
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Small convolutions run many times faster on one thread than on two on a busy CPU; restored afterwards."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
+def _one_torch_thread(one_torch_thread):
+    """Every test of this module runs on one torch thread."""
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 Runs ``eegrobust demo --preset P`` in a subprocess for each preset given (default: quick, standard), records its
 wall time, and extracts from results.json: clean accuracy, white-box PGD accuracy per epsilon, the best gray-box
-substitute's accuracy on EEGNet at eps 0.2, black-box rows with their queries and the substitute agreement, the
+substitute's accuracy on each victim, black-box rows with their queries and the substitute agreement, the
 largest noise-control change, and the sanity checks. Writes bench/demo.json.
 
     python bench/bench_demo.py [--presets quick,standard]
@@ -22,7 +22,7 @@ from pathlib import Path
 
 def summarize(res: dict) -> dict:
     rows = res["rows"]
-    out = {"clean_rca": {}, "clean_bca": {}, "white_box_pgd": {}, "gray_box_best_on_eegnet": {}, "black_box": {},
+    out = {"clean_rca": {}, "clean_bca": {}, "white_box_pgd": {}, "gray_box_best": {}, "black_box": {},
            "noise_max_abs_change": None, "checks": {c["name"]: c["passed"] for c in res["checks"]},
            "substitute_agreement": res["provenance"].get("substitute_agreement")}
     for r in rows:
@@ -31,11 +31,11 @@ def summarize(res: dict) -> dict:
             out["clean_rca"][m], out["clean_bca"][m] = r["clean_rca"], r["clean_bca"]
         if r["attack"] == "linf_pgd" and r["threat_model"] == "white_box":
             out["white_box_pgd"].setdefault(m, {})[eps] = r["adv_rca"]
-        if r["threat_model"] == "gray_box" and m == "eegnet":
-            best = out["gray_box_best_on_eegnet"].get(eps)
+        if r["threat_model"] == "gray_box":
+            best = out["gray_box_best"].setdefault(m, {}).get(eps)
             if best is None or r["adv_rca"] < best["adv_rca"]:
-                out["gray_box_best_on_eegnet"][eps] = {"adv_rca": r["adv_rca"], "drop": r["drop"],
-                                                       "substitute": r["substitute"], "attack": r["attack"]}
+                out["gray_box_best"][m][eps] = {"adv_rca": r["adv_rca"], "drop": r["drop"],
+                                                "substitute": r["substitute"], "attack": r["attack"]}
         if r["threat_model"] == "black_box":
             out["black_box"].setdefault(f"{m}/{r['attack']}", {})[eps] = {
                 "adv_rca": r["adv_rca"], "queries_per_trial": r["queries_per_trial"]}
@@ -55,7 +55,7 @@ def targets(preset: str, summary: dict) -> dict:
     at_03 = {m: v.get("0.3") for m, v in summary["white_box_pgd"].items()}
     if all(v is not None for v in at_03.values()) and at_03:
         out["white-box PGD at eps 0.3 <= 0.05 for every victim"] = max(at_03.values()) <= 0.05
-    gray = summary["gray_box_best_on_eegnet"].get("0.2")
+    gray = summary["gray_box_best"].get("eegnet", {}).get("0.2")
     if gray is not None:
         out["best gray-box substitute cuts EEGNet by >= 0.20 at eps 0.2"] = gray["drop"] >= 0.20
     if summary["noise_max_abs_change"] is not None:

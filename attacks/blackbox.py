@@ -22,7 +22,7 @@ from data._checks import ConfigError, EEGRobustError
 from data.containers import EEGData
 
 from ._foolbox import fb, run_foolbox
-from .base import Attack, BudgetSpace, eval_mode, predict_labels
+from .base import Attack, BudgetSpace, eval_mode
 from .whitebox import LinfPGD
 
 

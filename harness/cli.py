@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.gan import add_gan_demo_options, add_gan_parser
+logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE = 0, 1, 2
 
@@ -207,6 +207,127 @@ def _cmd_report(args) -> int:
     for fmt, path in paths.items():
         print(f"{fmt}: {path}")
     return EXIT_OK
+
+
+# -- eegrobust gan, demo --gan --------------------------------------------------------------------------------------------------
+def _gan_ratio(text: str) -> float:
+    from data._checks import ConfigError
+    from data.augment import check_ratio
+
+    try:
+        return check_ratio(float(text), "--gan-ratio")
+    except (ValueError, ConfigError) as err:
+        raise argparse.ArgumentTypeError(str(err) if isinstance(err, ConfigError) else
+                                         f"--gan-ratio must be a number >= 0, got {text!r}.") from None
+
+
+def add_gan_demo_options(parser) -> None:
+    """Add ``--gan``, ``--gan-ratio`` and ``--force-gan`` to the ``demo`` parser."""
+    parser.add_argument("--gan", action="store_true",
+                        help="compare no augmentation, EEG-GAN and braindecode augmentation (3 seeds)")
+    parser.add_argument("--gan-ratio", type=_gan_ratio, default=1.0,
+                        help="synthetic trials per real training trial (default 1.0)")
+    parser.add_argument("--force-gan", action="store_true", help="augment even when a GAN quality gate fails")
+
+
+def _load_train(args):
+    """Training EEGData and event_id from --data EPOCHS or --dataset NAME."""
+    from data import epochs_to_data, load_bundled, load_epochs
+
+    if args.data:
+        epochs = load_epochs(args.data)
+        return epochs_to_data(epochs), dict(epochs.event_id)
+    epochs = load_bundled(args.dataset)[0]
+    return epochs_to_data(epochs), dict(epochs.event_id)
+
+
+def cmd_gan_train(args) -> int:
+    """Train an EEG-GAN on a training split, gate it on held-out training trials, save generator and gates."""
+    import json
+
+    from harness.gan import gate_failures, train_gan_with_gates
+    from models.gan import GANConfig, save_gan
+
+    if args.minutes is not None and args.iterations is not None:
+        raise UsageError("give --minutes or --iterations, not both.")
+    if args.minutes is not None and args.minutes <= 0 or args.iterations is not None and args.iterations < 1:
+        raise UsageError(f"--minutes must be > 0 and --iterations >= 1, got {args.minutes} and {args.iterations}.")
+    out = _out_dir(args.out)
+    train, event_id = _load_train(args)
+    overrides = {"n_stages": args.stages, "show_progress": not args.quiet}
+    if args.minutes is not None:
+        overrides.update(n_iterations=None, max_minutes=args.minutes)
+    elif args.iterations is not None:
+        overrides["n_iterations"] = args.iterations
+    gan, report = train_gan_with_gates(train, GANConfig(**overrides), seed=args.seed, event_id=event_id)
+    save_gan(gan, out)
+    Path(out, "gates.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+    print(f"EEG-GAN trained on {report['n_fit']} trials in {report['fit_seconds']:.0f} s; gates on "
+          f"{report['n_holdout']} held-out training trials:")
+    for g in report["gates"]:
+        print(f"  [{'ok' if g['passed'] else 'FAIL'}] {g['name']} = {g['value']:.3f} ({g['op']} "
+              f"{g['threshold']:.3f}): {g['detail']}")
+    print(f"generator: {out}/ (gates.json holds every number)")
+    if not report["passed"]:
+        print("eegrobust: gate failed: " + "; ".join(gate_failures(report)) + " (augmentation with this "
+              "generator is refused unless forced)", file=sys.stderr)
+        return EXIT_THRESHOLD
+    return EXIT_OK
+
+
+def cmd_gan_sample(args) -> int:
+    """Draw class-balanced synthetic epochs from a saved generator into an -epo.fif file."""
+    from models.gan import load_gan
+
+    if args.n < 1:
+        raise UsageError(f"--n must be >= 1, got {args.n}.")
+    out = Path(args.out)
+    if not out.name.endswith(("-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")):
+        raise UsageError(f"--out must end in -epo.fif (MNE's epochs naming), got {str(out)!r}.")
+    ch_names = sfreq = None
+    if args.data:
+        from data import epochs_to_data, load_epochs
+
+        ref = epochs_to_data(load_epochs(args.data))
+        ch_names, sfreq = ref.ch_names, ref.sfreq
+    gan = load_gan(args.generator, ch_names=ch_names, sfreq=sfreq)
+    if not Path(args.generator, "gates.json").is_file():
+        logger.warning("no gates.json next to the generator: its quality was not checked")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    gan.sample_epochs(args.n, random_state=args.seed).save(out, overwrite=True, verbose="error")
+    print(f"{args.n} synthetic epochs ({len(gan.ch_names)} channels, {gan.sfreq:g} Hz, classes "
+          f"{list(gan.classes)}; metadata is_synthetic=True) written to {out}")
+    return EXIT_OK
+
+
+def add_gan_parser(subparsers) -> None:
+    """Add ``gan train`` and ``gan sample`` to the ``eegrobust`` sub-command parsers."""
+    gan = subparsers.add_parser("gan", help="train an EEG-GAN and sample synthetic epochs",
+                                description="EEG-GAN (Hartmann et al. 2018) for augmentation, with quality gates.")
+    sub = gan.add_subparsers(dest="gan_command", required=True)
+    p = sub.add_parser("train", help=cmd_gan_train.__doc__, description=cmd_gan_train.__doc__)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--dataset", default="scp1", help="bundled dataset whose training split is used "
+                                                          "(default scp1)")
+    source.add_argument("--data", default=None, help="training epochs (-epo.fif or any file data.load_epochs reads)")
+    p.add_argument("--out", default="eegrobust-gan", help="generator folder (default ./eegrobust-gan)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--stages", type=int, default=3, help="progressive stages over time, 1-3 (default 3)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--iterations", type=int, default=None, help="generator steps (default 1200)")
+    budget.add_argument("--minutes", type=float, default=None, help="train for this wall time instead")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.set_defaults(func=cmd_gan_train)
+
+    p = sub.add_parser("sample", help=cmd_gan_sample.__doc__, description=cmd_gan_sample.__doc__)
+    p.add_argument("generator", metavar="GENERATOR_DIR", help="folder written by 'eegrobust gan train'")
+    p.add_argument("--n", type=int, required=True, help="number of epochs (classes balanced)")
+    p.add_argument("--out", required=True, help="output file, FILE-epo.fif")
+    p.add_argument("--data", default=None, help="epochs the samples are for: channels and sfreq must match")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.set_defaults(func=cmd_gan_sample)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,14 +5,11 @@ import copy
 
 import numpy as np
 import pytest
-import torch
 
 from data import ConfigError, DataError, EEGData, ModelFileError, epochs_to_data, make_synthetic_epochs, mix_synthetic
 from harness.gan import (
     GANQualityError,
     GANQualityWarning,
-    add_gan_demo_options,
-    add_gan_parser,
     augment_with_gan,
     chance_bound,
     check_gates,
@@ -23,6 +20,7 @@ from harness.gan import (
     sliced_wasserstein,
     train_gan_with_gates,
 )
+from harness.cli import add_gan_demo_options, add_gan_parser
 from harness.cli import main as cli_main
 from harness.report import augmentation_tables, write_report
 from models import TrainConfig, build_model, fit_model

@@ -1,4 +1,4 @@
-"""EEG-GAN augmentation in the robustness loop: quality gates, gated mixing, the comparison, and ``eegrobust gan``.
+"""EEG-GAN augmentation in the robustness loop: quality gates, gated mixing and the comparison (CLI: harness.cli).
 
 The order is fixed so that synthetic data never reach validation or test trials:
 

@@ -1,4 +1,4 @@
-"""The ``eegrobust`` command line: ``demo`` (``--gan``), ``train``, ``audit``, ``report``, ``gan train|sample`` (and ``python -m harness``).
+"""The ``eegrobust`` command line: demo (--gan), train, audit, report, gan train|sample; ``python -m harness``.
 
 Exit codes: 0 success, 1 a ``--max-drop`` threshold exceeded, 2 a usage, config or input error (one line on
 stderr; the traceback only with ``--debug``).

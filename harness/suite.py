@@ -191,10 +191,6 @@ def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,
     for seed in config.seeds:
         subs = (_substitutes(config, victims, train, trained_here, seed, progress)
                 if "gray_box" in threats and train is not None else {})
-        # one TransferAttack per substitute and base: it crafts each test trial once, whichever victim it goes to
-        transfers = {(sname, base): TransferAttack(surrogate=sub, base=_base(config, base, transfer=True),
-                                                   surrogate_name=sname)
-                     for sname, sub in subs.items() for base in config.gray_box}
         for vname, victim in victims.items():
             victim.eval()
             if "white_box" in threats:
@@ -206,16 +202,19 @@ def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,
             if "control" in threats:
                 runner.run_cell(vname, victim, make_attack("noise"), test, seed, threat="control", all_trials=True)
                 bar.update()
-            for sname, sub in subs.items():
-                if sub is victim or sname == vname:  # gray-box transfers from *other* architectures
-                    continue
-                for base in config.gray_box:
-                    bar.set_postfix_str(f"{vname} <- {sname} {base}")
-                    runner.run_cell(vname, victim, transfers[sname, base], test, seed, threat="gray_box",
-                                    substitute=sname)
-                    bar.update()
             if "black_box" in threats:
                 _black_box(runner, config, vname, victim, seed_set, bb_test, seed, extras, bar)
+        # gray-box, substitute by substitute: one TransferAttack crafts each test trial once for all victims, and
+        # what it kept is dropped before the next substitute
+        for sname, sub in subs.items():
+            for base in config.gray_box:
+                attack = TransferAttack(surrogate=sub, base=_base(config, base, transfer=True), surrogate_name=sname)
+                for vname, victim in victims.items():
+                    if sub is victim or sname == vname:  # gray-box transfers from *other* architectures
+                        continue
+                    bar.set_postfix_str(f"{vname} <- {sname} {base}")
+                    runner.run_cell(vname, victim, attack, test, seed, threat="gray_box", substitute=sname)
+                    bar.update()
     bar.close()
     provenance = {
         "test_data_hash": test.data_hash(), "train_data_hash": None if train is None else train.data_hash(),

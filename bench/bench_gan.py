@@ -32,7 +32,8 @@ if str(ROOT) not in sys.path:  # allow `python bench/bench_gan.py` from a checko
 
 from data import epochs_to_data, load_bundled  # noqa: E402
 from harness.config import SuiteConfig  # noqa: E402
-from harness.gan import COMPARISON, comparison_table, run_gan_comparison, train_gan_with_gates  # noqa: E402
+from harness.gan import COMPARISON, run_gan_comparison, train_gan_with_gates  # noqa: E402
+from harness.report import comparison_table  # noqa: E402
 from models.gan import GANConfig  # noqa: E402
 
 

@@ -96,23 +96,6 @@ def _cmd_demo(args) -> int:
     return EXIT_OK
 
 
-def _gan_demo(args, config, train, test, out, t0) -> int:
-    """``demo --gan``: no augmentation vs EEG-GAN vs braindecode augmentation, seeds 0-2, same attacks."""
-    from harness.config import SuiteConfig
-    from harness.gan import COMPARISON, format_comparison, run_gan_comparison
-
-    seeds = (args.seed, args.seed + 1, args.seed + 2)
-    config = SuiteConfig.make(config, **COMPARISON)
-    result = run_gan_comparison(config, train, test, seeds=seeds, gan_ratio=args.gan_ratio,
-                                force_gan=args.force_gan, progress=not args.quiet)
-    paths = result.save(out)
-    _write_reports(result, out, ("md", "html", "csv"))
-    print()
-    print(format_comparison(result))
-    print(f"Results: {paths['json']} and {paths['csv']} ({time.perf_counter() - t0:.0f} s)")
-    return EXIT_OK
-
-
 def _float_list(text, option):
     from attacks.budget import check_epsilons
 
@@ -209,7 +192,24 @@ def _cmd_report(args) -> int:
     return EXIT_OK
 
 
-# -- eegrobust gan, demo --gan --------------------------------------------------------------------------------------------------
+# -- eegrobust demo --gan, eegrobust gan ------------------------------------------------------------------------
+def _gan_demo(args, config, train, test, out, t0) -> int:
+    """``demo --gan``: no augmentation vs EEG-GAN vs braindecode augmentation, seeds 0-2, same attacks."""
+    from harness.config import SuiteConfig
+    from harness.gan import COMPARISON, format_comparison, run_gan_comparison
+
+    seeds = (args.seed, args.seed + 1, args.seed + 2)
+    config = SuiteConfig.make(config, **COMPARISON)
+    result = run_gan_comparison(config, train, test, seeds=seeds, gan_ratio=args.gan_ratio,
+                                force_gan=args.force_gan, progress=not args.quiet)
+    paths = result.save(out)
+    _write_reports(result, out, ("md", "html", "csv"))
+    print()
+    print(format_comparison(result))
+    print(f"Results: {paths['json']} and {paths['csv']} ({time.perf_counter() - t0:.0f} s)")
+    return EXIT_OK
+
+
 def _gan_ratio(text: str) -> float:
     from data._checks import ConfigError
     from data.augment import check_ratio

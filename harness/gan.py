@@ -22,7 +22,7 @@ import numpy as np
 from data import EEGData
 from data._checks import ConfigError, DataError, EEGRobustError, check_option, check_random_state
 from data.augment import check_ratio, mix_synthetic
-from harness.report import comparison_table  # noqa: F401  (re-exported: the comparison's table)
+from harness.report import comparison_table
 
 logger = logging.getLogger(__name__)
 

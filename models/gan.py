@@ -12,7 +12,7 @@ import logging
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,6 +25,8 @@ from tqdm.auto import tqdm
 from data._checks import ConfigError, DataError, ModelFileError, check_option, check_random_state
 from data.containers import EEGData
 
+from ._config import ConfigMixin
+
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "eegrobust-gan"
@@ -35,7 +37,7 @@ MIN_BASE_LEN = 8  # samples of the first stage: room for the kernels and the min
 
 
 @dataclass(frozen=True)
-class GANConfig:
+class GANConfig(ConfigMixin):
     """Settings of :func:`fit_gan`; validated when built, round-trips through :meth:`to_dict`/:meth:`from_dict`.
 
     Parameters
@@ -137,28 +139,6 @@ class GANConfig:
         if problems:
             raise ConfigError("invalid GANConfig: " + "; ".join(problems) + ".")
 
-    def to_dict(self) -> dict:
-        """Plain dict of all fields (JSON-serializable)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values) -> GANConfig:
-        """Build from a mapping; unknown keys raise ConfigError with a "did you mean"."""
-        names = [f.name for f in fields(cls)]
-        for key in values:
-            check_option("GANConfig key", key, names)
-        return cls(**values)
-
-    @classmethod
-    def make(cls, value) -> GANConfig:
-        """Accept a GANConfig, a dict or None (the defaults)."""
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, dict):
-            return cls.from_dict(value)
-        raise TypeError(f"config must be a GANConfig, a dict or None, got {type(value).__name__}.")
 
 
 # -- layers (Karras et al. 2018, as used by EEG-GAN) ---------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -14,6 +14,8 @@ from tqdm.auto import tqdm
 from data._checks import ConfigError, DataError, check_option
 from data.containers import EEGData
 
+from ._config import ConfigMixin
+
 logger = logging.getLogger(__name__)
 
 REGULARIZATIONS = ("l2", "l1", "dropout", "none")
@@ -21,7 +23,7 @@ LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigMixin):
     """Settings of :func:`fit_model`; validated when built, round-trips through :meth:`to_dict`/:meth:`from_dict`.
 
     Parameters
@@ -117,28 +119,6 @@ class TrainConfig:
         if problems:
             raise ConfigError("invalid TrainConfig: " + "; ".join(problems) + ".")
 
-    def to_dict(self) -> dict:
-        """Plain dict of all fields (JSON-serializable)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values) -> "TrainConfig":
-        """Build from a mapping; unknown keys raise ConfigError with a "did you mean"."""
-        names = [f.name for f in fields(cls)]
-        for key in values:
-            check_option("TrainConfig key", key, names)
-        return cls(**values)
-
-    @classmethod
-    def make(cls, value) -> "TrainConfig":
-        """Accept a TrainConfig, a dict or None (the defaults)."""
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, dict):
-            return cls.from_dict(value)
-        raise TypeError(f"config must be a TrainConfig, a dict or None, got {type(value).__name__}.")
 
 
 def stratified_split(y: np.ndarray, val_fraction: float, rng: np.random.Generator,

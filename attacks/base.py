@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from data._checks import ConfigError, DataError, check_X, check_random_state
+from ..data._checks import ConfigError, DataError, check_X, check_random_state
 
 from .budget import Bounds, channel_scale, check_epsilons, l2_budget
 

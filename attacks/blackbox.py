@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from data._checks import ConfigError, EEGRobustError
-from data.containers import EEGData
+from ..data._checks import ConfigError, EEGRobustError
+from ..data.containers import EEGData
 
 from ._foolbox import fb, run_foolbox
 from .base import Attack, BudgetSpace, eval_mode
@@ -253,7 +253,7 @@ class JacobianSubstitute(Attack):
 
     def fit(self, victim: nn.Module, scale) -> "JacobianSubstitute":
         """Train the substitute against ``victim`` (microvolts in, logits out) through a counting oracle."""
-        from models import TrainConfig, build_model, fit_model
+        from ..models import TrainConfig, build_model, fit_model
 
         scale = np.asarray(scale, dtype=np.float32)
         oracle = QueryOracle(BudgetSpace(victim, scale), scores=False)

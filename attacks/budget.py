@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data._checks import ConfigError, check_option
+from ..data._checks import ConfigError, check_option
 
 BUDGET_UNITS = ("rel", "uV")
 DEFAULT_EPSILONS = (0.01, 0.03, 0.05, 0.1, 0.2, 0.3)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from data._checks import check_option
+from ..data._checks import check_option
 
 from .blackbox import HopSkipJump, JacobianSubstitute, SquareAttack
 from .graybox import TransferAttack

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attacks import DEFAULT_EPSILONS, LinfPGD, RandomSignNoise, TransferAttack, channel_scale
-from data import epochs_to_data, load_bundled
-from harness.config import SuiteConfig
-from harness.suite import train_victims
-from models import predict
+from eegrobust.attacks import DEFAULT_EPSILONS, LinfPGD, RandomSignNoise, TransferAttack, channel_scale
+from eegrobust.data import epochs_to_data, load_bundled
+from eegrobust.harness.config import SuiteConfig
+from eegrobust.harness.suite import train_victims
+from eegrobust.models import predict
 
 
 def reference_pgd(model, X, y, scale, eps, steps, seed=0):

@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # allow `python bench/bench_gan.py` from a checkout
     sys.path.insert(0, str(ROOT))
 
-from data import epochs_to_data, load_bundled  # noqa: E402
-from harness.config import SuiteConfig  # noqa: E402
-from harness.gan import COMPARISON, run_gan_comparison, train_gan_with_gates  # noqa: E402
-from harness.report import comparison_table  # noqa: E402
-from models.gan import GANConfig  # noqa: E402
+from eegrobust.data import epochs_to_data, load_bundled  # noqa: E402
+from eegrobust.harness.config import SuiteConfig  # noqa: E402
+from eegrobust.harness.gan import COMPARISON, run_gan_comparison, train_gan_with_gates  # noqa: E402
+from eegrobust.harness.report import comparison_table  # noqa: E402
+from eegrobust.models.gan import GANConfig  # noqa: E402
 
 
 def _cpu_s() -> float:

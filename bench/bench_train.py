@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # allow `python bench/bench_train.py` from a checkout
     sys.path.insert(0, str(ROOT))
 
-from data.containers import EEGData  # noqa: E402
-from models import TrainConfig, build_model, fit_model, predict  # noqa: E402
-from models.io import package_versions  # noqa: E402
+from eegrobust.data.containers import EEGData  # noqa: E402
+from eegrobust.models import TrainConfig, build_model, fit_model, predict  # noqa: E402
+from eegrobust.models.io import package_versions  # noqa: E402
 
 DATASETS = ("scp1", "finger")
 MODELS = ("eegnet", "deep4", "shallow")

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binom
 
-from data import epochs_to_data, load_epochs
-from data._checks import ConfigError
+from ..data import epochs_to_data, load_epochs
+from ..data._checks import ConfigError
 
 from .config import SuiteConfig
 from .loaders import load_victim
@@ -94,7 +94,7 @@ def run_audit(model_path, data_path, *, config: SuiteConfig, out_dir, train_path
 
 
 def _predict(model, X):
-    from models import predict
+    from ..models import predict
 
     return predict(model, X)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from collections import defaultdict
 
-from data._checks import EEGRobustError, check_option
+from ..data._checks import EEGRobustError, check_option
 
 TOL = 0.01  # one trial in a hundred
 

@@ -31,7 +31,7 @@ def _out_dir(path) -> Path:
 
 
 def _dataset(name):
-    from data import epochs_to_data, load_bundled
+    from ..data import epochs_to_data, load_bundled
 
     train, test = load_bundled(name)
     return epochs_to_data(train), epochs_to_data(test)
@@ -39,9 +39,9 @@ def _dataset(name):
 
 def _cmd_train(args) -> int:
     """Train EEGNet, Deep4Net and ShallowFBCSPNet on a bundled dataset and print clean test accuracy."""
-    from harness.metrics import bca, rca
-    from harness.tables import text_table
-    from models import TrainConfig, build_model, fit_model, predict, save_bundle
+    from .metrics import bca, rca
+    from .tables import text_table
+    from ..models import TrainConfig, build_model, fit_model, predict, save_bundle
 
     out = _out_dir(args.out) if args.out else None
     train, test = _dataset(args.dataset)
@@ -64,9 +64,9 @@ def _cmd_train(args) -> int:
 
 def _cmd_demo(args) -> int:
     """Train the three models on bundled SCP1, attack them under three threat models, save the results."""
-    from harness.config import SuiteConfig
-    from harness.suite import run_suite
-    from harness.tables import accuracy_table, text_table
+    from .config import SuiteConfig
+    from .suite import run_suite
+    from .tables import accuracy_table, text_table
 
     out = _out_dir(args.out)
     overrides = {"models": tuple(m.strip() for m in args.models.split(",") if m.strip())} if args.models else {}
@@ -97,15 +97,15 @@ def _cmd_demo(args) -> int:
 
 
 def _float_list(text, option):
-    from attacks.budget import check_epsilons
+    from ..attacks.budget import check_epsilons
 
     return check_epsilons([t.strip() for t in text.split(",") if t.strip()]) if text.strip() else check_epsilons(())
 
 
 def _audit_config(args):
-    from harness.config import BLACK_BOX_ATTACKS, TRANSFER_BASES, SuiteConfig
-    from attacks.registry import attack_names
-    from data._checks import check_option
+    from .config import BLACK_BOX_ATTACKS, TRANSFER_BASES, SuiteConfig
+    from ..attacks.registry import attack_names
+    from ..data._checks import check_option
 
     threat_alias = {"white": "white_box", "gray": "gray_box", "grey": "gray_box", "black": "black_box",
                     "control": "control"}
@@ -131,7 +131,7 @@ def _audit_config(args):
 def _device(name):
     import torch
 
-    from data._checks import check_option
+    from ..data._checks import check_option
 
     check_option("--device", name, ("auto", "cpu", "cuda"))
     if name == "auto":
@@ -143,8 +143,8 @@ def _device(name):
 
 def _cmd_audit(args) -> int:
     """Audit a saved BCI model: load it safely, attack it, write results and a verdict."""
-    from harness.audit import run_audit, verdict_line
-    from harness.tables import accuracy_table
+    from .audit import run_audit, verdict_line
+    from .tables import accuracy_table
 
     if args.max_drop is not None and not 0 <= args.max_drop <= 1:
         raise UsageError(f"--max-drop must lie in [0, 1] (an accuracy drop), got {args.max_drop}.")
@@ -162,7 +162,7 @@ def _cmd_audit(args) -> int:
         print(f"note: {note}")
     print(f"results: {paths['json']}")
     print(verdict_line(result.rows, args.max_drop))
-    from harness.audit import worst_row
+    from .audit import worst_row
 
     worst = worst_row(result.rows)
     if args.max_drop is not None and worst is not None and worst["drop"] > args.max_drop:
@@ -172,7 +172,7 @@ def _cmd_audit(args) -> int:
 
 def _write_reports(result, out, formats):
     try:
-        from harness.report import write_report
+        from .report import write_report
     except ImportError:  # the report module is optional until it lands
         return {}
     return write_report(result, out, formats=formats)
@@ -180,8 +180,8 @@ def _write_reports(result, out, formats):
 
 def _cmd_report(args) -> int:
     """Render tables and figures from a results file (never re-runs an attack)."""
-    from harness.results import SuiteResult
-    from harness.report import write_report
+    from .results import SuiteResult
+    from .report import write_report
 
     result = SuiteResult.from_json(args.results)
     out = _out_dir(args.out or Path(args.results).parent)
@@ -195,8 +195,8 @@ def _cmd_report(args) -> int:
 # -- eegrobust demo --gan, eegrobust gan ------------------------------------------------------------------------
 def _gan_demo(args, config, train, test, out, t0) -> int:
     """``demo --gan``: no augmentation vs EEG-GAN vs braindecode augmentation, seeds 0-2, same attacks."""
-    from harness.config import SuiteConfig
-    from harness.gan import COMPARISON, format_comparison, run_gan_comparison
+    from .config import SuiteConfig
+    from .gan import COMPARISON, format_comparison, run_gan_comparison
 
     seeds = (args.seed, args.seed + 1, args.seed + 2)
     config = SuiteConfig.make(config, **COMPARISON)
@@ -211,8 +211,8 @@ def _gan_demo(args, config, train, test, out, t0) -> int:
 
 
 def _gan_ratio(text: str) -> float:
-    from data._checks import ConfigError
-    from data.augment import check_ratio
+    from ..data._checks import ConfigError
+    from ..data.augment import check_ratio
 
     try:
         return check_ratio(float(text), "--gan-ratio")
@@ -232,7 +232,7 @@ def add_gan_demo_options(parser) -> None:
 
 def _load_train(args):
     """Training EEGData and event_id from --data EPOCHS or --dataset NAME."""
-    from data import epochs_to_data, load_bundled, load_epochs
+    from ..data import epochs_to_data, load_bundled, load_epochs
 
     if args.data:
         epochs = load_epochs(args.data)
@@ -245,8 +245,8 @@ def cmd_gan_train(args) -> int:
     """Train an EEG-GAN on a training split, gate it on held-out training trials, save generator and gates."""
     import json
 
-    from harness.gan import gate_failures, train_gan_with_gates
-    from models.gan import GANConfig, save_gan
+    from .gan import gate_failures, train_gan_with_gates
+    from ..models.gan import GANConfig, save_gan
 
     if args.minutes is not None and args.iterations is not None:
         raise UsageError("give --minutes or --iterations, not both.")
@@ -277,7 +277,7 @@ def cmd_gan_train(args) -> int:
 
 def cmd_gan_sample(args) -> int:
     """Draw class-balanced synthetic epochs from a saved generator into an -epo.fif file."""
-    from models.gan import load_gan
+    from ..models.gan import load_gan
 
     if args.n < 1:
         raise UsageError(f"--n must be >= 1, got {args.n}.")
@@ -286,7 +286,7 @@ def cmd_gan_sample(args) -> int:
         raise UsageError(f"--out must end in -epo.fif (MNE's epochs naming), got {str(out)!r}.")
     ch_names = sfreq = None
     if args.data:
-        from data import epochs_to_data, load_epochs
+        from ..data import epochs_to_data, load_epochs
 
         ref = epochs_to_data(load_epochs(args.data))
         ch_names, sfreq = ref.ch_names, ref.sfreq
@@ -396,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed its usage message
         return EXIT_USAGE if exc.code else EXIT_OK
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    from data._checks import EEGRobustError
+    from ..data._checks import EEGRobustError
 
     try:
         return args.func(args)

@@ -6,10 +6,10 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from attacks.budget import BUDGET_UNITS, DEFAULT_EPSILONS, check_epsilons
-from attacks.registry import attack_names
-from data._checks import ConfigError, check_option
-from models import model_names
+from ..attacks.budget import BUDGET_UNITS, DEFAULT_EPSILONS, check_epsilons
+from ..attacks.registry import attack_names
+from ..data._checks import ConfigError, check_option
+from ..models import model_names
 
 THREATS = ("white_box", "gray_box", "black_box", "control")
 #: Base attacks a gray-box or black-box substitute may transfer.

@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from data import EEGData
-from data._checks import ConfigError, DataError, EEGRobustError, check_option, check_random_state
-from data.augment import check_ratio, mix_synthetic
-from harness.report import comparison_table
+from ..data import EEGData
+from ..data._checks import ConfigError, DataError, EEGRobustError, check_option, check_random_state
+from ..data.augment import check_ratio, mix_synthetic
+from .report import comparison_table
 
 logger = logging.getLogger(__name__)
 
@@ -387,7 +387,7 @@ def gan_holdout_split(train: EEGData, val_fraction: float = 0.2, seed: int = 0):
 
     Only real trials are candidates, so the indices are valid for a mixed set that keeps the real trials first.
     """
-    from models import stratified_split
+    from ..models import stratified_split
 
     real = np.flatnonzero(~train.is_synthetic)
     fit_idx, val_idx = stratified_split(train.y, val_fraction, np.random.default_rng(seed), candidates=real)
@@ -415,7 +415,7 @@ def train_gan_with_gates(train: EEGData, gan_config=None, *, val_fraction: float
     report : dict
         :func:`evaluate_gan`'s report plus ``holdout_indices`` (into ``train``), ``fit_seconds`` and ``gan_config``.
     """
-    from models.gan import GANConfig, fit_gan
+    from ..models.gan import GANConfig, fit_gan
 
     val_fraction = val_fraction or 0.2
     fit_idx, hold_idx = gan_holdout_split(train, val_fraction, seed)
@@ -493,9 +493,9 @@ def run_gan_comparison(config, train: EEGData, test: EEGData, *, seeds=(0, 1, 2)
         (and why) or forced, and the GAN training time; ``provenance["comparison"]`` the clean accuracies per model,
         arm and seed.
     """
-    from harness.config import SuiteConfig
-    from harness.results import SuiteResult, environment
-    from harness.suite import run_suite
+    from .config import SuiteConfig
+    from .results import SuiteResult, environment
+    from .suite import run_suite
 
     gan_ratio = check_ratio(gan_ratio, "gan_ratio")
     for arm in arms:
@@ -531,13 +531,13 @@ def run_gan_comparison(config, train: EEGData, test: EEGData, *, seeds=(0, 1, 2)
 def _arm_training_sets(config, train, seed, gan_ratio, force_gan, gan_config, thresholds, arms, gan_info, progress,
                        pretrained):
     """Training data and fit_model callbacks of each arm for one seed; a refused GAN arm is left out."""
-    from data.augment import BatchAugmentation
+    from ..data.augment import BatchAugmentation
 
     out = {}
     if "none" in arms:
         out["none"] = (train, ())
     if "gan" in arms:
-        from models import TrainConfig
+        from ..models import TrainConfig
 
         val_fraction = TrainConfig.from_dict(config.train).val_fraction or 0.2
         if pretrained is not None:
@@ -583,7 +583,7 @@ def _check_pretrained(gan, report, train, val_fraction, seed) -> None:
 
 
 def _train_arm(config, data, seed, callbacks, progress) -> dict:
-    from models import TrainConfig, build_model, fit_model
+    from ..models import TrainConfig, build_model, fit_model
 
     tc = TrainConfig.from_dict({**config.train, "seed": seed, "show_progress": progress})
     return {name: fit_model(build_model(name, data, random_state=seed), data, tc, callbacks=callbacks).eval()

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from data import EEGData
-from data._checks import ConfigError, ModelFileError, check_option
+from ..data import EEGData
+from ..data._checks import ConfigError, ModelFileError, check_option
 
 ARCHES = ("eegnet", "deep4", "shallow")
 SAFE_SAVE_HINT = ("save a safe checkpoint instead: torch.save(model.state_dict(), 'model.pt'), "
@@ -91,8 +91,8 @@ def _load_state(net: nn.Module, state: dict, arch: str) -> None:
 def _braindecode_net(arch: str, data: EEGData, state: dict) -> nn.Module:
     """The braindecode class of ``arch`` with braindecode's defaults (a foreign checkpoint used those), else
     eegrobust's sfreq-scaled settings; the first that fits the state dict wins."""
-    from models import build_model
-    from models.registry import get_spec
+    from ..models import build_model
+    from ..models.registry import get_spec
 
     cls = get_spec(arch).net_class()
     shape = dict(n_chans=data.n_chans, n_outputs=data.n_classes, n_times=data.n_times, sfreq=data.sfreq)
@@ -170,7 +170,7 @@ def load_victim(path, data: EEGData, *, arch: str | None = None, input_unit: str
 
     Returns the module and a description: format, arch, whether it has gradients.
     """
-    from models import load_bundle
+    from ..models import load_bundle
 
     path = Path(path)
     if not path.exists():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attacks.budget import l2_norms, linf_norms, snr_db
+from ..attacks.budget import l2_norms, linf_norms, snr_db
 
 
 def rca(y_true, y_pred) -> float:

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from data._checks import ConfigError, DataError, check_option
+from ..data._checks import ConfigError, DataError, check_option
 
 from .results import COLUMNS, SuiteResult, atomic_write
 from .tables import fmt
@@ -405,7 +405,7 @@ def render(kind: str, result, tables, figures) -> str:
     table, figure, text, config = _FORMATS[kind]
     checks, ok = _checks_summary(result)
     none = text("No gray-box rows in the results.")
-    template = Template(resources.files("harness.templates").joinpath(f"report.{kind}").read_text(encoding="utf-8"))
+    template = Template(resources.files(__package__ + ".templates").joinpath(f"report.{kind}").read_text(encoding="utf-8"))
     return template.substitute(
         title=text(TITLE), verdict=text(verdict(result)), checks_summary=text(_upper_first(checks)),
         checks_class="checks-ok" if ok else "checks-fail", meta=text(_meta(result)),

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from data._checks import DataError
+from ..data._checks import DataError
 
 RESULTS_FORMAT = "eegrobust-results"
 RESULTS_VERSION = 1

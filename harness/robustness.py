@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from attacks import Attack, channel_scale, make_attack
-from attacks.budget import BUDGET_UNITS, check_epsilons, snr_db
-from attacks.registry import ATTACKS
-from data import EEGData, epochs_to_data
-from data._checks import ConfigError, DataError, check_option, check_random_state
-from models import predict
+from ..attacks import Attack, channel_scale, make_attack
+from ..attacks.budget import BUDGET_UNITS, check_epsilons, snr_db
+from ..attacks.registry import ATTACKS
+from ..data import EEGData, epochs_to_data
+from ..data._checks import ConfigError, DataError, check_option, check_random_state
+from ..models import predict
 
 from .metrics import bca, perturbation_stats, rca
 
@@ -187,7 +187,7 @@ def _budget_snr(X: np.ndarray, scale: np.ndarray, epsilon: float) -> float:
 
 def _session_defaults():
     """(seed, preset) chosen on the pytest command line of the running session, else (0, None)."""
-    plugin = sys.modules.get("harness.pytest_plugin")  # loaded by pytest; pytest is not needed outside tests
+    plugin = sys.modules.get(__package__ + ".pytest_plugin")  # loaded by pytest; pytest is not needed outside tests
     options = plugin.current_options() if plugin is not None else None
     if options is None:
         return 0, None

@@ -16,10 +16,10 @@ import numpy as np
 from torch import nn
 from tqdm.auto import tqdm
 
-from attacks import (JacobianSubstitute, SquareAttack, HopSkipJump, TransferAttack, channel_scale, make_attack)
-from data import EEGData, split_disjoint
-from data._checks import ConfigError, DataError
-from models import TrainConfig, build_model, fit_model, predict
+from ..attacks import (JacobianSubstitute, SquareAttack, HopSkipJump, TransferAttack, channel_scale, make_attack)
+from ..data import EEGData, split_disjoint
+from ..data._checks import ConfigError, DataError
+from ..models import TrainConfig, build_model, fit_model, predict
 
 from .checks import run_checks
 from .config import SuiteConfig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, fields
 
-from data._checks import check_option
+from ..data._checks import check_option
 
 
 class ConfigMixin:

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from data._checks import ConfigError, check_option
-from data.containers import EEGData
+from ..data._checks import ConfigError, check_option
+from ..data.containers import EEGData
 
 from .decoder import EEGDecoder
 from .registry import get_spec

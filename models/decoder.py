@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from data._checks import DataError, check_X
-from data.containers import EEGData
+from ..data._checks import DataError, check_X
+from ..data.containers import EEGData
 
 
 class Standardize(nn.Module):

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from data._checks import ConfigError, DataError, ModelFileError, check_option, check_random_state
-from data.containers import EEGData
+from ..data._checks import ConfigError, DataError, ModelFileError, check_option, check_random_state
+from ..data.containers import EEGData
 
 from ._config import ConfigMixin
 

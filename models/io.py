@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data._checks import ConfigError, ModelFileError, check_option
+from ..data._checks import ConfigError, ModelFileError, check_option
 
 from .build import instantiate
 from .registry import model_names

@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from data._checks import check_option
+from ..data._checks import check_option
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from data._checks import ConfigError, DataError, check_option
-from data.containers import EEGData
+from ..data._checks import ConfigError, DataError, check_option
+from ..data.containers import EEGData
 
 from ._config import ConfigMixin
 

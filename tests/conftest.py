@@ -20,7 +20,7 @@ def global_random_seed():
 @pytest.fixture(scope="session")
 def synth_epochs():
     """`make_synthetic_epochs(random_state=0)`: 48 trials, 4 channels, 128 samples, 2 classes (do not modify)."""
-    from data import make_synthetic_epochs
+    from eegrobust.data import make_synthetic_epochs
 
     return make_synthetic_epochs(random_state=0)
 
@@ -28,7 +28,7 @@ def synth_epochs():
 @pytest.fixture(scope="session")
 def synth(synth_epochs):
     """`synth_epochs` as `EEGData` in microvolts (frozen; its arrays should not be written to)."""
-    from data import epochs_to_data
+    from eegrobust.data import epochs_to_data
 
     return epochs_to_data(synth_epochs)
 

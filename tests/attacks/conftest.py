@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from attacks import JacobianSubstitute, channel_scale, make_attack
-from data import epochs_to_data, make_synthetic_epochs
-from models import TrainConfig, build_model, fit_model
+from eegrobust.attacks import JacobianSubstitute, channel_scale, make_attack
+from eegrobust.data import epochs_to_data, make_synthetic_epochs
+from eegrobust.models import TrainConfig, build_model, fit_model
 
 #: Attack parameters that keep every registered attack well under a second on the toy model.
 FAST_PARAMS = {

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from attacks import (
+from eegrobust.attacks import (
     L2PGD,
     BudgetSpace,
     HopSkipJump,
@@ -15,7 +15,7 @@ from attacks import (
     SquareAttack,
     channel_scale,
 )
-from data import ConfigError
+from eegrobust.data import ConfigError
 
 
 class CountingModel(nn.Module):
@@ -134,7 +134,7 @@ def test_substitute_fit_counts_training_queries(fitted_substitute, jacobian_seed
 
 
 def test_substitute_fit_restores_victim(trained_toy, jacobian_seed, attack_eval):
-    from models import TrainConfig
+    from eegrobust.models import TrainConfig
 
     victim = trained_toy.train()
     weights = {k: v.clone() for k, v in victim.state_dict().items()}

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from attacks import (
+from eegrobust.attacks import (
     ATTACKS,
     THREAT_MODELS,
     HopSkipJump,
@@ -15,7 +15,7 @@ from attacks import (
     check_epsilons,
     make_attack,
 )
-from data import ConfigError, DataError
+from eegrobust.data import ConfigError, DataError
 
 
 # ------------------------------------------------------------------------------------------------ registry

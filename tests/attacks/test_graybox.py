@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from attacks import FGSM, L2PGD, UFGSM, LinfPGD, TransferAttack, channel_scale
+from eegrobust.attacks import FGSM, L2PGD, UFGSM, LinfPGD, TransferAttack, channel_scale
 
 
 @pytest.mark.parametrize(("base", "min_drop"), [(LinfPGD(), 0.5), (L2PGD(), 0.5), (UFGSM(), 0.2)],

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from attacks import ATTACKS, attack_names, channel_scale, make_attack
+from eegrobust.attacks import ATTACKS, attack_names, channel_scale, make_attack
 
 #: Attacks that draw random numbers (random starts, noise, query directions); the rest are deterministic.
 RANDOMIZED = {"hopskipjump", "l2_pgd", "linf_pgd", "noise", "square"}

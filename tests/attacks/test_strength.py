@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from attacks import FGSM, LinfPGD, RandomSignNoise, channel_scale
+from eegrobust.attacks import FGSM, LinfPGD, RandomSignNoise, channel_scale
 
 EPSILONS = (0.05, 0.1, 0.2, 0.3, 0.5)
 

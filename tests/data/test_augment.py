@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from data import ConfigError, DataError, EEGData, epochs_to_data
-from data.augment import BatchAugmentation, class_quotas, mix_synthetic, synthetic_mask
+from eegrobust.data import ConfigError, DataError, EEGData, epochs_to_data
+from eegrobust.data.augment import BatchAugmentation, class_quotas, mix_synthetic, synthetic_mask
 
 
 def _data(n=20, n_chans=3, n_times=64, synthetic=False, seed=0, classes=("a", "b")):

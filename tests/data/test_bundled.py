@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from data import ConfigError, bundled_names, epochs_to_data, load_bundled
-from data.bundled import BUNDLED
+from eegrobust.data import ConfigError, bundled_names, epochs_to_data, load_bundled
+from eegrobust.data.bundled import BUNDLED
 
 EXPECTED = {
     # name: (n_train, n_test, n_chans, n_times, sfreq, classes)

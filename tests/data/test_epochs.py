@@ -5,7 +5,7 @@ import mne
 import numpy as np
 import pytest
 
-from data import ConfigError, DataError, epochs_to_data, load_epochs, make_synthetic_epochs, to_microvolts
+from eegrobust.data import ConfigError, DataError, epochs_to_data, load_epochs, make_synthetic_epochs, to_microvolts
 
 
 def _as_raw(epochs, *, stim=True, gap=32):
@@ -246,8 +246,8 @@ def test_epochs_to_data_type():
 
 
 def test_bundled_path_is_package_data():
-    import data.bundled
+    import eegrobust.data.bundled
 
-    folder = Path(data.bundled.__file__).parent
+    folder = Path(eegrobust.data.bundled.__file__).parent
     assert sorted(p.name for p in folder.glob("*-epo.fif")) == [
         "finger_test-epo.fif", "finger_train-epo.fif", "scp1_test-epo.fif", "scp1_train-epo.fif"]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from data import ConfigError, DataError, EEGData, split_disjoint, train_val_split
+from eegrobust.data import ConfigError, DataError, EEGData, split_disjoint, train_val_split
 
 
 def _trial_ids(part, whole):

@@ -2,7 +2,7 @@ import mne
 import numpy as np
 import pytest
 
-from data import ConfigError, epochs_to_data, make_synthetic_epochs
+from eegrobust.data import ConfigError, epochs_to_data, make_synthetic_epochs
 
 
 def test_synthetic_defaults(synth_epochs, synth):

@@ -2,8 +2,8 @@ import copy
 
 import pytest
 
-from data import train_val_split
-from models import TrainConfig, build_model, fit_model
+from eegrobust.data import train_val_split
+from eegrobust.models import TrainConfig, build_model, fit_model
 
 
 @pytest.fixture(scope="session")
@@ -13,7 +13,7 @@ def split(synth_big):
 
 @pytest.fixture(scope="session")
 def synth_big():
-    from data import epochs_to_data, make_synthetic_epochs
+    from eegrobust.data import epochs_to_data, make_synthetic_epochs
 
     return epochs_to_data(make_synthetic_epochs(n_trials=120, random_state=0))
 

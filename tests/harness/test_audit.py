@@ -6,9 +6,9 @@ import pickle
 import pytest
 import torch
 
-from data import epochs_to_data, make_synthetic_epochs
-from harness.cli import main
-from models import TrainConfig, build_model, fit_model, save_bundle
+from eegrobust.data import epochs_to_data, make_synthetic_epochs
+from eegrobust.harness.cli import main
+from eegrobust.models import TrainConfig, build_model, fit_model, save_bundle
 
 FAST = ["--preset", "quick", "--eps", "0.3,1.0", "--quiet", "--seed", "0"]
 

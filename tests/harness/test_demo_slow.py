@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from harness.cli import main
+from eegrobust.harness.cli import main
 
 
 @pytest.mark.slow

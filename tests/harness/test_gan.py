@@ -6,8 +6,8 @@ import copy
 import numpy as np
 import pytest
 
-from data import ConfigError, DataError, EEGData, ModelFileError, epochs_to_data, make_synthetic_epochs, mix_synthetic
-from harness.gan import (
+from eegrobust.data import ConfigError, DataError, EEGData, ModelFileError, epochs_to_data, make_synthetic_epochs, mix_synthetic
+from eegrobust.harness.gan import (
     GANQualityError,
     GANQualityWarning,
     augment_with_gan,
@@ -20,11 +20,11 @@ from harness.gan import (
     sliced_wasserstein,
     train_gan_with_gates,
 )
-from harness.cli import add_gan_demo_options, add_gan_parser
-from harness.cli import main as cli_main
-from harness.report import augmentation_tables, write_report
-from models import TrainConfig, build_model, fit_model
-from models.gan import load_gan
+from eegrobust.harness.cli import add_gan_demo_options, add_gan_parser
+from eegrobust.harness.cli import main as cli_main
+from eegrobust.harness.report import augmentation_tables, write_report
+from eegrobust.models import TrainConfig, build_model, fit_model
+from eegrobust.models.gan import load_gan
 
 # A small GAN that learns the 10 Hz class signal of make_synthetic_epochs in a few seconds on CPU.
 SMALL_GAN = dict(n_stages=2, n_filters=16, latent_dim=16, kernel_size=7, n_iterations=600, lr=2e-3, batch_size=16,
@@ -213,7 +213,7 @@ def test_comparison_keeps_test_real(learnable, tmp_path):
 
 
 def test_suite_refuses_synthetic_test_trials(learnable):
-    from harness.suite import run_suite
+    from eegrobust.harness.suite import run_suite
 
     mixed = mix_synthetic(learnable, lambda n, k: learnable.X[learnable.y == k][:n], 0.1)
     with pytest.raises(DataError, match=r"test holds \d+ synthetic trials"):
@@ -259,7 +259,7 @@ def test_cli_train_and_sample(tmp_path):
 
 @pytest.mark.slow
 def test_scp1_comparison():
-    from data import load_bundled
+    from eegrobust.data import load_bundled
 
     train, test = (epochs_to_data(e) for e in load_bundled("scp1"))
     config = dict(models=("eegnet",), threat_models=("white_box", "control"), white_box=("fgsm", "linf_pgd"),

@@ -12,16 +12,16 @@ import sys
 
 import pytest
 
-from data import ConfigError, DataError, epochs_to_data, make_synthetic_epochs
-from models import TrainConfig, build_model, fit_model
+from eegrobust.data import ConfigError, DataError, epochs_to_data, make_synthetic_epochs
+from eegrobust.models import TrainConfig, build_model, fit_model
 
 pytest_plugins = ["pytester"]
 
 USER_SUITE = """
 import pytest
 
-from data import epochs_to_data, make_synthetic_epochs
-from models import TrainConfig, build_model, fit_model
+from eegrobust.data import epochs_to_data, make_synthetic_epochs
+from eegrobust.models import TrainConfig, build_model, fit_model
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_huge_budget(model, epochs, assert_robust):
 
 @pytest.fixture(scope="module", autouse=True)
 def _warm_imports():
-    from harness.robustness import assert_robust
+    from eegrobust.harness.robustness import assert_robust
 
     epochs = make_synthetic_epochs(n_trials=8, random_state=0)
     data = epochs_to_data(epochs)
@@ -59,19 +59,19 @@ def _warm_imports():
 
 def test_entry_point_is_registered():
     eps = [ep for ep in importlib.metadata.entry_points(group="pytest11") if ep.name == "eeg_robustness"]
-    assert [ep.value for ep in eps] == ["harness.pytest_plugin"]
+    assert [ep.value for ep in eps] == ["eegrobust.harness.pytest_plugin"]
 
 
-def test_import_is_light():
-    code = ("import sys, harness.pytest_plugin; "
+def test_import_is_light(tmp_path):
+    code = ("import sys, eegrobust, eegrobust.harness.pytest_plugin; "
             "print(sorted(m for m in ('torch', 'braindecode', 'foolbox', 'mne') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == "[]"
 
 
 def test_preset_names_match_config():
-    from harness.config import PRESETS
-    from harness.pytest_plugin import DEFAULT_PRESET, PRESET_NAMES
+    from eegrobust.harness.config import PRESETS
+    from eegrobust.harness.pytest_plugin import DEFAULT_PRESET, PRESET_NAMES
 
     assert PRESET_NAMES == tuple(PRESETS)
     assert DEFAULT_PRESET in PRESETS
@@ -92,7 +92,7 @@ def test_assert_robust_passes_and_fails_with_numbers(pytester):
 
 def test_options_reach_fixtures_and_header(pytester):
     pytester.makepyfile("""
-        from harness.pytest_plugin import current_options
+        from eegrobust.harness.pytest_plugin import current_options
 
         def test_options(robustness_seed, robustness_preset):
             assert robustness_seed == 7
@@ -100,12 +100,12 @@ def test_options_reach_fixtures_and_header(pytester):
             assert current_options() == {"preset": "standard", "seed": 7}
 
         def test_plain_helper_uses_the_options():
-            from harness.config import PRESETS
-            from harness.robustness import _session_defaults
+            from eegrobust.harness.config import PRESETS
+            from eegrobust.harness.robustness import _session_defaults
 
             assert _session_defaults() == (7, PRESETS["standard"])
     """)
-    from harness.pytest_plugin import current_options
+    from eegrobust.harness.pytest_plugin import current_options
 
     before = current_options()
     result = pytester.runpytest("--robustness-preset", "standard", "--robustness-seed", "7")
@@ -137,7 +137,7 @@ def test_bad_options_error_clearly(pytester, args, message):
 def test_marker_and_readable_parametrize_ids(pytester):
     pytester.makepyfile("""
         import pytest
-        from harness.pytest_plugin import parametrize_with_attacks
+        from eegrobust.harness.pytest_plugin import parametrize_with_attacks
 
         @pytest.mark.robustness
         @parametrize_with_attacks(["pgd", "fgsm"], [0.05, 0.1])
@@ -162,7 +162,7 @@ def test_marker_and_readable_parametrize_ids(pytester):
 
 
 def test_parametrize_with_attacks_rejects_unknown_names():
-    from harness.pytest_plugin import parametrize_with_attacks
+    from eegrobust.harness.pytest_plugin import parametrize_with_attacks
 
     with pytest.raises(ConfigError, match="attack must be one of .*got 'lin_pgd'.*Did you mean 'linf_pgd'"):
         parametrize_with_attacks(["lin_pgd"], [0.05])
@@ -171,8 +171,8 @@ def test_parametrize_with_attacks_rejects_unknown_names():
 
 
 def test_preset_sets_attack_strength():
-    from harness.config import PRESETS
-    from harness.robustness import resolve_attack
+    from eegrobust.harness.config import PRESETS
+    from eegrobust.harness.robustness import resolve_attack
 
     assert resolve_attack("pgd", preset=PRESETS["quick"]).steps == 10
     assert resolve_attack("linf_pgd", preset=PRESETS["paper"]).steps == 40
@@ -187,7 +187,7 @@ def untrained_toy():
 
 
 def test_epochs_that_do_not_fit_raise_data_error(untrained_toy):
-    from harness.robustness import assert_robust
+    from eegrobust.harness.robustness import assert_robust
 
     wrong = make_synthetic_epochs(n_trials=8, n_chans=3, random_state=0)
     with pytest.raises(DataError, match=r"expects 4 channels x 128 samples, the epochs have 3 channels x 128"):
@@ -200,7 +200,7 @@ def test_epochs_that_do_not_fit_raise_data_error(untrained_toy):
 def test_plain_module_that_fails_on_the_epochs_names_shapes():
     import torch
 
-    from harness.robustness import assert_robust
+    from eegrobust.harness.robustness import assert_robust
 
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4 * 128, 2))
     wrong = epochs_to_data(make_synthetic_epochs(n_trials=8, n_chans=3, random_state=0))
@@ -217,7 +217,7 @@ def test_plain_module_that_fails_on_the_epochs_names_shapes():
     ({"unit": "volts"}, "unit must be one of"),
 ])
 def test_bad_arguments_raise_value_error(untrained_toy, kwargs, match):
-    from harness.robustness import assert_robust
+    from eegrobust.harness.robustness import assert_robust
 
     data = epochs_to_data(make_synthetic_epochs(n_trials=8, random_state=0))
     with pytest.raises(ValueError, match=match):
@@ -225,14 +225,14 @@ def test_bad_arguments_raise_value_error(untrained_toy, kwargs, match):
 
 
 def test_model_must_be_a_module():
-    from harness.robustness import assert_robust
+    from eegrobust.harness.robustness import assert_robust
 
     with pytest.raises(TypeError, match="clf.module_"):
         assert_robust(object(), epochs_to_data(make_synthetic_epochs(n_trials=8, random_state=0)))
 
 
 def test_alias_name():
-    from harness.robustness import assert_accuracy_drop_below, assert_robust
+    from eegrobust.harness.robustness import assert_accuracy_drop_below, assert_robust
 
     assert assert_accuracy_drop_below is assert_robust
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from data._checks import ConfigError, DataError
-from harness.report import REPORT_FORMATS, tex_escape, verdict, write_report
-from harness.results import SuiteResult
-from harness.tables import fmt
+from eegrobust.data._checks import ConfigError, DataError
+from eegrobust.harness.report import REPORT_FORMATS, tex_escape, verdict, write_report
+from eegrobust.harness.results import SuiteResult
+from eegrobust.harness.tables import fmt
 
 RESULTS = Path(__file__).parent / "data" / "results.json"
 ROOT = Path(__file__).resolve().parents[2]
@@ -224,11 +224,11 @@ def test_rerender_reads_only_the_results_file(tmp_path):
     d["examples"] = []  # fewer figures: faster
     path = tmp_path / "tampered.json"
     path.write_text(json.dumps(d))
-    code = ("import sys; from harness.report import write_report; "
+    code = ("import sys; from eegrobust.harness.report import write_report; "
             f"write_report({str(path)!r}, {str(tmp_path / 'out')!r}, 'md,html'); "
-            "bad = [m for m in ('attacks', 'foolbox', 'torch', 'models', 'matplotlib.pyplot') if m in sys.modules]; "
+            "bad = [m for m in ('eegrobust.attacks', 'foolbox', 'torch', 'eegrobust.models', 'matplotlib.pyplot') if m in sys.modules]; "
             "assert not bad, bad")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     md = md_tables((tmp_path / "out" / "report.md").read_text())
     cells = by_cell(md["White-box"][0], md["White-box"][1:])

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from data import ConfigError, DataError
-from harness.config import PRESETS, SuiteConfig
-from harness.results import COLUMNS, SuiteResult
-from harness.suite import cell_key, run_suite
+from eegrobust.data import ConfigError, DataError
+from eegrobust.harness.config import PRESETS, SuiteConfig
+from eegrobust.harness.results import COLUMNS, SuiteResult
+from eegrobust.harness.suite import cell_key, run_suite
 
 FAST = dict(models=("toy", "eegnet"), white_box=("fgsm", "linf_pgd", "deepfool"), gray_box=("ufgsm",),
             black_box=("substitute", "square"), epsilons=(0.1, 1.0), n_seed_trials=20, max_queries=30,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data.containers import EEGData
+from eegrobust.data.containers import EEGData
 
 BUNDLED = Path(__file__).resolve().parents[2] / "data" / "bundled"
 # (n_chans, n_times, sfreq) of the bundled data sets, so shape tests need no file I/O.
@@ -66,7 +66,7 @@ def synth_test():
 
 @pytest.fixture(scope="session")
 def _trained_toy(synth):
-    from models import TrainConfig, build_model, fit_model
+    from eegrobust.models import TrainConfig, build_model, fit_model
 
     return fit_model(build_model("toy", synth), synth, TrainConfig(max_epochs=5, lr=5e-3, seed=0, show_progress=False))
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from data import ConfigError, DataError, EEGData, ModelFileError
-from models.gan import EEGGAN, GANConfig, fit_gan, load_gan, save_gan, stage_lengths
+from eegrobust.data import ConfigError, DataError, EEGData, ModelFileError
+from eegrobust.models.gan import EEGGAN, GANConfig, fit_gan, load_gan, save_gan, stage_lengths
 
 TINY = dict(n_stages=2, n_filters=8, latent_dim=8, kernel_size=5, n_iterations=20, batch_size=16,
             show_progress=False)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from data._checks import ConfigError
-from models import EEGDecoder, build_model, default_kwargs, min_n_times, model_names
+from eegrobust.data._checks import ConfigError
+from eegrobust.models import EEGDecoder, build_model, default_kwargs, min_n_times, model_names
 
 # (n_chans, n_times, sfreq) of the bundled data sets (scp1, finger), so these tests need no file I/O.
 SHAPES = {"scp1": (6, 896, 256.0), "finger": (28, 50, 100.0)}

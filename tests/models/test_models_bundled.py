@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import TrainConfig, build_model, fit_model, load_bundle, predict, save_bundle
+from eegrobust.models import TrainConfig, build_model, fit_model, load_bundle, predict, save_bundle
 
 pytestmark = pytest.mark.slow
 

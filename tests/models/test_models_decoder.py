@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from data._checks import DataError
-from models import Standardize, build_model, predict, predict_logits
+from eegrobust.data._checks import DataError
+from eegrobust.models import Standardize, build_model, predict, predict_logits
 
 
 def test_standardize_fit_and_forward():

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from data._checks import ModelFileError
-from models import TrainConfig, build_model, fit_model, load_bundle, model_names, predict_logits, save_bundle
+from eegrobust.data._checks import ModelFileError
+from eegrobust.models import TrainConfig, build_model, fit_model, load_bundle, model_names, predict_logits, save_bundle
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from data._checks import ConfigError, DataError
-from data.containers import EEGData
-from models import TrainConfig, build_model, fit_model, predict
+from eegrobust.data._checks import ConfigError, DataError
+from eegrobust.data.containers import EEGData
+from eegrobust.models import TrainConfig, build_model, fit_model, predict
 
 FAST = dict(max_epochs=5, lr=5e-3, seed=0, show_progress=False)
 

@@ -75,7 +75,8 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as tmp:
             load_before = os.getloadavg()
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "harness", "demo", "--preset", preset, "--quiet", "--out", tmp],
+            subprocess.run([sys.executable, "-m", "eegrobust.harness", "demo", "--preset", preset, "--quiet", "--no-cache",
+                            "--out", tmp],
                            check=True)
             wall = time.perf_counter() - t0
             res = json.loads(Path(tmp, "results.json").read_text())

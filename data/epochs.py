@@ -90,18 +90,24 @@ def load_epochs(source, *, events=None, event_id=None, tmin=0.0, tmax=None, base
     return _checked_epochs(_epoch_raw(raw, path, events, event_id, tmin, tmax, baseline, picks), str(path))
 
 
-def epochs_to_data(epochs) -> EEGData:
-    """Turn epochs into an `EEGData` in microvolts, keeping the EEG channels.
+def epochs_to_data(epochs, *, classes=None) -> EEGData:
+    """Turn epochs into an `EEGData` in microvolts, keeping the EEG channels and the epochs' metadata.
 
     Channels marked bad are kept, so that every file of a montage gives the same channel count; drop them first
     with ``epochs.drop_channels(epochs.info["bads"])`` if they should go. Classes are the ``event_id`` names in
     the order of their codes, and a trial's label is the index of its class; a class with no trials still
-    counts (so train and test files with the same ``event_id`` give the same labels).
+    counts (so train and test files with the same ``event_id`` give the same labels). Event codes differ between
+    files and studies, so compare data by class name: pass ``classes`` (or call ``data.relabel(classes)``).
 
     Parameters
     ----------
     epochs : mne.BaseEpochs
-        Epochs in volts, as MNE stores EEG.
+        Epochs in volts, as MNE stores EEG. The columns of ``epochs.metadata`` (when set) are kept; its
+        ``subject``, ``session`` and ``run`` columns become those of `EEGData.metadata` (as str), and its
+        ``is_synthetic`` column marks synthetic trials.
+    classes : sequence of str, default=None
+        Class order to label the trials with, matched by name (see `EEGData.relabel`). If None, the event-code
+        order.
 
     Returns
     -------
@@ -111,8 +117,9 @@ def epochs_to_data(epochs) -> EEGData:
     Raises
     ------
     DataError
-        Zero epochs, no EEG channels, NaN/Inf values, fewer than two classes, or values whose scale is not EEG
-        in volts (for example microvolts written where MNE expects volts).
+        Zero epochs, no EEG channels, NaN/Inf values, fewer than two classes, values whose scale is not EEG
+        in volts (for example microvolts written where MNE expects volts), or a class name missing from
+        ``classes``.
     """
     if not isinstance(epochs, mne.BaseEpochs):
         raise TypeError(f"epochs must be an mne.Epochs, got {type(epochs).__name__}; use data.load_epochs(path) first.")
@@ -127,10 +134,12 @@ def epochs_to_data(epochs) -> EEGData:
         )
     X = check_X(to_microvolts(epochs.get_data(picks=idx)), name="epochs data").astype(np.float32)
     _check_units(X)
-    classes, y = _labels(epochs)
+    code_classes, y = _labels(epochs)
     y = check_labels(y, len(X), name="epochs labels")
     ch_names = [epochs.ch_names[i] for i in idx]
-    return EEGData(X, y, epochs.info["sfreq"], tuple(ch_names), classes, synthetic_mask(epochs))
+    metadata = None if epochs.metadata is None else epochs.metadata.reset_index(drop=True)
+    data = EEGData(X, y, epochs.info["sfreq"], tuple(ch_names), code_classes, synthetic_mask(epochs), metadata)
+    return data if classes is None else data.relabel(classes)
 
 
 def _labels(epochs):

@@ -11,13 +11,14 @@ import numpy as np
 from scipy.stats import binom
 
 from ..data import epochs_to_data, load_epochs
-from ..data._checks import ConfigError
 
+from ..models import conform_data
 from .config import SuiteConfig
 from .loaders import load_victim
 from .metrics import rca
 from .results import SuiteResult
-from .suite import run_suite
+from .store import Store
+from .suite import FoldKeys, run_suite
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def run_audit(model_path, data_path, *, config: SuiteConfig, out_dir, train_path
     train = epochs_to_data(load_epochs(train_path)) if train_path is not None else None
     victim, info = load_victim(model_path, test, arch=arch, input_unit=input_unit, standardize=standardize)
     victim = victim.to(device)
+    test = conform_data(victim, test, name="the model")
     name = info["arch"] or "victim"
     notes = []
     acc, bound = rca(test.y, _predict(victim, test.X)), chance_bound(test.y)
@@ -78,14 +80,11 @@ def run_audit(model_path, data_path, *, config: SuiteConfig, out_dir, train_path
     if not info["gradients"] and "white_box" in threats:
         threats = tuple(t for t in threats if t != "white_box")
         notes.append("white_box skipped: an ONNX model has no gradients")
-    config = replace(config, threat_models=threats)
-    previous = _previous(out, config) if resume else None
-
-    def save_progress(rows):
-        SuiteResult(rows, config.to_dict(), {"partial": True}, {}, []).to_json(out / "results.json")
-
+    config = replace(config, threat_models=threats, dataset=_dataset_name(data_path))
+    keys = FoldKeys(dataset=config.dataset, subject="1", fold="audit", protocol="given")
     result = run_suite(config, test=test, train=train, victims={name: victim}, progress=progress,
-                       previous=previous, on_row=save_progress)
+                       store=Store(out), resume=resume, keys=keys, device=str(device),
+                       require_attack=True)
     result.provenance.update({"audit": {**info, "data": str(data_path), "train_data": None if train_path is None
                                         else str(train_path), "input_unit": input_unit, "standardize": standardize,
                                         "clean_rca": acc, "chance_bound": bound, "notes": notes}})
@@ -99,13 +98,10 @@ def _predict(model, X):
     return predict(model, X)
 
 
-def _previous(out: Path, config: SuiteConfig):
-    path = out / "results.json"
-    if not path.exists():
-        return None
-    previous = SuiteResult.from_json(path)
-    if previous.config != config.to_dict():
-        raise ConfigError(f"--resume: {str(path)!r} was written with a different configuration; use the same "
-                          "options, or another --out folder to start afresh.")
-    logger.info("resuming: %d rows already in %s", len(previous.rows), path)
-    return previous
+def _dataset_name(path) -> str:
+    """The audit epochs' file name without its epochs suffix, as the dataset of every row."""
+    name = Path(str(path)).name
+    for suffix in ("-epo.fif.gz", "_epo.fif.gz", "-epo.fif", "_epo.fif"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem

@@ -22,11 +22,22 @@ class SanityCheckError(EEGRobustError, AssertionError):
     """A sanity check failed and ``on_fail="raise"`` was asked for."""
 
 
+#: What separates one evaluation unit from another: rows of different subjects, folds or seeds are never compared.
+UNIT = ("dataset", "subject", "session", "fold", "arm", "train_seed")
+
+
 def _by(rows, *keys):
     out = defaultdict(list)
     for r in rows:
-        out[tuple(r[k] for k in keys)].append(r)
+        out[tuple(r[k] for k in keys) + tuple(r.get(k) for k in UNIT)].append(r)
     return out
+
+
+def _where(r) -> str:
+    """" [subject/fold seed N]" for rows of a multi-subject study, "" for one official split."""
+    if r.get("fold", "official") in ("official", "audit", None) and r.get("subject", "1") in ("1", None):
+        return ""
+    return f" [{r.get('subject')}/{r.get('fold')} seed {r.get('train_seed')}]"
 
 
 def check_eps0_clean(rows):
@@ -46,16 +57,16 @@ def check_budget(rows):
 def check_pgd_vs_fgsm(rows):
     white = [r for r in rows if r["threat_model"] == "white_box"]
     bad = []
-    for (model, eps, seed), group in _by(white, "model", "epsilon", "seed").items():
+    for (model, eps, seed, *_), group in _by(white, "model", "epsilon", "seed").items():
         acc = {r["attack"]: r["adv_rca"] for r in group}
         if "linf_pgd" in acc and "fgsm" in acc and acc["linf_pgd"] > acc["fgsm"] + TOL:
-            bad.append(f"{model} eps={eps}: PGD {acc['linf_pgd']:.3f} > FGSM {acc['fgsm']:.3f}")
+            bad.append(f"{model}{_where(group[0])} eps={eps}: PGD {acc['linf_pgd']:.3f} > FGSM {acc['fgsm']:.3f}")
     return {"name": "PGD at least as strong as FGSM", "passed": not bad, "detail": "; ".join(bad) or "holds"}
 
 
 def check_gradient_masking(rows):
     bad = []
-    for (model, eps, seed), group in _by(rows, "model", "epsilon", "seed").items():
+    for (model, eps, seed, *_), group in _by(rows, "model", "epsilon", "seed").items():
         white = [r["adv_rca"] for r in group if r["threat_model"] == "white_box" and r["norm"] == "linf"]
         if not white or eps == 0:
             continue
@@ -64,13 +75,13 @@ def check_gradient_masking(rows):
             if r["threat_model"] in ("gray_box", "black_box") and r["norm"] == "linf":
                 if r["clean_rca"] - r["adv_rca"] > max(g["drop"] for g in group
                                                        if g["threat_model"] == "white_box") + TOL:
-                    bad.append(f"{model} eps={eps}: {r['threat_model']} {r['attack']} drop {r['drop']:.3f}")
+                    bad.append(f"{model}{_where(r)} eps={eps}: {r['threat_model']} {r['attack']} drop {r['drop']:.3f}")
     return {"name": "no gray/black-box attack beats white-box (gradient masking)", "passed": not bad,
             "detail": "; ".join(bad) or "white-box is strongest everywhere"}
 
 
 def check_noise_control(rows, max_change=0.03):
-    bad = [f"{r['model']} eps={r['epsilon']}: {r['drop']:+.3f}" for r in rows
+    bad = [f"{r['model']}{_where(r)} eps={r['epsilon']}: {r['drop']:+.3f}" for r in rows
            if r["threat_model"] == "control" and abs(r["drop"]) >= max_change]
     return {"name": f"random noise changes accuracy by < {max_change:.0%}", "passed": not bad,
             "detail": "; ".join(bad) or "holds at every epsilon"}

@@ -65,26 +65,56 @@ def _cmd_train(args) -> int:
 def _cmd_demo(args) -> int:
     """Train the three models on bundled SCP1, attack them under three threat models, save the results."""
     from .config import SuiteConfig
-    from .suite import run_suite
+
+    if args.gan:
+        out = _out_dir(args.out)
+        overrides = {"models": _names(args.models)} if args.models else {}
+        config = SuiteConfig.make(args.preset, dataset=args.dataset, **overrides)
+        train, test = _dataset(config.dataset)
+        return _gan_demo(args, config, train, test, out, time.perf_counter())
+    from .study import StudyConfig
+
+    study = StudyConfig(dataset=args.dataset, protocol="official", preset=args.preset, models=args.models,
+                        seeds=_seeds(args), device=args.device, out=args.out, resume=args.resume,
+                        cache=not args.no_cache)
+    return _run_and_print(study, args, formats=("md", "html", "csv"))
+
+
+def _names(text):
+    return tuple(m.strip() for m in text.split(",") if m.strip())
+
+
+def _seeds(args):
+    """``--seeds LIST`` or ``--seed N`` (None: the preset's seeds)."""
+    from .study import parse_seeds
+
+    if getattr(args, "seeds", None) is not None and getattr(args, "seed", None) is not None:
+        raise UsageError("give --seed or --seeds, not both.")
+    value = args.seeds if getattr(args, "seeds", None) is not None else getattr(args, "seed", None)
+    return None if value is None else parse_seeds(value)
+
+
+def _run_and_print(study, args, *, formats=("md", "csv")) -> int:
+    from .study import run_study
     from .tables import accuracy_table, text_table
 
-    out = _out_dir(args.out)
-    overrides = {"models": tuple(m.strip() for m in args.models.split(",") if m.strip())} if args.models else {}
-    config = SuiteConfig.make(args.preset, dataset=args.dataset, seeds=(args.seed,), **overrides)
-    train, test = _dataset(config.dataset)
     t0 = time.perf_counter()
-    if args.gan:
-        return _gan_demo(args, config, train, test, out, t0)
-    result = run_suite(config, train=train, test=test, progress=not args.quiet)
-    paths = result.save(out)
-    _write_reports(result, out, ("md", "html", "csv"))
-    clean = {(r["model"]): (r["clean_rca"], r["clean_bca"]) for r in result.rows
-             if r["threat_model"] == "white_box" and r["epsilon"] == 0}
-    print(f"\nClean accuracy on the {config.dataset} test split ({result.provenance['n_test_trials']} trials):")
-    print(text_table(["model", "RCA", "BCA"], [[m, *v] for m, v in clean.items()]))
-    print(f"\nAccuracy under attack (budget relative to each channel's std; black-box on "
-          f"{result.provenance['n_black_box_eval_trials']} trials outside the attacker's seed set):")
-    print(accuracy_table(result.rows))
+    res = run_study(study, progress=not args.quiet)
+    result, out = res.result, res.out
+    _write_reports(result, out, formats)
+    single = "folds" not in result.provenance
+    if single:
+        clean = {r["model"] + ("" if len(study.suite_config().seeds) == 1 else f" seed {r['train_seed']}"):
+                 (r["clean_rca"], r["clean_bca"]) for r in result.rows
+                 if r["threat_model"] == "white_box" and r["epsilon"] == 0}
+        print(f"\nClean accuracy on the {result.provenance['dataset']} test split "
+              f"({result.provenance['n_test_trials']} trials):")
+        print(text_table(["model", "RCA", "BCA"], [[m, *v] for m, v in clean.items()]))
+        print(f"\nAccuracy under attack (budget relative to each channel's std; black-box on "
+              f"{result.provenance['n_black_box_eval_trials']} trials outside the attacker's seed set):")
+        print(accuracy_table(result.rows))
+    else:
+        _print_study_tables(out)
     agree = result.provenance.get("substitute_agreement")
     if agree:
         print("\nBlack-box substitute agreement with its victim: "
@@ -92,8 +122,46 @@ def _cmd_demo(args) -> int:
     print("\nSanity checks:")
     for c in result.checks:
         print(f"  [{'ok' if c['passed'] else 'FAIL'}] {c['name']}: {c['detail']}")
-    print(f"\nResults: {paths['json']} and {paths['csv']} ({time.perf_counter() - t0:.0f} s)")
+    print(f"\n{res.n_cells} cells ({res.n_cells_run} run, {res.n_cells - res.n_cells_run} from the store); "
+          f"victims trained {res.n_trained}, from the cache {res.n_loaded}")
+    print(f"Results: {out / 'results.json'}, {out / 'results.csv'}, {out / 'summary.csv'} "
+          f"({time.perf_counter() - t0:.0f} s)")
     return EXIT_OK
+
+
+def _print_study_tables(out) -> None:
+    """Per-subject worst case and the across-subject summary, from the CSV files the study wrote."""
+    import pandas as pd
+
+    subjects = pd.read_csv(out / "subjects.csv")
+    summary = pd.read_csv(out / "summary.csv")
+    wc = subjects[subjects["kind"] == "worst_case"]
+    if len(wc):
+        table = wc.pivot_table(index=["model", "norm", "epsilon"], columns="subject", values="adv_rca",
+                               aggfunc="mean")
+        print("\nWhite-box worst case per trial (robust accuracy), per subject (mean over folds and seeds):")
+        print(table.round(3).to_string())
+    s = summary[summary["kind"] == "worst_case"] if len(wc) else summary
+    cols = [c for c in ("model", "norm", "epsilon", "mean", "sd", "ci_low", "ci_high", "n", "n_note") if c in s]
+    print("\nAcross subjects (mean, sd with ddof=1, 95 % t-interval):")
+    print(s[cols].round(3).to_string(index=False))
+
+
+def _cmd_run(args) -> int:
+    """Run a robustness study on your own data: subjects, a protocol, a grid of cells, a store."""
+    from .study import StudyConfig
+
+    fields = {"data": args.data, "train": args.train, "test": args.test, "moabb": args.moabb,
+              "dataset": args.dataset, "subjects": args.subjects, "protocol": args.protocol, "folds": args.folds,
+              "models": args.models, "preset": args.preset, "seeds": _seeds(args), "threat": args.threat,
+              "attacks": args.attacks, "eps": _float_list(args.eps, "--eps") if args.eps is not None else None,
+              "device": args.device, "out": args.out, "resume": args.resume or None,
+              "cache": False if args.no_cache else None, "paradigm": args.paradigm}
+    if args.config:
+        study = StudyConfig.from_toml(args.config, **fields)
+    else:
+        study = StudyConfig.from_dict({k: v for k, v in fields.items() if v is not None})
+    return _run_and_print(study, args)
 
 
 def _float_list(text, option):
@@ -103,8 +171,7 @@ def _float_list(text, option):
 
 
 def _audit_config(args):
-    from .config import BLACK_BOX_ATTACKS, TRANSFER_BASES, SuiteConfig
-    from ..attacks.registry import attack_names
+    from .config import SuiteConfig, attack_overrides
     from ..data._checks import check_option
 
     threat_alias = {"white": "white_box", "gray": "gray_box", "grey": "gray_box", "black": "black_box",
@@ -114,17 +181,14 @@ def _audit_config(args):
         t = t.strip().replace("-", "_")
         threats.append(threat_alias.get(t, check_option("--threat", t, list(threat_alias) + list(threat_alias.values()))))
     config = SuiteConfig.make(args.preset)
-    overrides = {"threat_models": tuple(dict.fromkeys(threats + ["control"])), "seeds": (args.seed,)}
+    overrides = {"threat_models": tuple(dict.fromkeys(threats + ["control"]))}
+    seeds = _seeds(args)
+    if seeds is not None:  # otherwise the preset's seeds (paper: 0, 1, 2)
+        overrides["seeds"] = seeds
     if args.eps is not None:
         overrides["epsilons"] = _float_list(args.eps, "--eps")
-    if args.attacks:
-        names = [a.strip() for a in args.attacks.split(",") if a.strip()]
-        known = set(attack_names("white_box")) | set(TRANSFER_BASES) | set(BLACK_BOX_ATTACKS)
-        for a in names:
-            check_option("--attacks", a, known)
-        overrides["white_box"] = tuple(a for a in names if a in attack_names("white_box"))
-        overrides["gray_box"] = tuple(a for a in names if a in TRANSFER_BASES)
-        overrides["black_box"] = tuple(a for a in names if a in BLACK_BOX_ATTACKS)
+    if args.attacks is not None:
+        overrides.update(attack_overrides(args.attacks))
     return SuiteConfig.make(config, **overrides)
 
 
@@ -198,7 +262,8 @@ def _gan_demo(args, config, train, test, out, t0) -> int:
     from .config import SuiteConfig
     from .gan import COMPARISON, format_comparison, run_gan_comparison
 
-    seeds = (args.seed, args.seed + 1, args.seed + 2)
+    first = args.seed or 0
+    seeds = (first, first + 1, first + 2)
     config = SuiteConfig.make(config, **COMPARISON)
     result = run_gan_comparison(config, train, test, seeds=seeds, gan_ratio=args.gan_ratio,
                                 force_gan=args.force_gan, progress=not args.quiet)
@@ -330,6 +395,15 @@ def add_gan_parser(subparsers) -> None:
     p.set_defaults(func=cmd_gan_sample)
 
 
+def add_study_options(p) -> None:
+    """Options every study command shares: device, resume, cache, quiet, debug."""
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    p.add_argument("--resume", action="store_true", help="continue (or re-use) the study already in --out")
+    p.add_argument("--no-cache", action="store_true", help="train every victim, do not use the victim cache")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eegrobust", description="Adversarial-robustness harness for EEG BCIs.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -342,13 +416,39 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--debug", action="store_true", help="show tracebacks")
 
     p = sub.add_parser("demo", help=_cmd_demo.__doc__, description=_cmd_demo.__doc__)
-    common(p)
+    p.add_argument("--dataset", default="scp1", help="bundled dataset: scp1 (default), scp2 or finger")
+    p.add_argument("--seed", type=int, default=None, help="one seed (default: the preset's seeds)")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds: one victim per seed")
     p.add_argument("--preset", default="standard", help="quick | standard (default) | paper")
     p.add_argument("--quick", dest="preset", action="store_const", const="quick", help="same as --preset quick")
     p.add_argument("--out", default="eegrobust-demo", help="results folder (default ./eegrobust-demo)")
     p.add_argument("--models", default=None, help="comma-separated victims (default: eegnet,deep4,shallow)")
+    add_study_options(p)
     add_gan_demo_options(p)
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("run", help=_cmd_run.__doc__, description=_cmd_run.__doc__)
+    p.add_argument("--config", default=None, help="study TOML file (StudyConfig fields); options override it")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--data", nargs="+", default=None, help="epochs files or quoted globs ('data/sub-*_epo.fif')")
+    src.add_argument("--dataset", default=None, help="bundled dataset: scp1, scp2 or finger")
+    src.add_argument("--moabb", default=None, help="MOABB dataset class name (pip install 'eegrobust[moabb]')")
+    p.add_argument("--train", default=None, help="training epochs (with --test: an explicit pair)")
+    p.add_argument("--test", default=None, help="test epochs (with --train)")
+    p.add_argument("--paradigm", default=None, help="MOABB paradigm (default: from the dataset)")
+    p.add_argument("--subjects", default=None, help="comma-separated subjects to keep")
+    p.add_argument("--protocol", default=None,
+                   help="official (default) | within-subject | cross-session | cross-subject")
+    p.add_argument("--folds", type=int, default=None, help="K of within-subject K-fold (default 5)")
+    p.add_argument("--models", default=None, help="comma-separated architectures (default: the preset's)")
+    p.add_argument("--preset", default=None, help="quick | standard (default) | paper")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds: one victim per seed (default: preset's)")
+    p.add_argument("--threat", default=None, help="threat models, e.g. white,gray,black (default: preset's)")
+    p.add_argument("--attacks", default=None, help="comma-separated attack names (default: the preset's)")
+    p.add_argument("--eps", default=None, help="comma-separated budgets (default: the preset's grid)")
+    p.add_argument("--out", default=None, help="study folder (default ./eegrobust-study)")
+    add_study_options(p)
+    p.set_defaults(func=_cmd_run, seed=None)
 
     p = sub.add_parser("train", help=_cmd_train.__doc__, description=_cmd_train.__doc__)
     common(p)
@@ -367,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threat", default="white,gray,black", help="threat models (default white,gray,black)")
     p.add_argument("--attacks", default=None, help="comma-separated attack names (default: the preset's)")
     p.add_argument("--eps", default=None, help="comma-separated budgets (default: the preset's grid)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=None, help="attack seed (default: the preset's seeds)")
+    p.add_argument("--seeds", default=None, help="comma-separated attack seeds")
     p.add_argument("--out", default="eegrobust-audit", help="results folder (default ./eegrobust-audit)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument("--preset", default="standard", help="quick | standard (default) | paper")

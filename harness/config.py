@@ -172,3 +172,21 @@ PRESETS: dict[str, SuiteConfig] = {
     # what a paper needs: 3 seeds, 40-step PGD, L2 PGD and C&W, larger query budgets at every budget
     "paper": SuiteConfig(seeds=(0, 1, 2), max_queries=1000, substitute_rounds=4),
 }
+
+
+def attack_overrides(names) -> dict:
+    """Split attack names (CLI ``--attacks``) into the suite's white-box, gray-box and black-box lists.
+
+    A white-box name that is also a transfer base (fgsm, ufgsm, linf_pgd, l2_pgd) goes to both; names are checked
+    with a "did you mean"; no name at all is an error (a gate that runs no attack must not pass).
+    """
+    names = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if str(n).strip()]
+    if not names:
+        raise ConfigError("--attacks names no attack; give e.g. --attacks fgsm,linf_pgd (or leave it out for the "
+                          "preset's attacks).")
+    known = set(attack_names("white_box")) | set(TRANSFER_BASES) | set(BLACK_BOX_ATTACKS)
+    for a in names:
+        check_option("--attacks", a, known)
+    return {"white_box": tuple(a for a in names if a in attack_names("white_box")),
+            "gray_box": tuple(a for a in names if a in TRANSFER_BASES),
+            "black_box": tuple(a for a in names if a in BLACK_BOX_ATTACKS)}

@@ -35,13 +35,16 @@ def threats_present(rows) -> list[str]:
 
 
 def worst_case(rows, threat: str) -> dict[str, list[dict]]:
-    """Per model, the attack with the lowest adversarial RCA at each epsilon (seeds averaged), sorted by epsilon.
+    """Per model, the L-inf attack with the lowest adversarial RCA at each epsilon (seeds averaged), by epsilon.
+
+    Only L-inf attacks (the budget's own norm) enter: an L2 attack at the same epsilon has a larger L-inf norm,
+    so pooling the two would mix budgets.
 
     Returns a mapping model -> list of ``{"epsilon", "adv_rca", "snr_db", "attack"}``.
     """
     cells = defaultdict(list)
     for r in rows:
-        if r["threat_model"] == threat:
+        if r["threat_model"] == threat and r.get("norm", "linf") == "linf":
             cells[(r["model"], r["epsilon"], r["attack"], r["substitute"])].append(r)
     best: dict = {}
     for (model, eps, attack, sub), group in cells.items():
@@ -110,7 +113,7 @@ def _accuracy_figure(rows, x_key: str, xlabel: str, title: str) -> Figure:
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
     for ax in grid[:, 0]:
-        ax.set_ylabel("adversarial RCA (worst attack)")
+        ax.set_ylabel("adversarial RCA (worst L∞ attack)")
     axes[0].legend(fontsize="small")
     fig.suptitle(title)
     return fig
@@ -194,7 +197,7 @@ def draw_all(result, out_dir) -> list[dict]:
     out_dir.mkdir(parents=True, exist_ok=True)
     unit = result.provenance.get("budget_unit") or result.config.get("unit", "rel")
     specs = [("accuracy_epsilon", lambda: accuracy_vs_epsilon(result.rows, unit),
-              "Adversarial RCA against epsilon: per threat model the worst attack at each budget, one line per "
+              "Adversarial RCA against epsilon: per threat model the worst L∞ attack at each budget, one line per "
               "model (seeds averaged)."),
              ("accuracy_snr", lambda: accuracy_vs_snr(result.rows),
               "The same worst-case accuracy against the perturbation's median SNR in dB (points at epsilon 0, "

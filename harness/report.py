@@ -111,7 +111,18 @@ def aggregate(rows) -> dict[tuple, dict]:
     threat = {t: i for i, t in enumerate(_THREAT_ORDER)}
     keys = sorted(groups, key=lambda k: (threat.get(k[1], 9), k[1], models[k[0]], attacks[k[2]], subs[k[3]], k[4]))
     return {k: {**{c: _mean([g[c] for g in groups[k]]) for c in _NUMBERS},
-                "n_trials": groups[k][0]["n_trials"], "n_seeds": len(groups[k])} for k in keys}
+                "n_trials": groups[k][0]["n_trials"], "n_seeds": len(groups[k]),
+                "n_subjects": len({g.get("subject") for g in groups[k]})} for k in keys}
+
+
+def _over(v) -> str:
+    """What a mean is taken over: "mean of 3 seeds", "mean of 6 units over 3 subjects" (subjects x folds x seeds)."""
+    n, n_sub = v["n_seeds"], v.get("n_subjects", 1)
+    if n <= 1:
+        return ""
+    if n_sub > 1:
+        return f"mean of {n} units over {n_sub} subjects (folds x seeds)"
+    return f"mean of {n} seeds"
 
 
 def _eps(value) -> str:
@@ -128,7 +139,7 @@ def verdict(result) -> str:
     (model, threat, attack, sub, eps), v = max(attacked, key=lambda kv: (kv[1]["drop"], -kv[0][4],
                                                                          -rank.get(kv[0][1], 9)))
     via = f" (substitute {sub})" if sub else ""
-    seeds = f", mean of {v['n_seeds']} seeds" if v["n_seeds"] > 1 else ""
+    seeds = f", {_over(v)}" if v["n_seeds"] > 1 else ""
     return (f"worst: {model} {threat} {attack}{via} eps={_eps(eps)}: accuracy {fmt(v['clean_rca'])} -> "
             f"{fmt(v['adv_rca'])} (drop {fmt(v['drop'])}{seeds})")
 
@@ -145,8 +156,8 @@ def _checks_summary(result) -> tuple[str, bool]:
 
 # -- tables --------------------------------------------------------------------------------------------------
 def _seed_note(agg) -> str:
-    n = max(v["n_seeds"] for v in agg.values())
-    return f" Mean over {n} seeds." if n > 1 else ""
+    v = max(agg.values(), key=lambda v: v["n_seeds"])
+    return f" {_upper_first(_over(v))}." if v["n_seeds"] > 1 else ""
 
 
 def threat_tables(rows) -> list[Table]:
@@ -199,7 +210,7 @@ def transfer_tables(rows) -> list[Table]:
     return tables
 
 
-def summary_tables(rows) -> list[Table]:
+def summary_tables(rows, outcomes=None) -> list[Table]:
     """Clean accuracy per model, and the worst case over attacks per model, threat model and epsilon."""
     agg = aggregate(rows)
     clean = {}
@@ -209,17 +220,56 @@ def summary_tables(rows) -> list[Table]:
     tables = [Table("clean", "Clean accuracy", "Accuracy of each model on the unperturbed test trials.",
                     ["model", "trials", "RCA", "BCA"],
                     [[m, v["n_trials"], v["clean_rca"], v["clean_bca"]] for m, v in clean.items()])]
-    eps = sorted({k[4] for k in agg if k[4] > 0})
-    worst = {}
-    for (model, threat, _, _, e), v in agg.items():
-        w = worst.setdefault((model, threat), {"clean": v["clean_rca"]})
-        if e > 0 and (e not in w or v["adv_rca"] < w[e]):
-            w[e] = v["adv_rca"]
-    body = [[m, t, w["clean"]] + [w.get(e) for e in eps] for (m, t), w in worst.items()]
-    tables.append(Table("worst", "Worst case per threat model",
-                        "Lowest adversarial RCA over the attacks of each threat model, per epsilon." + _seed_note(agg),
-                        ["model", "threat model", "clean RCA"] + [f"ε={_eps(e)}" for e in eps], body, 2))
+    tables.append(worst_table(rows, outcomes))
     return tables
+
+
+def worst_table(rows, outcomes=None) -> Table:
+    """Worst case per model, threat model and norm, per epsilon: per trial (AutoAttack) when outcomes exist.
+
+    A trial counts as robust only if every attack of that threat model and norm left it correct; L-inf and L2
+    attacks are never pooled. Results files without per-trial outcomes (format 1) fall back to the lowest
+    per-attack accuracy, an upper bound on the per-trial worst case, and the caption says so.
+    """
+    if outcomes:
+        import pandas as pd
+
+        from . import analysis
+        from .results import SuiteResult
+
+        frame = SuiteResult(outcomes=outcomes).outcomes_frame()
+        frame = frame[frame["epsilon"] > 0]
+        parts = [analysis.worst_case(frame, threat_models=(t,)).assign(threat_model=t)
+                 for t in _THREAT_ORDER if t != "control" and (frame["threat_model"] == t).any()]
+        wc = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        eps = sorted(wc["epsilon"].unique()) if len(wc) else []
+        body = []
+        for (model, threat, norm), g in (wc.groupby(["model", "threat_model", "norm"], sort=False) if len(wc) else []):
+            means = g.groupby("epsilon")[["robust_rca", "clean_rca"]].mean()
+            body.append([model, threat, _NORM_NAMES.get(norm, norm), float(means["clean_rca"].iloc[0])]
+                        + [float(means.loc[e, "robust_rca"]) if e in means.index else None for e in eps])
+        caption = ("Per-trial worst case (AutoAttack): a trial is robust only if it is correct under every attack of "
+                   "the threat model and norm, on the trials all of them evaluated; L∞ and L2 are never pooled.")
+    else:
+        agg = aggregate(rows)
+        eps = sorted({k[4] for k in agg if k[4] > 0})
+        worst = {}
+        norm_of = {(r["model"], r["threat_model"], r["attack"], r["substitute"] or ""): r["norm"] for r in rows}
+        for (model, threat, attack, sub, e), v in agg.items():
+            norm = norm_of[(model, threat, attack, sub)]
+            if threat == "control":
+                continue
+            w = worst.setdefault((model, threat, norm), {"clean": v["clean_rca"]})
+            if e > 0 and (e not in w or v["adv_rca"] < w[e]):
+                w[e] = v["adv_rca"]
+        body = [[m, t, _NORM_NAMES.get(n, n), w["clean"]] + [w.get(e) for e in eps] for (m, t, n), w in worst.items()]
+        caption = ("Lowest per-attack adversarial RCA per threat model (no per-trial outcomes in this results file: "
+                   "an upper bound on the per-trial worst case).")
+    return Table("worst", "Worst case per threat model and norm", caption,
+                 ["model", "threat model", "norm", "clean RCA"] + [f"ε={_eps(e)}" for e in eps], body, 3)
+
+
+_NORM_NAMES = {"linf": "L∞", "l2": "L2"}
 
 
 def checks_table(result) -> Table:
@@ -300,7 +350,7 @@ def augmentation_tables(result) -> list[Table]:
 
 def report_tables(result) -> dict[str, list[Table]]:
     """Every table of a report, by section."""
-    return {"summary": summary_tables(result.rows) + augmentation_tables(result), "threats": threat_tables(result.rows),
+    return {"summary": summary_tables(result.rows, result.outcomes) + augmentation_tables(result), "threats": threat_tables(result.rows),
             "transfer": transfer_tables(result.rows), "checks": [checks_table(result)],
             "provenance": [provenance_table(result)]}
 

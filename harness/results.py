@@ -18,10 +18,18 @@ from pathlib import Path
 from ..data._checks import DataError
 
 RESULTS_FORMAT = "eegrobust-results"
-RESULTS_VERSION = 1
-COLUMNS = ("model", "threat_model", "attack", "substitute", "norm", "epsilon", "seed", "n_trials", "clean_rca",
+RESULTS_VERSION = 2
+#: Long-table columns: where a row comes from (MOABB-like keys), then what was measured. ``seed`` is the attack
+#: seed (kept for scripts written against format 1); ``train_seed`` is None for a model given by the user.
+COLUMNS = ("dataset", "subject", "session", "fold", "protocol", "model", "arm", "train_seed", "attack_seed",
+           "threat_model", "attack", "substitute", "norm", "epsilon", "seed", "n_trials", "clean_rca",
            "clean_bca", "adv_rca", "adv_bca", "drop", "success_rate", "linf_uv", "linf_rel", "l2_uv", "snr_db",
            "median_min_norm", "queries_per_trial", "wall_s")
+
+
+OUTCOME_COLUMNS = ("dataset", "subject", "session", "fold", "protocol", "model", "arm", "train_seed",
+                   "attack_seed", "threat_model", "attack", "substitute", "norm", "epsilon", "trial", "y",
+                   "clean_pred", "adv_pred")
 
 
 def environment() -> dict:
@@ -96,11 +104,12 @@ class SuiteResult:
     environment: dict = field(default_factory=dict)
     checks: list = field(default_factory=list)
     examples: list = field(default_factory=list)
+    outcomes: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION, "config": self.config,
                 "provenance": self.provenance, "environment": self.environment, "checks": self.checks,
-                "rows": self.rows, "examples": self.examples}
+                "rows": self.rows, "examples": self.examples, "outcomes": self.outcomes}
 
     def to_json(self, path=None) -> str:
         text = json.dumps(self.to_dict(), indent=1, default=_jsonable, allow_nan=True)
@@ -119,13 +128,18 @@ class SuiteResult:
             raise DataError(f"results file {str(path)!r} is not valid JSON ({err}).") from None
         if not isinstance(d, dict) or d.get("format") != RESULTS_FORMAT:
             raise DataError(f"{str(path)!r} is not an eegrobust results file (format {d.get('format')!r}).")
-        if d.get("format_version") != RESULTS_VERSION:
+        if d.get("format_version") not in (1, RESULTS_VERSION):
             raise DataError(f"{str(path)!r} has results format_version {d.get('format_version')!r}; this "
-                            f"eegrobust reads version {RESULTS_VERSION}. Re-run the suite with this version.")
+                            f"eegrobust reads versions 1 and {RESULTS_VERSION}. Re-run the suite with this version.")
         missing = [k for k in ("rows", "config", "provenance", "environment", "checks") if k not in d]
         if missing:
             raise DataError(f"results file {str(path)!r} lacks the field(s) {missing}.")
-        return cls(d["rows"], d["config"], d["provenance"], d["environment"], d["checks"], d.get("examples", []))
+        if d["format_version"] == 1:  # rows without the study keys: one subject, the official split
+            defaults = {"dataset": d["config"].get("dataset", ""), "subject": "1", "session": "", "fold": "official",
+                        "protocol": "official", "arm": "none", "train_seed": None}
+            d["rows"] = [{**defaults, "attack_seed": r.get("seed"), **r} for r in d["rows"]]
+        return cls(d["rows"], d["config"], d["provenance"], d["environment"], d["checks"], d.get("examples", []),
+                   d.get("outcomes", []))
 
     def to_csv(self, path=None) -> str:
         buf = io.StringIO()
@@ -141,6 +155,20 @@ class SuiteResult:
         import pandas as pd
 
         return pd.DataFrame(self.rows, columns=list(COLUMNS) + ["info"])
+
+    def outcomes_frame(self):
+        """Per-trial outcomes as a long DataFrame: one row per cell x budget x trial (see `harness.analysis`)."""
+        import pandas as pd
+
+        frames = []
+        for block in self.outcomes:
+            keys = {k: v for k, v in block.items() if k not in ("trial", "y", "clean_pred", "adv_pred")}
+            for eps, adv in block["adv_pred"].items():
+                frames.append(pd.DataFrame({**keys, "epsilon": float(eps), "trial": block["trial"], "y": block["y"],
+                                            "clean_pred": block["clean_pred"], "adv_pred": adv}))
+        if not frames:
+            return pd.DataFrame(columns=[*OUTCOME_COLUMNS])
+        return pd.concat(frames, ignore_index=True)
 
     def save(self, out_dir) -> dict:
         """Write results.json, results.csv, config.json and environment.json into ``out_dir``."""

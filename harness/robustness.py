@@ -15,7 +15,6 @@ import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import torch
 from torch import nn
 
 from ..attacks import Attack, channel_scale, make_attack
@@ -23,9 +22,8 @@ from ..attacks.budget import BUDGET_UNITS, check_epsilons, snr_db
 from ..attacks.registry import ATTACKS
 from ..data import EEGData, epochs_to_data
 from ..data._checks import ConfigError, DataError, check_option, check_random_state
-from ..models import predict
+from ..models import conform_data
 
-from .metrics import bca, perturbation_stats, rca
 
 __all__ = ["ATTACK_ALIASES", "RobustnessError", "RobustnessResult", "assert_accuracy_drop_below",
            "assert_robust", "parametrize_with_attacks", "resolve_attack"]
@@ -112,77 +110,31 @@ def _as_data(epochs) -> EEGData:
     return epochs_to_data(epochs)  # raises TypeError naming what it got for anything but mne.Epochs
 
 
-def _default_names(names, n) -> bool:
-    """True for the placeholder channel names `models.build_model` gives when it was not told any."""
-    return tuple(names) == tuple(f"ch{i}" for i in range(n))
-
-
-def _attr(model, name):
-    """``model.name`` or None (braindecode nets raise ValueError for signal parameters they were not given)."""
-    try:
-        return getattr(model, name, None)
-    except (AttributeError, ValueError):
-        return None
-
-
-def _model_ch_names(model):
-    """Channel names the model was built for: ``ch_names`` (EEGDecoder) or braindecode's ``chs_info``, else None."""
-    names = _attr(model, "ch_names")
-    if names:
-        return tuple(names)
-    info = _attr(model, "chs_info")
-    try:
-        return tuple(ch["ch_name"] for ch in info) if info else None
-    except (KeyError, TypeError):
-        return None
-
-
-def _check_fits(model: nn.Module, data: EEGData) -> None:
-    """Raise DataError, naming both sides, if ``data`` is not what ``model`` was built for."""
-    got = (data.n_chans, data.n_times)
-    n_chans, n_times = _attr(model, "n_chans"), _attr(model, "n_times")
-    if n_chans is not None and n_times is not None and (int(n_chans), int(n_times)) != got:
-        raise DataError(
-            f"the epochs do not fit the model: it expects {n_chans} channels x {n_times} samples, the epochs have "
-            f"{got[0]} channels x {got[1]} samples (shape {data.X.shape}); use epochs with the model's channels and "
-            "window length.")
-    ch_names = _model_ch_names(model)
-    if (ch_names and tuple(ch_names) != tuple(data.ch_names) and not _default_names(ch_names, len(ch_names))
-            and not _default_names(data.ch_names, data.n_chans)):
-        if len(ch_names) == data.n_chans and set(ch_names) == set(data.ch_names):
-            hint = "same channels in another order; reorder with epochs.reorder_channels(model.ch_names)"
-        else:
-            missing = [c for c in ch_names if c not in data.ch_names]
-            hint = f"missing {missing}" if missing else "pick the model's channels"
-        raise DataError(f"the epochs do not fit the model: it expects channels {list(ch_names)}, the epochs have "
-                        f"{list(data.ch_names)} ({hint}).")
-    if n_chans is None or n_times is None:  # a plain nn.Module: try it
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        try:
-            with torch.no_grad():
-                was_training = model.training
-                model.eval()
-                try:
-                    out = model(torch.from_numpy(data.X[:2]).to(device))
-                finally:
-                    model.train(was_training)
-        except (RuntimeError, ValueError, IndexError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise DataError(f"the epochs do not fit the model: {type(model).__name__} fails on input of shape "
-                            f"{tuple(data.X[:2].shape)} (n_chans={got[0]}, n_times={got[1]}): {first}") from err
-        n_outputs = out.shape[-1] if out.ndim == 2 else None
-    else:
-        n_outputs = _attr(model, "n_outputs")
-    if n_outputs is not None and data.y.max() >= n_outputs:
-        raise DataError(f"the epochs do not fit the model: it has {n_outputs} outputs, the epochs have labels up to "
-                        f"{int(data.y.max())} (classes {list(data.classes)}).")
-
-
 def _budget_snr(X: np.ndarray, scale: np.ndarray, epsilon: float) -> float:
     if epsilon == 0:
         return float("inf")
     delta = np.broadcast_to(epsilon * scale[None, :, None], X.shape)
     return float(np.median(snr_db(X, delta)))
+
+
+def _evaluate(model, data, atk, epsilon, unit, seed) -> dict:
+    """One cell through `harness.cell.run_cell`, the evaluator every suite uses; its row at ``epsilon``."""
+    from .cell import FoldContext, run_cell
+    from .plan import AttackSpec, Cell
+    from .results import model_hash
+
+    epsilons = (0.0,) if epsilon == 0 else (0.0, float(epsilon))
+    spec = AttackSpec(atk.threat_model, atk.name, (("repr", repr(atk)),), "", epsilons)
+    cell = Cell(dataset="custom", subject="1", session="", fold="assert_robust", protocol="given", model="model",
+                arch=str(getattr(model, "arch", "") or ""), arm="none", train_seed=None, attack=spec,
+                attack_seed=seed if isinstance(seed, int) else 0, victim_id="m-" + model_hash(model)[:20],
+                train_hash="", test_hash=data.data_hash(), budget_unit=unit)
+    was_training = model.training
+    try:
+        result = run_cell(cell, model.eval(), FoldContext(data, unit), attack=atk)
+    finally:
+        model.train(was_training)
+    return result.rows[-1]
 
 
 def _session_defaults():
@@ -265,25 +217,14 @@ def assert_robust(model, epochs, *, attack="linf_pgd", epsilon=None, max_drop=0.
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}. "
                         "For a skorch/braindecode EEGClassifier pass clf.module_.")
     atk = resolve_attack(attack, preset=preset)
-    data = _as_data(epochs)
-    _check_fits(model, data)
-
-    X, y = data.X, data.y
-    scale = channel_scale(X, unit)
-    clean = predict(model, X)
-    idx = np.flatnonzero(clean == y)
-    X_adv = X.copy()
-    if len(idx) and epsilon > 0:
-        (out,) = atk(model, X[idx], y[idx], epsilons=(epsilon,), scale=scale, random_state=seed)
-        X_adv[idx] = out.X_adv
-    adv = predict(model, X_adv)
-    stats = perturbation_stats(X, X_adv, scale)
-    clean_acc, adv_acc = rca(y, clean), rca(y, adv)
+    data = conform_data(model, _as_data(epochs))
+    row = _evaluate(model, data, atk, epsilon, unit, seed)
+    scale = channel_scale(data.X, unit)
     result = RobustnessResult(
         attack=atk.name, epsilon=float(epsilon), unit=unit, seed=seed if isinstance(seed, (int, type(None))) else None,
-        n_trials=len(y), clean_accuracy=clean_acc, adversarial_accuracy=adv_acc, clean_bca=bca(y, clean),
-        adversarial_bca=bca(y, adv), drop=clean_acc - adv_acc, max_drop=max_drop, snr_db=stats["snr_db"],
-        budget_snr_db=_budget_snr(X, scale, epsilon), n_perturbed=stats["n_perturbed"],
+        n_trials=data.n_trials, clean_accuracy=row["clean_rca"], adversarial_accuracy=row["adv_rca"],
+        clean_bca=row["clean_bca"], adversarial_bca=row["adv_bca"], drop=row["drop"], max_drop=max_drop,
+        snr_db=row["snr_db"], budget_snr_db=_budget_snr(data.X, scale, epsilon), n_perturbed=row["n_perturbed"],
     )
     if not result.passed:
         raise RobustnessError(

@@ -1,145 +1,274 @@
-"""`run_suite`: victims x threat models x attacks x epsilons x seeds, one row per cell and epsilon.
+"""`run_suite` (one train/test pair) and `run_fold` (one fold of a study): plan cells, then run them through `run_cell`.
 
 Evaluation follows AutoAttack: clean accuracy first, then every attack runs on the trials that are still
 correctly classified (the control noise runs on all), and robust accuracy counts a trial only if it is correct
 before and after. Black-box attacks evaluate on the test trials left after the attacker's seed set is removed.
+
+Seeds: with trained victims, each seed of ``config.seeds`` trains its own victims (and substitutes) and seeds
+their attacks; a model given by the user is attacked once per seed.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-import numpy as np
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..attacks import (JacobianSubstitute, SquareAttack, HopSkipJump, TransferAttack, channel_scale, make_attack)
 from ..data import EEGData, split_disjoint
 from ..data._checks import ConfigError, DataError
-from ..models import TrainConfig, build_model, fit_model, predict
-
+from ..models import conform_data, conform_pair
+from .cache import VictimCache, victim_key
+from .cell import FoldContext, run_cell
 from .checks import run_checks
 from .config import SuiteConfig
-from .metrics import bca, perturbation_stats, rca
+from .plan import Cell, attack_specs, check_attacks_planned
 from .results import SuiteResult, environment, model_hash
+from .store import MemoryStore
 
 logger = logging.getLogger(__name__)
 
 
-def train_victims(config: SuiteConfig, train: EEGData, *, progress: bool = True) -> dict[str, nn.Module]:
-    """Train one model per architecture in ``config.models`` on ``train`` (seed = first suite seed)."""
-    tc = TrainConfig.from_dict({**config.train, "seed": config.seeds[0], "show_progress": progress})
-    victims = {}
-    for name in config.models:
-        logger.info("training %s on %d trials", name, train.n_trials)
-        victims[name] = fit_model(build_model(name, train, random_state=config.seeds[0]), train, tc).eval()
-    return victims
+def train_victims(config: SuiteConfig, train: EEGData, *, progress: bool = True, seed=None) -> dict[str, nn.Module]:
+    """Train one model per architecture in ``config.models`` on ``train`` (seed: ``config.seeds[0]``)."""
+    cache = VictimCache(enabled=False, progress=progress)
+    seed = config.seeds[0] if seed is None else seed
+    return {arch: cache.get(train, arch, config.train, seed=seed)[0] for arch in config.models}
 
 
-def cell_key(row: Mapping) -> tuple:
-    """Identity of the cell a row belongs to (all epsilons of one attack on one victim with one seed)."""
-    return (row["model"], row["threat_model"], row["attack"], row.get("substitute", ""), row["seed"])
+@dataclass(frozen=True)
+class FoldKeys:
+    """Where a fold's trials come from: the key columns of its rows."""
+
+    dataset: str = "custom"
+    subject: str = "1"
+    session: str = ""
+    fold: str = "official"
+    protocol: str = "official"
+
+    def as_dict(self) -> dict:
+        return {"dataset": self.dataset, "subject": self.subject, "session": self.session, "fold": self.fold,
+                "protocol": self.protocol}
 
 
-def _check_fits(name: str, model: nn.Module, test: EEGData) -> None:
-    n_chans, n_times = getattr(model, "n_chans", None), getattr(model, "n_times", None)
-    if n_chans is not None and (n_chans, n_times) != (test.n_chans, test.n_times):
-        raise DataError(f"victim {name!r} expects {n_chans} channels x {n_times} samples, but the epochs have "
-                        f"{test.n_chans} x {test.n_times}; use epochs recorded like the model's training data.")
-    ch_names = getattr(model, "ch_names", None)
-    if ch_names and tuple(ch_names) != tuple(test.ch_names):
-        raise DataError(f"victim {name!r} expects channels {list(ch_names)}, the epochs have {list(test.ch_names)}.")
-    classes = getattr(model, "classes", None)
-    if classes and len(classes) != test.n_classes:
-        raise DataError(f"victim {name!r} has {len(classes)} classes {list(classes)}, the epochs have "
-                        f"{test.n_classes} {list(test.classes)}: labels outside the model's classes.")
+class _Victim:
+    """A victim as the plan knows it: name, architecture, identity; the model is trained or loaded on first use."""
+
+    def __init__(self, name, arch, victim_id, train_seed, *, model=None, load=None, arm="none"):
+        self.name, self.arch, self.victim_id, self.train_seed, self.arm = name, arch, victim_id, train_seed, arm
+        self._model, self._load = model, load
+        #: an ONNX model (forward only) has no gradients: white-box attacks are not planned for it
+        self.has_gradients = bool(getattr(model, "has_gradients", True)) if model is not None else True
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def model(self) -> nn.Module:
+        if self._model is None:
+            self._model = self._load()
+        return self._model
 
 
-class _Runner:
-    """Holds what every cell of one suite shares (data, scale, clean predictions) and writes rows."""
+@dataclass
+class FoldResult:
+    """Rows, outcomes, examples and provenance of one fold."""
 
-    def __init__(self, config, test, scale, on_row):
-        self.config, self.test, self.scale, self.on_row = config, test, scale, on_row
-        self.rows: list[dict] = []
-        self.examples: list[dict] = []
-        self.done: set = set()
-        self.epsilons = (0.0,) + tuple(e for e in config.epsilons if e != 0)
+    cells: list = field(default_factory=list)
+    results: list = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
 
-    def run_cell(self, victim_name, victim, attack, data, seed, *, threat, substitute="", all_trials=False,
-                 info=None, epsilons=None):
-        key = (victim_name, threat, attack.name, substitute, seed)
-        if key in self.done:
-            return
-        epsilons = self.epsilons if epsilons is None else (0.0,) + tuple(e for e in epsilons if e != 0)
-        clean = predict(victim, data.X)
-        idx = np.arange(data.n_trials) if all_trials else np.flatnonzero(clean == data.y)
-        t0 = time.perf_counter()
-        if len(idx):
-            outputs = attack(victim, data.X[idx], data.y[idx], epsilons=epsilons, scale=self.scale,
-                             random_state=seed)
-        else:
-            outputs = [None] * len(epsilons)
-        wall = (time.perf_counter() - t0) / len(epsilons)
-        for eps, out in zip(epsilons, outputs):
-            X_adv = data.X.copy()
-            if out is not None:
-                X_adv[idx] = out.X_adv
-            adv = predict(victim, X_adv)
-            correct = clean[idx] == data.y[idx]
-            fooled = (adv[idx] != data.y[idx]) & correct
-            row = {
-                "model": victim_name, "threat_model": threat, "attack": attack.name, "substitute": substitute,
-                "norm": attack.norm, "epsilon": eps, "seed": seed, "n_trials": data.n_trials,
-                "clean_rca": rca(data.y, clean), "clean_bca": bca(data.y, clean),
-                "adv_rca": rca(data.y, adv), "adv_bca": bca(data.y, adv),
-                "success_rate": float(fooled.sum() / max(correct.sum(), 1)),
-                **perturbation_stats(data.X, X_adv, self.scale),
-                "median_min_norm": (float(np.median(out.min_norm)) if out is not None and out.min_norm is not None
-                                    else None),
-                "queries_per_trial": (float(np.mean(out.n_queries)) if out is not None and out.n_queries is not None
-                                      else None),
-                "wall_s": round(wall, 3), "info": dict(info or {}, **(out.info if out is not None else {})),
-            }
-            row["drop"] = row["clean_rca"] - row["adv_rca"]
-            self.rows.append(row)
-            if threat == "white_box" and fooled.any() and not any(e["model"] == victim_name for e in self.examples):
-                self._keep_example(row, data, idx[np.flatnonzero(fooled)[0]], X_adv, clean, adv)
-        self.done.add(key)
-        if self.on_row is not None:
-            self.on_row(self.rows)
+    @property
+    def rows(self) -> list:
+        return [r for res in self.results for r in res.rows]
 
 
-    def _keep_example(self, row, data, i, X_adv, clean, adv):
-        """Keep one fooled trial per victim so reports can draw it without re-running an attack."""
-        self.examples.append({
-            "model": row["model"], "attack": row["attack"], "epsilon": row["epsilon"], "trial": int(i),
-            "sfreq": data.sfreq, "ch_names": list(data.ch_names), "label": data.classes[data.y[i]],
-            "pred_clean": data.classes[clean[i]], "pred_adv": data.classes[adv[i]],
-            "clean_uv": np.round(data.X[i].astype(np.float64), 4).tolist(),
-            "adv_uv": np.round(X_adv[i].astype(np.float64), 4).tolist(),
-        })
+def _arch_of(name: str, model: nn.Module) -> str:
+    arch = getattr(model, "arch", None)
+    return arch if isinstance(arch, str) else ""
 
 
-def _substitutes(config, victims, train, trained_here, seed, progress):
-    """Gray-box substitutes: one model per architecture, trained on the victims' training data.
+def plan_fold(config: SuiteConfig, *, test: EEGData, train: EEGData | None = None,
+              victims: Mapping[str, nn.Module] | None = None, keys: FoldKeys = FoldKeys(),
+              cache: VictimCache, device: str = "cpu") -> "FoldPlan":
+    """Plan every cell of one fold (nothing is trained or attacked): parameters as for `run_suite`.
 
-    When the suite trained the victims itself on the same data, the victims of the other architectures *are*
-    such substitutes (same data, their own initial weights), so they are reused rather than trained again.
+    ``keys`` names the fold in every row; ``cache`` (a `harness.cache.VictimCache`) will train or load the
+    victims when a cell first needs them.
     """
-    if trained_here and seed == config.seeds[0]:
-        return dict(victims)
-    tc = TrainConfig.from_dict({**config.train, "seed": seed + 1000, "show_progress": progress})
-    return {arch: fit_model(build_model(arch, train, random_state=seed + 1000), train, tc).eval()
-            for arch in config.models if set(victims) != {arch}}  # no victim needs a substitute of its own arch
+    config = SuiteConfig.make(config)
+    if test.is_synthetic.any():
+        raise DataError(f"test holds {int(test.is_synthetic.sum())} synthetic trials (is_synthetic); robustness is "
+                        "measured on real trials only: evaluate on real epochs.")
+    trained_here = victims is None
+    if trained_here and train is None:
+        raise ConfigError("run_suite needs victims=... or train=... (data to train the victims on).")
+    skipped = []
+    if "gray_box" in config.threat_models and train is None:
+        skipped.append("gray_box: no training data given (the attacker of gray-box has the victim's training data)")
+    if config.n_trials is not None and config.n_trials < test.n_trials:
+        test, _ = split_disjoint(test, config.n_trials, random_state=0)
+    by_seed = _victims_by_seed(config, victims, train, test, cache)
+    for v in by_seed[config.seeds[0]]:  # labels by class name, channels, window and sampling rate
+        if v.loaded:
+            test = conform_data(v.model, test, name=f"victim {v.name!r}")
+    if train is not None:  # trained victims and substitutes learn the training data's classes: one class order
+        if trained_here:
+            test = conform_pair(train, test)
+        else:
+            train = conform_pair(test, train)
+    common = dict(**keys.as_dict(), train_hash="" if train is None else train.data_hash(),
+                  test_hash=test.data_hash(), budget_unit=config.unit, n_trials=config.n_trials,
+                  n_seed_trials=config.n_seed_trials, device=device)
+    plan = []  # (cell, victim, substitutes) in execution order: per seed, victims, then gray-box by substitute
+    for seed, vics in by_seed.items():
+        subs = _substitutes(config, vics, train, cache, seed) if train is not None else {}
+        gray = []
+        for v in vics:
+            for spec in attack_specs(config, v.arch, substitutes=tuple(subs), has_gradients=v.has_gradients):
+                cell = Cell(model=v.name, arch=v.arch, arm=v.arm, train_seed=v.train_seed, attack=spec,
+                            attack_seed=seed, victim_id=v.victim_id, **common)
+                (gray if spec.threat_model == "gray_box" else plan).append((cell, v, subs))
+        plan += sorted(gray, key=lambda t: list(subs).index(t[0].attack.substitute))
+    return FoldPlan(config, keys, test, train, plan, trained_here, skipped, len(by_seed))
+
+
+@dataclass
+class FoldPlan:
+    """The planned cells of one fold, in execution order, with the (lazily trained) victims they need."""
+
+    config: SuiteConfig
+    keys: FoldKeys
+    test: EEGData
+    train: EEGData | None
+    entries: list
+    trained_here: bool
+    skipped: list
+    n_seeds: int
+
+    @property
+    def cells(self) -> list:
+        return [c for c, _, _ in self.entries]
+
+
+def run_fold(config: SuiteConfig, *, test: EEGData, train: EEGData | None = None,
+             victims: Mapping[str, nn.Module] | None = None, keys: FoldKeys = FoldKeys(), store=None,
+             cache: VictimCache | None = None, progress: bool = True, device: str = "cpu",
+             resume: bool = False, require_attack: bool = False) -> FoldResult:
+    """Plan every cell of one fold, check the store, run the cells not stored yet (see `run_suite`)."""
+    cache = VictimCache(enabled=False, progress=progress, device=device) if cache is None else cache
+    store = MemoryStore() if store is None else store
+    plan = plan_fold(config, test=test, train=train, victims=victims, keys=keys, cache=cache, device=device)
+    if require_attack:
+        check_attacks_planned(plan.cells, skipped=plan.skipped)
+    store.open(plan_identity(plan.config, plan.cells), plan.cells, resume=resume)
+    return execute_fold(plan, store, progress=progress)
+
+
+def execute_fold(fold_plan: FoldPlan, store, *, progress: bool = True) -> FoldResult:
+    """Run the planned cells of one fold that ``store`` does not hold yet; read the others from it."""
+    config, keys, test, train, plan = (fold_plan.config, fold_plan.keys, fold_plan.test, fold_plan.train,
+                                       fold_plan.entries)
+    out = FoldResult(cells=fold_plan.cells)
+    ctx_by_seed: dict = {}
+    with_example: set = set()
+    todo = [t for t in plan if not store.has(t[0])]
+    bar = tqdm(total=len(todo), desc="attacks", disable=not progress or not todo, unit="cell")
+    for cell, victim, subs in plan:
+        if store.has(cell):
+            result = store.get(cell)
+        else:
+            ctx = ctx_by_seed.get(cell.attack_seed)
+            if ctx is None:
+                ctx_by_seed.clear()
+                ctx = ctx_by_seed[cell.attack_seed] = FoldContext(test, config.unit, config.n_seed_trials,
+                                                                  _LazyModels(subs))
+            bar.set_postfix_str(cell.describe())
+            result = run_cell(cell, victim.model, ctx, keep_example=victim.victim_id not in with_example)
+            result.info["victim_hash"] = model_hash(victim.model)
+            store.put(result)
+            bar.update()
+        if result.examples:
+            with_example.add(victim.victim_id)
+        out.results.append(result)
+    bar.close()
+    ctx = FoldContext(test, config.unit, config.n_seed_trials)
+    agreement = {f"{r.cell.model}/seed{r.cell.attack_seed}": r.info["agreement"] for r in out.results
+                 if "agreement" in r.info}
+    queries = {f"{r.cell.model}/seed{r.cell.attack_seed}": r.info["training_queries"] for r in out.results
+               if "training_queries" in r.info}
+    out.provenance = {
+        **keys.as_dict(), "test_data_hash": test.data_hash(),
+        "train_data_hash": None if train is None else train.data_hash(), "n_test_trials": test.n_trials,
+        "n_black_box_seed_trials": len(ctx.seed_idx), "n_black_box_eval_trials": len(ctx.bb_idx),
+        "classes": list(test.classes), "ch_names": list(test.ch_names), "sfreq": test.sfreq,
+        "budget_unit": config.unit, "budget_scale_uv": [float(s) for s in ctx.scale],
+        "model_hashes": {(r.cell.model if fold_plan.n_seeds == 1 else f"{r.cell.model}/seed{r.cell.attack_seed}"):
+                         r.info.get("victim_hash") for r in out.results},
+        "victim_ids": sorted({c.victim_id for c in out.cells}),
+        "victims_trained_by_suite": fold_plan.trained_here, "skipped": fold_plan.skipped, "substitute_agreement": agreement,
+        "substitute_training_queries": queries, "n_cells": len(plan), "n_cells_run": len(todo),
+    }
+    return out
+
+
+def _victims_by_seed(config, victims, train, test, cache) -> dict:
+    """Per seed, the victims: trained (one per architecture and seed, from the cache) or given (same each seed)."""
+    if victims is None:
+        return {seed: [_trained(cache, train, arch, config, seed) for arch in config.models] for seed in config.seeds}
+    given = []
+    for name, model in victims.items():
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"victim {name!r} must be a torch.nn.Module, got {type(model).__name__}.")
+        if model.training:
+            warnings.warn(f"victim {name!r} was in training mode (dropout, batch statistics); the suite evaluates "
+                          "and attacks it in eval mode.", UserWarning, stacklevel=3)
+        model.eval()
+        given.append(_Victim(name, _arch_of(name, model), "m-" + model_hash(model)[:20], None, model=model))
+    return {seed: given for seed in config.seeds}
+
+
+def _trained(cache, train, arch, config, seed, *, name=None) -> _Victim:
+    key = victim_key(train, arch, config.train, "none", seed)
+    return _Victim(name or arch, arch, key, seed,
+                   load=lambda: cache.get(train, arch, config.train, seed=seed)[0])
+
+
+def _substitutes(config, vics, train, cache, seed) -> dict:
+    """Gray-box substitutes by architecture: models of the suite's architectures trained on the victims' data.
+
+    A victim trained by the suite is itself such a substitute for the victims of the other architectures (same
+    data, its own initial weights); for given models they are trained (or loaded from the cache) with seed + 1000.
+    """
+    if all(v.train_seed is not None for v in vics):
+        subs = {v.arch: v for v in vics}
+    else:
+        own = {v.arch for v in vics}
+        subs = {arch: _trained(cache, train, arch, config, seed + 1000) for arch in config.models if {arch} != own}
+    return {a: subs[a] for a in config.models if a in subs}
+
+
+class _LazyModels(dict):
+    """Substitutes by architecture; each is trained or loaded when a cell first needs it."""
+
+    def __getitem__(self, arch):
+        return dict.__getitem__(self, arch).model
+
+
+def plan_identity(config: SuiteConfig, cells) -> dict:
+    """What ``study.json`` records of a plan: the configuration and every cell's digest."""
+    return {"config": config.to_dict(), "cells": [c.digest for c in cells]}
 
 
 def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,
               victims: Mapping[str, nn.Module] | None = None, progress: bool = True, on_fail: str = "warn",
-              previous: SuiteResult | None = None, on_row: Callable | None = None) -> SuiteResult:
-    """Run a robustness suite and return its rows with provenance and sanity checks.
+              store=None, cache: VictimCache | None = None, keys: FoldKeys | None = None,
+              device: str = "cpu", resume: bool = False, require_attack: bool = False) -> SuiteResult:
+    """Run a robustness suite on one train/test pair and return its rows with provenance and sanity checks.
 
     Parameters
     ----------
@@ -152,114 +281,39 @@ def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,
         Without it gray-box is skipped (a note is recorded in ``provenance["skipped"]``).
     victims : mapping of str to torch.nn.Module or None
         Models to attack, by display name; they map microvolt EEG to logits.
-    previous : SuiteResult or None
-        Rows of an interrupted run: their cells are kept and not run again (resume).
-    on_row : callable or None
-        Called with the list of rows after every finished cell (e.g. to save progress).
+    store : harness.store.Store or None
+        Keeps every finished cell (one file each); with ``resume`` the cells already there are not run again.
+        A folder that already holds results is refused without ``resume``.
+    cache : harness.cache.VictimCache or None
+        Trains or loads the victims and substitutes (None: train them, cache nothing).
+    keys : FoldKeys or None
+        Dataset, subject and fold named in every row (default: dataset ``config.dataset``, official split).
+    require_attack : bool, default=False
+        Raise ConfigError when the plan holds no attack at a budget > 0 (CI gates fail closed).
     """
     config = SuiteConfig.make(config)
-    if test.is_synthetic.any():
-        raise DataError(f"test holds {int(test.is_synthetic.sum())} synthetic trials (is_synthetic); robustness is "
-                        "measured on real trials only: evaluate on real epochs.")
-    skipped = []
-    trained_here = victims is None
-    if victims is None:
-        if train is None:
-            raise ConfigError("run_suite needs victims=... or train=... (data to train the victims on).")
-        victims = train_victims(config, train, progress=progress)
-    for name, model in victims.items():
-        _check_fits(name, model, test)
-        if model.training and not trained_here:
-            warnings.warn(f"victim {name!r} was in training mode (dropout, batch statistics); the suite evaluates "
-                          "and attacks it in eval mode.", UserWarning, stacklevel=2)
-    if config.n_trials is not None and config.n_trials < test.n_trials:
-        test, _ = split_disjoint(test, config.n_trials, random_state=0)
-    scale = channel_scale(test.X, config.unit)
-    runner = _Runner(config, test, scale, on_row)
-    if previous is not None:
-        runner.rows = list(previous.rows)
-        runner.examples = list(previous.examples)
-        runner.done = {cell_key(r) for r in previous.rows}
-    threats = config.threat_models
-    n_seed = min(config.n_seed_trials, test.n_trials // 2)
-    seed_set, bb_test = split_disjoint(test, n_seed, random_state=0)
-    if "gray_box" in threats and train is None:
-        skipped.append("gray_box: no training data given (the attacker of gray-box has the victim's training data)")
-    cells = _count_cells(config, victims, threats, train)
-    bar = tqdm(total=cells, desc="attacks", disable=not progress, unit="cell")
-    extras: dict = {"substitute_agreement": {}, "substitute_training_queries": {}}
-    for seed in config.seeds:
-        subs = (_substitutes(config, victims, train, trained_here, seed, progress)
-                if "gray_box" in threats and train is not None else {})
-        for vname, victim in victims.items():
-            victim.eval()
-            if "white_box" in threats:
-                for name in config.white_box:
-                    params = {"steps": config.pgd_steps} if name.endswith("pgd") else {}
-                    bar.set_postfix_str(f"{vname} {name}")
-                    runner.run_cell(vname, victim, make_attack(name, **params), test, seed, threat="white_box")
-                    bar.update()
-            if "control" in threats:
-                runner.run_cell(vname, victim, make_attack("noise"), test, seed, threat="control", all_trials=True)
-                bar.update()
-            if "black_box" in threats:
-                _black_box(runner, config, vname, victim, seed_set, bb_test, seed, extras, bar)
-        # gray-box, substitute by substitute: one TransferAttack crafts each test trial once for all victims, and
-        # what it kept is dropped before the next substitute
-        for sname, sub in subs.items():
-            for base in config.gray_box:
-                attack = TransferAttack(surrogate=sub, base=_base(config, base, transfer=True), surrogate_name=sname)
-                for vname, victim in victims.items():
-                    if sub is victim or sname == vname:  # gray-box transfers from *other* architectures
-                        continue
-                    bar.set_postfix_str(f"{vname} <- {sname} {base}")
-                    runner.run_cell(vname, victim, attack, test, seed, threat="gray_box", substitute=sname)
-                    bar.update()
-    bar.close()
-    provenance = {
-        "test_data_hash": test.data_hash(), "train_data_hash": None if train is None else train.data_hash(),
-        "n_test_trials": test.n_trials, "n_black_box_seed_trials": seed_set.n_trials,
-        "n_black_box_eval_trials": bb_test.n_trials, "classes": list(test.classes), "ch_names": list(test.ch_names),
-        "sfreq": test.sfreq, "budget_unit": config.unit, "budget_scale_uv": [float(s) for s in scale],
-        "model_hashes": {n: model_hash(m) for n, m in victims.items()},
-        "victims_trained_by_suite": trained_here, "skipped": skipped, **extras,
-    }
-    checks = run_checks(runner.rows, on_fail=on_fail)
-    return SuiteResult(runner.rows, config.to_dict(), provenance, environment(), checks, runner.examples)
+    keys = FoldKeys(dataset=config.dataset if victims is None else "custom") if keys is None else keys
+    fold = run_fold(config, test=test, train=train, victims=victims, keys=keys, store=store, cache=cache,
+                    progress=progress, device=device, resume=resume, require_attack=require_attack)
+    return suite_result(config, [fold], on_fail=on_fail)
 
 
-def _base(config, name, transfer=False):
-    steps = config.transfer_steps if transfer else config.pgd_steps
-    return make_attack(name, **({"steps": steps} if name.endswith("pgd") else {}))
+def suite_result(config: SuiteConfig, folds, *, on_fail: str = "warn", extra_provenance=None) -> SuiteResult:
+    """One `SuiteResult` from the folds of a study (rows, per-trial outcomes, examples, provenance, checks)."""
+    rows = [r for f in folds for r in f.rows]
+    outcomes = [{**{k: res.rows[0][k] for k in OUTCOME_KEYS}, **res.outcomes} for f in folds
+                for res in f.results if res.rows]
+    examples, seen = [], set()
+    for e in (e for f in folds for res in f.results for e in res.examples):  # one fooled trial per model
+        if e["model"] not in seen:
+            seen.add(e["model"])
+            examples.append(e)
+    provenance = dict(folds[0].provenance) if len(folds) == 1 else {"folds": [f.provenance for f in folds]}
+    provenance.update(extra_provenance or {})
+    checks = run_checks(rows, on_fail=on_fail)
+    return SuiteResult(rows, config.to_dict(), provenance, environment(), checks, examples, outcomes)
 
 
-def _black_box(runner, config, vname, victim, seed_set, bb_test, seed, extras, bar):
-    for name in config.black_box:
-        bar.set_postfix_str(f"{vname} black-box {name}")
-        if name == "substitute":
-            attack = JacobianSubstitute(seed=seed_set, arch=config.substitute_arch, rounds=config.substitute_rounds,
-                                        base=_base(config, config.substitute_attack, transfer=True), random_state=seed,
-                                        train_config=TrainConfig.from_dict(
-                                            {"max_epochs": 10, "patience": None, "val_fraction": 0.0,
-                                             "show_progress": False, "seed": seed}))
-            key = (vname, "black_box", attack.name, config.substitute_arch, seed)
-            if key not in runner.done:
-                attack.fit(victim, runner.scale)
-                agree = float(np.mean(predict(attack.substitute_, bb_test.X) == predict(victim, bb_test.X)))
-                extras["substitute_agreement"][f"{vname}/seed{seed}"] = agree
-                extras["substitute_training_queries"][f"{vname}/seed{seed}"] = attack.training_queries_
-                runner.run_cell(vname, victim, attack, bb_test, seed, threat="black_box",
-                                substitute=config.substitute_arch, info={"agreement": agree})
-        else:
-            cls = {"square": SquareAttack, "hopskipjump": HopSkipJump}[name]
-            runner.run_cell(vname, victim, cls(max_queries=config.max_queries), bb_test, seed, threat="black_box",
-                            epsilons=config.query_epsilons if name == "square" else None)
-        bar.update()
-
-
-def _count_cells(config, victims, threats, train):
-    per_victim = (len(config.white_box) * ("white_box" in threats) + ("control" in threats)
-                  + len(config.black_box) * ("black_box" in threats))
-    n_gray = (len(config.gray_box) * max(len(config.models) - 1, 0)
-              if "gray_box" in threats and train is not None else 0)
-    return len(config.seeds) * len(victims) * (per_victim + n_gray)
+#: Columns that identify the cell of a block of per-trial outcomes.
+OUTCOME_KEYS = ("dataset", "subject", "session", "fold", "protocol", "model", "arm", "train_seed", "attack_seed",
+                "threat_model", "attack", "substitute", "norm")

@@ -1,5 +1,6 @@
 """Decoders for EEG: the architecture registry, building, the one training loop, and safe saving/loading."""
 
+from .compat import conform_data, conform_pair
 from .build import build_model, default_kwargs, instantiate, min_n_times
 from .decoder import EEGDecoder, Standardize, predict, predict_logits
 from .gan import EEGGAN, GANConfig, fit_gan, load_gan, save_gan
@@ -19,6 +20,8 @@ __all__ = [
     "ToyNet",
     "TrainConfig",
     "build_model",
+    "conform_data",
+    "conform_pair",
     "default_kwargs",
     "fit_gan",
     "fit_model",

@@ -42,3 +42,15 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n_threads)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _victim_cache_in_tmp(tmp_path_factory):
+    """Trained victims are cached under $EEGROBUST_CACHE: during tests a temporary folder, never ~/.cache."""
+    old = os.environ.get("EEGROBUST_CACHE")
+    os.environ["EEGROBUST_CACHE"] = str(tmp_path_factory.mktemp("victim-cache"))
+    yield
+    if old is None:
+        os.environ.pop("EEGROBUST_CACHE", None)
+    else:
+        os.environ["EEGROBUST_CACHE"] = old

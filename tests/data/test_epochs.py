@@ -247,7 +247,52 @@ def test_epochs_to_data_type():
 
 def test_bundled_path_is_package_data():
     import eegrobust.data.bundled
+    from eegrobust.data import bundled_names
 
     folder = Path(eegrobust.data.bundled.__file__).parent
-    assert sorted(p.name for p in folder.glob("*-epo.fif")) == [
-        "finger_test-epo.fif", "finger_train-epo.fif", "scp1_test-epo.fif", "scp1_train-epo.fif"]
+    expected = sorted(f"{name}_{part}-epo.fif" for name in bundled_names() for part in ("train", "test"))
+    assert {"scp1", "finger"} <= set(bundled_names())
+    assert sorted(p.name for p in folder.glob("*-epo.fif")) == expected
+
+
+def _swapped_codes(epochs):
+    """The same trials with the event codes of the two classes swapped: {"a": 2, "b": 1} instead of {"a": 1, ...}."""
+    swapped = epochs.copy()
+    swapped.events[:, 2] = 3 - swapped.events[:, 2]
+    swapped.event_id = {"a": 2, "b": 1}
+    return swapped
+
+
+def test_labels_by_name_not_by_code():
+    epochs = make_synthetic_epochs(n_trials=12, random_state=1)
+    epochs.event_id = {"a": 1, "b": 2}
+    swapped = _swapped_codes(epochs)
+    plain, other = epochs_to_data(epochs), epochs_to_data(swapped)
+    assert other.classes == ("b", "a")  # event-code order
+    np.testing.assert_array_equal(plain.relabel(("a", "b")).y, other.relabel(("a", "b")).y)
+    np.testing.assert_array_equal(epochs_to_data(swapped, classes=("a", "b")).y, plain.y)
+    assert epochs_to_data(swapped, classes=("a", "b")).classes == ("a", "b")
+
+
+def test_classes_keyword_errors():
+    epochs = make_synthetic_epochs(n_trials=8)
+    with pytest.raises(DataError, match=r"the data's classes \('class0', 'class1'\) are not all in \('class0', 'x'\)"):
+        epochs_to_data(epochs, classes=("class0", "x"))
+
+
+def test_epochs_metadata_kept():
+    import pandas as pd
+
+    epochs = make_synthetic_epochs(n_trials=8)
+    epochs.metadata = pd.DataFrame({"subject": [7] * 4 + [8] * 4, "session": ["s1"] * 8, "rt": np.arange(8.0)})
+    data = epochs_to_data(epochs)
+    assert data.subjects == ("7", "8")
+    assert set(data.metadata["session"]) == {"s1"} and list(data.metadata["run"]) == ["0"] * 8
+    assert list(data.metadata["rt"]) == list(np.arange(8.0))
+    part = epochs_to_data(epochs[[1, 2, 5, 6]])
+    assert list(part.metadata["rt"]) == [1.0, 2.0, 5.0, 6.0] and list(part.metadata.index) == [0, 1, 2, 3]
+
+
+def test_epochs_without_metadata_get_defaults(synth):
+    assert list(synth.metadata.columns[:4]) == ["subject", "session", "run", "is_synthetic"]
+    assert synth.subjects == ("1",)

@@ -98,11 +98,22 @@ def test_onnx_audit_runs_transfer_and_black_box_only(files, tmp_path, capsys):
     assert "white_box skipped" in capsys.readouterr().out
 
 
-def test_gray_box_without_training_data_is_noted(files, tmp_path, capsys):
+def test_gray_box_without_training_data_fails_closed(files, tmp_path, capsys):
     root, _, _ = files
     assert run(root / "bundle", "--data", root / "test-epo.fif", "--threat", "gray", "--attacks", "ufgsm",
-               "--out", tmp_path, *FAST) == 0
-    assert "gray_box: no training data given" in capsys.readouterr().out
+               "--out", tmp_path, *FAST) == 2
+    err = capsys.readouterr().err
+    assert "nothing to attack" in err and "gray_box: no training data given" in err
+
+
+@pytest.mark.parametrize("extra", [["--eps", "0"], ["--threat", "black", "--attacks", "fgsm"],
+                                   ["--attacks", ",,"]])
+def test_a_gate_that_attacks_nothing_fails_closed(files, tmp_path, capsys, extra):
+    root, _, _ = files
+    args = [root / "bundle", "--data", root / "test-epo.fif", "--out", tmp_path, "--max-drop", "0.5", *FAST]
+    assert run(*args, *extra) == 2
+    assert "attack" in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()
 
 
 def test_resume_keeps_finished_cells(files, tmp_path):
@@ -110,15 +121,53 @@ def test_resume_keeps_finished_cells(files, tmp_path):
     args = [root / "bundle", "--data", root / "test-epo.fif", "--threat", "white", "--attacks", "fgsm,linf_pgd",
             "--out", tmp_path, *FAST]
     assert run(*args) == 0
-    res = results(tmp_path)
-    # simulate an interruption after the first cell: keep only the fgsm rows, stamped so a re-run would show
-    res["rows"] = [dict(r, wall_s=-1.0) for r in res["rows"] if r["attack"] == "fgsm"]
-    (tmp_path / "results.json").write_text(json.dumps(res))
+    # simulate an interruption after the first cell: drop the stored PGD cell, stamp the others
+    for path in (tmp_path / "cells").glob("*.json"):
+        cell = json.loads(path.read_text())
+        if cell["cell"]["attack"]["attack"] == "linf_pgd":
+            path.unlink()
+        else:
+            for r in cell["rows"]:
+                r["wall_s"] = -1.0
+            path.write_text(json.dumps(cell))
+    (tmp_path / "results.json").unlink()
     assert run(*args, "--resume") == 0
     rows = results(tmp_path)["rows"]
-    assert all(r["wall_s"] == -1.0 for r in rows if r["attack"] == "fgsm")
+    assert all(r["wall_s"] == -1.0 for r in rows if r["attack"] != "linf_pgd")
+    assert all(r["wall_s"] != -1.0 for r in rows if r["attack"] == "linf_pgd")
     assert {r["attack"] for r in rows} == {"fgsm", "linf_pgd", "noise"}
     assert len(rows) == len({(r["attack"], r["epsilon"]) for r in rows})
+
+
+def test_rerun_without_resume_destroys_nothing(files, tmp_path, capsys):
+    root, _, _ = files
+    args = [root / "bundle", "--data", root / "test-epo.fif", "--threat", "white", "--attacks", "fgsm",
+            "--out", tmp_path, *FAST]
+    assert run(*args) == 0
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert run(*args) == 2
+    err = capsys.readouterr().err
+    assert "already holds results" in err and "--resume" in err and len(err.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_resume_with_another_model_is_refused(files, tmp_path, capsys):
+    root, _, _ = files
+    args = ["--data", root / "test-epo.fif", "--threat", "white", "--attacks", "fgsm", "--out", tmp_path, *FAST]
+    assert run(root / "bundle", *args) == 0
+    other = tmp_path.parent / f"{tmp_path.name}-other-bundle"
+    import torch
+
+    from eegrobust.models import load_bundle, save_bundle
+
+    model = load_bundle(root / "bundle")
+    with torch.no_grad():
+        next(model.parameters()).mul_(1.5)
+    save_bundle(model, other)
+    capsys.readouterr()
+    assert run(other, *args, "--resume") == 2
+    assert "another model" in capsys.readouterr().err
 
 
 class _Evil:

@@ -6,7 +6,8 @@ import pytest
 from eegrobust.data import ConfigError, DataError
 from eegrobust.harness.config import PRESETS, SuiteConfig
 from eegrobust.harness.results import COLUMNS, SuiteResult
-from eegrobust.harness.suite import cell_key, run_suite
+from eegrobust.harness.store import Store
+from eegrobust.harness.suite import run_suite
 
 FAST = dict(models=("toy", "eegnet"), white_box=("fgsm", "linf_pgd", "deepfool"), gray_box=("ufgsm",),
             black_box=("substitute", "square"), epsilons=(0.1, 1.0), n_seed_trials=20, max_queries=30,
@@ -75,22 +76,36 @@ def test_results_round_trip(result, tmp_path):
     assert "torch" in back.environment["versions"]
 
 
-def test_resume_skips_finished_cells(split, toy_victims):
-    train, test = split
+def _cell(r):
+    return (r["model"], r["threat_model"], r["attack"], r["substitute"], r["attack_seed"])
+
+
+def test_resume_skips_finished_cells(split, toy_victims, tmp_path):
+    _, test = split
     config = SuiteConfig(**{**FAST, "threat_models": ("white_box",), "white_box": ("fgsm", "linf_pgd")})
     first = run_suite(SuiteConfig(**{**FAST, "threat_models": ("white_box",), "white_box": ("fgsm",)}),
-                      test=test, victims=toy_victims, progress=False)
-    marker = -123.0
-    for r in first.rows:
-        r["wall_s"] = marker  # a re-run cell would overwrite this
-    seen = []
-    resumed = run_suite(config, test=test, victims=toy_victims, progress=False, previous=first,
-                        on_row=lambda rows: seen.append(len(rows)))
+                      test=test, victims=toy_victims, progress=False, store=Store(tmp_path))
+    stored = sorted((tmp_path / "cells").glob("*.json"))
+    assert len(stored) == len(toy_victims)  # one cell per victim: fgsm at every budget
+    for path in stored:  # a re-run cell would overwrite this
+        path.write_text(path.read_text().replace('"wall_s": ', '"wall_s": -123.0, "was": '))
+    with pytest.raises(ConfigError, match="already holds results"):
+        run_suite(config, test=test, victims=toy_victims, progress=False, store=Store(tmp_path))
+    resumed = run_suite(config, test=test, victims=toy_victims, progress=False, store=Store(tmp_path), resume=True)
     fgsm = [r for r in resumed.rows if r["attack"] == "fgsm"]
-    assert fgsm and all(r["wall_s"] == marker for r in fgsm)
-    assert {cell_key(r) for r in resumed.rows} >= {cell_key(r) for r in first.rows}
-    assert any(r["attack"] == "linf_pgd" for r in resumed.rows)
-    assert seen  # progress was reported after the new cells
+    assert fgsm and all(r["wall_s"] == -123.0 for r in fgsm)
+    assert {_cell(r) for r in resumed.rows} >= {_cell(r) for r in first.rows}
+    assert len(list((tmp_path / "cells").glob("*.json"))) == 2 * len(toy_victims)
+    assert resumed.provenance["n_cells_run"] == len(toy_victims)
+
+
+def test_resume_with_other_data_is_refused(split, toy_victims, tmp_path):
+    _, test = split
+    config = SuiteConfig(**{**FAST, "threat_models": ("white_box",), "white_box": ("fgsm",)})
+    run_suite(config, test=test, victims=toy_victims, progress=False, store=Store(tmp_path))
+    other = test.subset(np.arange(test.n_trials - 4))
+    with pytest.raises(ConfigError, match="other evaluation data"):
+        run_suite(config, test=other, victims=toy_victims, progress=False, store=Store(tmp_path), resume=True)
 
 
 def test_gray_box_skipped_without_training_data(split, toy_victims):

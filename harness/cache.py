@@ -1,0 +1,100 @@
+"""Trained victims, cached on disk as safe bundles and keyed by what determines their weights.
+
+The key covers the training data's hash, the architecture, the training configuration, the arm, the training
+seed and the eegrobust version, so a rerun of a study (or another study on the same data) trains nothing, and a
+victim trained on other data can never be served. Bundles are safetensors + JSON (`models.save_bundle`): loading
+one never unpickles anything.
+
+Location: ``cache_dir`` if given, else ``$EEGROBUST_CACHE``, else ``$XDG_CACHE_HOME/eegrobust`` (``~/.cache``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from ..data import EEGData
+from ..models import TrainConfig, build_model, fit_model, load_bundle, save_bundle
+from ..data._checks import ModelFileError
+from .plan import digest_of
+
+logger = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("EEGROBUST_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "eegrobust" / "victims"
+
+
+def victim_key(train: EEGData, arch: str, train_config: dict, arm: str, seed: int) -> str:
+    """Cache key of a victim: digest of (data hash, architecture, training config, arm, seed, version)."""
+    from .. import __version__
+
+    return "v-" + digest_of({"data": train.data_hash(), "arch": arch, "train": train_config, "arm": arm,
+                             "seed": seed, "eegrobust": __version__})
+
+
+class VictimCache:
+    """Train-or-load victims. ``enabled=False`` (``--no-cache``) always trains and writes nothing.
+
+    Attributes
+    ----------
+    n_trained, n_loaded : int
+        How many victims this cache trained and how many it served from disk.
+    """
+
+    def __init__(self, cache_dir=None, *, enabled: bool = True, device: str = "cpu", progress: bool = False):
+        self.root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.enabled, self.device, self.progress = enabled, device, progress
+        self.n_trained = self.n_loaded = 0
+        self._memory: dict = {}
+
+    def get(self, train: EEGData, arch: str, train_config: dict, *, arm: str = "none", seed: int = 0):
+        """The victim for this key, as (model in eval mode on ``device``, key)."""
+        key = victim_key(train, arch, train_config, arm, seed)
+        if key in self._memory:
+            return self._memory[key], key
+        model = self._load(key) if self.enabled else None
+        if model is None:
+            model = self._train(train, arch, train_config, seed)
+            if self.enabled:
+                self._save(model, key)
+        model = model.to(self.device).eval()
+        self._memory[key] = model
+        return model, key
+
+    def _train(self, train, arch, train_config, seed):
+        logger.info("training %s (seed %d) on %d trials", arch, seed, train.n_trials)
+        config = TrainConfig.from_dict({**train_config, "seed": seed, "show_progress": self.progress})
+        self.n_trained += 1
+        return fit_model(build_model(arch, train, random_state=seed), train, config)
+
+    def _load(self, key):
+        path = self.root / key
+        if not (path / "model.json").is_file():
+            return None
+        try:
+            model = load_bundle(path)
+        except ModelFileError as err:
+            logger.warning("ignoring a damaged cached victim %s (%s); training it again", path, err)
+            return None
+        self.n_loaded += 1
+        return model
+
+    def _save(self, model, key):
+        tmp = self.root / f".{key}.tmp{os.getpid()}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+            save_bundle(model, tmp)
+            os.replace(tmp, self.root / key)  # atomic: a reader sees a whole bundle or none
+        except OSError as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not (self.root / key).exists():
+                logger.warning("could not cache the victim in %s (%s); it will be trained again next time",
+                               self.root, err)

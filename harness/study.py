@@ -1,0 +1,320 @@
+"""Studies on the user's own data: `StudyConfig` (data + protocol + models + suite + seeds) and `run_study`.
+
+A study loads a dataset (files or globs with BIDS subjects, a train/test pair, a bundled set, or MOABB), splits
+it by a protocol into folds, plans every cell of every fold (nothing runs until all are planned and checked
+against the store), then runs the cells the store does not hold yet. Victims come from the victim cache, so a
+rerun trains nothing. Results: `SuiteResult` (rows and per-trial outcomes, all folds) plus analysis tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from ..attacks.budget import check_epsilons
+from ..data import load_dataset, make_protocol
+from ..data._checks import ConfigError, check_option
+from .cache import VictimCache
+from .config import PRESETS, SuiteConfig
+from .plan import check_attacks_planned
+from .store import Store
+from .suite import FoldKeys, execute_fold, plan_fold, plan_identity, suite_result
+
+logger = logging.getLogger(__name__)
+
+THREAT_ALIASES = {"white": "white_box", "gray": "gray_box", "grey": "gray_box", "black": "black_box",
+                  "control": "control", "white_box": "white_box", "gray_box": "gray_box", "black_box": "black_box"}
+
+
+def _tuple(value):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    if isinstance(value, (int, float)):
+        return (value,)
+    return tuple(value)
+
+
+def parse_seeds(value) -> tuple:
+    """Seeds from "0,1,2" or a list: non-negative integers, else ConfigError naming the value."""
+    seeds = _tuple(value)
+    out = []
+    for s in seeds:
+        try:
+            if isinstance(s, bool) or (isinstance(s, float) and not s.is_integer()):
+                raise ValueError
+            n = int(s)
+        except (TypeError, ValueError):
+            raise ConfigError(f"seeds must be non-negative integers such as 0,1,2, got {s!r}.") from None
+        if n < 0:
+            raise ConfigError(f"seeds must be non-negative integers such as 0,1,2, got {s!r}.")
+        out.append(n)
+    if not out:
+        raise ConfigError("seeds must name at least one integer, e.g. --seeds 0,1,2.")
+    return tuple(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """One robustness study, as the CLI (``eegrobust run``), a TOML file and Python give it.
+
+    Data (exactly one): ``data`` (epochs files or quoted globs; subjects from BIDS ``sub-XX`` names, metadata, or
+    one per file), ``train`` + ``test`` (an explicit pair), ``dataset`` (a bundled set) or ``moabb`` (a MOABB
+    dataset name, with ``paradigm``). ``subjects`` keeps some subjects only.
+
+    Parameters
+    ----------
+    protocol : {"official", "within-subject", "cross-session", "cross-subject"}, default="official"
+    folds : int, default=5
+        K of within-subject K-fold.
+    models : tuple of str or None
+        Architectures to train (None: the preset's).
+    preset : str, default="standard"
+        `harness.config.PRESETS` name: attack strength and grid.
+    seeds : tuple of int or None
+        One victim is trained per seed, and the seed drives its attacks (None: the preset's seeds).
+    threat, attacks, eps : optional overrides of the preset's threat models, attack names and budgets.
+    suite : dict
+        Any other `SuiteConfig` field (e.g. ``{"n_trials": 100, "train": {"max_epochs": 30}}``).
+    device : {"auto", "cpu", "cuda"}
+    out : str
+        Study folder (store, results, tables).
+    resume : bool
+        Continue a study in ``out``; without it a folder holding results is refused.
+    cache : bool
+        Use the victim cache (``--no-cache``: always train, write nothing there).
+    cache_dir : str or None
+        Victim cache folder (default `harness.cache.default_cache_dir`).
+    """
+
+    data: tuple | None = None
+    train: str | None = None
+    test: str | None = None
+    dataset: str | None = None
+    moabb: str | None = None
+    paradigm: str | None = None
+    subjects: tuple | None = None
+    protocol: str = "official"
+    folds: int = 5
+    models: tuple | None = None
+    preset: str = "standard"
+    seeds: tuple | None = None
+    threat: tuple | None = None
+    attacks: tuple | None = None
+    eps: tuple | None = None
+    suite: dict = field(default_factory=dict)
+    device: str = "auto"
+    out: str = "eegrobust-study"
+    resume: bool = False
+    cache: bool = True
+    cache_dir: str | None = None
+
+    def __post_init__(self):
+        for name in ("data", "subjects", "models", "threat", "attacks"):
+            object.__setattr__(self, name, _tuple(getattr(self, name)))
+        if self.subjects is not None:
+            object.__setattr__(self, "subjects", tuple(str(s) for s in self.subjects))
+        if self.seeds is not None:
+            object.__setattr__(self, "seeds", parse_seeds(self.seeds))
+        if self.eps is not None:
+            object.__setattr__(self, "eps", check_epsilons(_tuple(self.eps)))
+        object.__setattr__(self, "suite", dict(self.suite))
+        given = [k for k in ("data", "dataset", "moabb") if getattr(self, k)] + (
+            ["train/test"] if self.train or self.test else [])
+        if len(given) != 1:
+            raise ConfigError("give exactly one data source: --data PATH..., --train PATH --test PATH, --dataset "
+                              f"NAME or --moabb NAME (got {', '.join(given) or 'none'}).")
+        if (self.train is None) != (self.test is None):
+            raise ConfigError("--train and --test go together: give both files (or use --data with a protocol).")
+        check_option("preset", self.preset, PRESETS)
+        check_option("device", self.device, ("auto", "cpu", "cuda"))
+        if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
+            raise ConfigError(f"folds must be an integer >= 2, got {self.folds!r}.")
+        make_protocol(self.protocol, n_folds=self.folds)  # validates the name
+        self.suite_config()  # validates models, threats, attacks, budgets and the suite overrides
+
+    # -- the suite each fold runs ----------------------------------------------------------------------------
+    def suite_config(self) -> SuiteConfig:
+        """The preset with this study's overrides (models, seeds, threat models, attacks, budgets, suite)."""
+        from .config import attack_overrides
+
+        overrides = dict(self.suite)
+        unknown = sorted(set(overrides) - {f.name for f in fields(SuiteConfig)})
+        if unknown:
+            check_option("suite key", unknown[0], [f.name for f in fields(SuiteConfig)])
+        if self.models is not None:
+            overrides["models"] = self.models
+        if self.seeds is not None:
+            overrides["seeds"] = self.seeds
+        if self.eps is not None:
+            overrides["epsilons"] = self.eps
+        if self.threat is not None:
+            threats = [THREAT_ALIASES.get(t.replace("-", "_"), None) or check_option("threat", t, THREAT_ALIASES)
+                       for t in self.threat]
+            overrides["threat_models"] = tuple(dict.fromkeys(threats + ["control"]))
+        if self.attacks is not None:
+            overrides.update(attack_overrides(self.attacks))
+        if self.dataset is not None:
+            overrides["dataset"] = self.dataset
+        return SuiteConfig.make(self.preset, **overrides)
+
+    # -- round trips -----------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StudyConfig":
+        known = [f.name for f in fields(cls)]
+        for key in d:
+            if key not in known:
+                check_option("study key", key, known)
+        return cls(**d)
+
+    @classmethod
+    def from_toml(cls, path, **overrides) -> "StudyConfig":
+        try:
+            with open(path, "rb") as f:
+                d = tomllib.load(f)
+        except FileNotFoundError:
+            raise ConfigError(f"study file {str(path)!r} does not exist.") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"study file {str(path)!r} is not valid TOML: {err}.") from None
+        return cls.from_dict({**d, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def resolve_device(name: str) -> str:
+    """"auto" -> "cuda" when available, else "cpu"; "cuda" without a GPU -> ConfigError."""
+    import torch
+
+    check_option("device", name, ("auto", "cpu", "cuda"))
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda: no CUDA device is available here; use --device cpu or auto.")
+    return name
+
+
+@dataclass
+class StudyResult:
+    """What `run_study` measured: the `SuiteResult` of every fold, the folder, and what it trained."""
+
+    result: object
+    out: Path
+    folds: list
+    n_cells: int
+    n_cells_run: int
+    n_trained: int
+    n_loaded: int
+    seconds: float
+
+    @property
+    def rows(self):
+        return self.result.rows
+
+    def frame(self):
+        return self.result.to_frame()
+
+    def outcomes(self):
+        return self.result.outcomes_frame()
+
+
+def run_study(config, *, progress: bool = True, on_fail: str = "warn", **overrides) -> StudyResult:
+    """Run a study: load data, split by protocol, plan every cell, run those not in the store, save everything.
+
+    Parameters
+    ----------
+    config : StudyConfig, dict or str (a TOML file)
+        The study (`StudyConfig`); ``overrides`` replace its fields.
+    progress : bool, default=True
+        Progress bars.
+
+    Returns
+    -------
+    StudyResult
+        Also written to ``config.out``: ``study.json`` and ``cells/`` (the store), ``results.json`` /
+        ``results.csv`` (every row, every fold, with per-trial outcomes in the JSON) and the analysis tables
+        ``subjects.csv`` (per subject) and ``summary.csv`` (across subjects and seeds).
+    """
+    t0 = time.perf_counter()
+    if isinstance(config, (str, Path)):
+        config = StudyConfig.from_toml(config)
+    elif isinstance(config, dict):
+        config = StudyConfig.from_dict(config)
+    if overrides:
+        config = replace(config, **overrides)
+    suite = config.suite_config()
+    device = resolve_device(config.device)
+    name, data = load_dataset(data=config.data, train=config.train, test=config.test, bundled=config.dataset,
+                              moabb=config.moabb, subjects=config.subjects, paradigm=config.paradigm)
+    protocol = make_protocol(config.protocol, n_folds=config.folds)
+    protocol.check(data)
+    cache = VictimCache(config.cache_dir, enabled=config.cache, device=device, progress=progress)
+    plans = []
+    for fold in protocol.split(data):
+        train, test = data.subset(fold.train_idx), data.subset(fold.test_idx)
+        keys = FoldKeys(dataset=name, subject=str(fold.subject), session=str(fold.session or ""), fold=fold.name,
+                        protocol=protocol.name)
+        plans.append(plan_fold(replace(suite, dataset=name), test=test, train=train, keys=keys, cache=cache,
+                               device=device))
+    cells = [c for p in plans for c in p.cells]
+    check_attacks_planned(cells, skipped=plans[0].skipped if plans else ())
+    store = Store(config.out)
+    identity = plan_identity(suite, cells)
+    store.open({**identity, "study": config.to_dict(), "dataset": name, "protocol": protocol.name,
+                "folds": [p.keys.as_dict() for p in plans]}, cells, resume=config.resume)
+    folds = []
+    for i, p in enumerate(plans):
+        logger.info("fold %d/%d: %s (%d cells)", i + 1, len(plans), p.keys.fold, len(p.cells))
+        folds.append(execute_fold(p, store, progress=progress))
+    extra = {"study": config.to_dict(), "dataset": name, "protocol": protocol.name,
+             "n_subjects": len(data.subjects), "n_folds": len(plans)}
+    result = suite_result(replace(suite, dataset=name), folds, on_fail=on_fail, extra_provenance=extra)
+    out = Path(config.out)
+    result.save(out)
+    write_analysis(result, out)
+    n_run = sum(f.provenance["n_cells_run"] for f in folds)
+    return StudyResult(result, out, folds, len(cells), n_run, cache.n_trained, cache.n_loaded,
+                       time.perf_counter() - t0)
+
+
+def write_analysis(result, out: Path) -> dict:
+    """Per-subject and aggregate tables (CSV) from a result: worst case per norm, every attack, mean ± sd, CI."""
+    from .results import atomic_write
+
+    tables = analysis_tables(result)
+    paths = {}
+    for name, frame in tables.items():
+        paths[name] = out / f"{name}.csv"
+        atomic_write(paths[name], frame.to_csv(index=False))
+    return paths
+
+
+def analysis_tables(result) -> dict:
+    """``subjects`` (per subject: robust accuracy per attack and the per-trial worst case per norm) and
+    ``summary`` (across subjects and seeds: mean, sd with ddof=1, 95 % CI, n)."""
+    import pandas as pd
+
+    from . import analysis
+
+    rows = result.to_frame()
+    rows = rows[rows["epsilon"] > 0] if len(rows) else rows
+    per_attack = rows.assign(kind="attack")[["kind", *analysis.UNIT_KEYS, "threat_model", "attack", "substitute",
+                                             "norm", "epsilon", "clean_rca", "adv_rca", "adv_bca"]]
+    outcomes = result.outcomes_frame()
+    frames = [per_attack]
+    white = outcomes[(outcomes["threat_model"] == "white_box") & (outcomes["epsilon"] > 0)] if len(outcomes) else outcomes
+    if len(white):
+        wc = analysis.worst_case(outcomes[outcomes["epsilon"] > 0], threat_models=("white_box",))
+        frames.append(pd.DataFrame({
+            "kind": "worst_case", **{k: wc[k] for k in analysis.UNIT_KEYS}, "threat_model": "white_box",
+            "attack": "worst(" + wc["attacks"] + ")", "substitute": "", "norm": wc["norm"], "epsilon": wc["epsilon"],
+            "clean_rca": wc["clean_rca"], "adv_rca": wc["robust_rca"], "adv_bca": wc["robust_bca"]}))
+    subjects = pd.concat(frames, ignore_index=True)
+    by = ("kind", "model", "arm", "threat_model", "attack", "substitute", "norm", "epsilon")
+    summary = analysis.aggregate(subjects, value="adv_rca", by=by,
+                                 over=("subject", "session", "fold", "train_seed", "attack_seed"))
+    return {"subjects": subjects, "summary": summary}

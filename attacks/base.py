@@ -16,12 +16,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data._checks import ConfigError, DataError, check_X, check_random_state
+from ..data._checks import ConfigError, DataError, EEGRobustError, check_option, check_random_state, check_X
 
-from .budget import Bounds, channel_scale, check_epsilons, l2_budget
+from ._params import ConfigTypeError, check_class_labels, check_int, check_scale, check_seed, check_X_numeric
+from .budget import BUDGET_UNITS, Bounds, channel_scale, check_epsilons, l2_budget
 
 THREAT_MODELS = ("white_box", "gray_box", "black_box", "control")
 NORMS = ("linf", "l2")
+
+
+class ModelOutputError(EEGRobustError, ValueError):
+    """The model under attack returned no usable logits (NaN/Inf, or not of shape (n_trials, n_outputs))."""
 
 
 @dataclass
@@ -73,6 +78,29 @@ def eval_mode(model: nn.Module):
             p.requires_grad_(g)
         for m, training in modes:
             m.training = training
+
+
+def check_logits(model: nn.Module, out, n_trials: int, *, first: int = 0) -> None:
+    """Raise `ModelOutputError` unless ``out`` holds finite logits of shape (n_trials, n_outputs >= 2)."""
+    name = type(model).__name__
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != n_trials or out.shape[1] < 2:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ModelOutputError(f"{name} must return logits of shape (n_trials, n_outputs >= 2), got {shape} for "
+                               f"input of {n_trials} trials.")
+    bad = ~torch.isfinite(out).all(1)
+    if bad.any():
+        trial = first + int(bad.nonzero()[0])
+        raise ModelOutputError(f"{name} returned NaN/Inf logits on clean input ({int(bad.sum())} trial(s) from "
+                               f"trial {trial}); check its weights (NaN after a diverged training?) and that X is "
+                               "in microvolts.")
+
+
+def check_base(owner: str, base):
+    """The white-box attack a wrapper (transfer, substitute) runs on its surrogate."""
+    if not isinstance(base, Attack) or base.threat_model != "white_box":
+        got = repr(base) if isinstance(base, Attack) else type(base).__name__
+        raise ConfigTypeError(f"{owner} base must be a white-box attacks.Attack such as LinfPGD(), got {got}.")
+    return base
 
 
 def predict_labels(module: nn.Module, S: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
@@ -133,39 +161,77 @@ class Attack(abc.ABC):
         scale : ndarray of shape (n_chans,), default=None
             Budget unit per channel in microvolts; by default `channel_scale(X, unit)`. Pass the scale of the
             whole evaluation set when attacking a subset, so all attacks share one budget.
-        random_state : int or None, default=0
+        random_state : int >= 0, numpy Generator or None, default=0
             Seed of the attack's randomness (random starts, noise, query directions).
+        batch_size : int >= 1, default=512
+
+        Raises
+        ------
+        DataError, ConfigError
+            (ValueErrors) for bad X, y, epsilons, scale, unit, random_state or batch_size, naming the value.
+        ModelOutputError
+            When the model returns NaN/Inf logits (or logits of the wrong shape) on the clean trials, has NaN/Inf
+            input gradients there (gradient attacks), or the attack's result is not finite.
+        ConfigError
+            When the model's outputs are random in eval mode (stochastic defenses fake robustness).
         """
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}. "
                             "For a skorch/braindecode EEGClassifier pass clf.module_.")
-        X = check_X(X).astype(np.float32, copy=False)
-        y = np.asarray(y, dtype=np.int64)
-        if y.shape != (len(X),):
-            raise DataError(f"y must have shape ({len(X)},), got {y.shape}.")
+        X = check_X(check_X_numeric(X)).astype(np.float32, copy=False)
+        y = check_class_labels(y, len(X))
+        if isinstance(epsilons, (list, tuple)) and any(isinstance(e, (str, bytes)) for e in epsilons):
+            raise ConfigError(f"epsilons must be numbers, got {epsilons!r}. Example: epsilons=(0.05, 0.1).")
         epsilons = check_epsilons(epsilons)
-        scale = channel_scale(X, unit) if scale is None else np.asarray(scale, dtype=np.float64)
-        if scale.shape != (X.shape[1],) or not np.all(scale > 0):
-            raise ConfigError(f"scale must be {X.shape[1]} positive values (one per channel), got shape {scale.shape}.")
-        rng = check_random_state(random_state)
+        check_option("budget unit", unit, BUDGET_UNITS)
+        scale = channel_scale(X, unit) if scale is None else check_scale(scale, X.shape[1])
+        rng = check_random_state(check_seed(random_state))
+        batch_size = check_int("", "batch_size", batch_size)
         with eval_mode(model), torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(rng.integers(2**31)))
-            n_outputs = self._check_outputs(model, X[:2])
-            if y.min() < 0 or y.max() >= n_outputs:
+            n_outputs = self._check_outputs(model, X, batch_size)
+            if y.max() >= n_outputs:
                 raise DataError(f"y (labels) must lie in [0, {n_outputs - 1}] for a model with {n_outputs} outputs, "
-                                f"got {sorted(set(y[(y < 0) | (y >= n_outputs)].tolist()))[:5]}.")
+                                f"got {sorted(set(y[y >= n_outputs].tolist()))[:5]}.")
+            grad_model = self._gradient_model(model)
+            if grad_model is not None:
+                with eval_mode(grad_model):
+                    self._check_gradients(grad_model, X[:batch_size], y[:batch_size])
             return self._attack(model, X, y, epsilons, scale, rng, batch_size)
 
-    def _check_outputs(self, model, X2):
-        """Refuse a model whose outputs are random in eval mode (they would fake robustness)."""
+    def _check_outputs(self, model, X, batch_size):
+        """Refuse a model without finite logits on the clean trials, or with random outputs in eval mode."""
         dev = next((p.device for p in model.parameters()), torch.device("cpu"))
         with torch.no_grad():
-            x = torch.from_numpy(X2).to(dev)
+            x = torch.from_numpy(X[:2]).to(dev)
             a, b = model(x), model(x)
+            check_logits(model, a, len(x))
+            for i in range(2, len(X), batch_size):  # NaN may appear on some trials only
+                x = torch.from_numpy(X[i:i + batch_size]).to(dev)
+                check_logits(model, model(x), len(x), first=i)
         if not torch.allclose(a, b, atol=1e-5):
             raise ConfigError(f"{type(model).__name__} gives different outputs for the same input in eval mode; "
                               "stochastic defenses fake robustness. Evaluate a deterministic model (or use EOT).")
         return a.shape[1]
+
+    def _gradient_model(self, model):
+        """The module whose input gradients the attack follows (white-box: the victim), or None."""
+        return model if self.threat_model == "white_box" else None
+
+    @staticmethod
+    def _check_gradients(model, X, y):
+        """Refuse NaN/Inf input gradients: foolbox's sign(NaN) is 0, so gradient attacks would silently stand still."""
+        dev = next((p.device for p in model.parameters()), torch.device("cpu"))
+        with torch.enable_grad():
+            x = torch.from_numpy(X).to(dev).requires_grad_(True)
+            loss = nn.functional.cross_entropy(model(x), torch.from_numpy(y).to(dev))
+            (g,) = torch.autograd.grad(loss, x)
+        bad = ~torch.isfinite(g).reshape(len(g), -1).all(1)
+        if bad.any():
+            raise ModelOutputError(
+                f"{type(model).__name__} has NaN/Inf input gradients on clean input ({int(bad.sum())} of {len(g)} "
+                f"trial(s) checked); gradient attacks would take no step and report false robustness. Look for "
+                "sqrt/log/division of zero in its layers.")
 
     def _attack(self, model, X, y, epsilons, scale, rng, batch_size):
         dev = next((p.device for p in model.parameters()), torch.device("cpu"))
@@ -179,7 +245,7 @@ class Attack(abc.ABC):
         self._queries = None  # attacks that query the victim set this to the per-trial count of each _run
         queries = np.zeros(len(S)) if self.threat_model == "black_box" else None
         if self.minimal:
-            S_adv = self._run(target, S, labels, epsilon=None, bounds=bounds, rng=rng)
+            S_adv = self._checked(self._run(target, S, labels, epsilon=None, bounds=bounds, rng=rng), None)
             if queries is not None:
                 queries += self._queries
             norms = self._norms(S_adv - S)
@@ -198,6 +264,7 @@ class Attack(abc.ABC):
             idx = todo.nonzero().flatten() if self.nested else torch.arange(len(S), device=dev)
             if eps > 0 and len(idx):
                 S_adv = self._run(target, S[idx], labels[idx], epsilon=eps, bounds=bounds, rng=rng)
+                S_adv = self._checked(S_adv, eps)
                 if queries is not None:  # nested: cumulative, what reaching this budget cost; else this run's
                     queries = queries if self.nested else np.zeros(len(S))
                     queries[idx.cpu().numpy()] += self._queries
@@ -214,6 +281,15 @@ class Attack(abc.ABC):
                 S_i = best.clone() if self.nested else S.clone()
             outputs[i] = self._output(eps, X, S, S_i, scale, queries)
         return outputs
+
+    def _checked(self, S_adv, eps):
+        """Refuse non-finite adversarial trials: the model's outputs or gradients went NaN/Inf near the input."""
+        S_adv = torch.as_tensor(S_adv)
+        if not torch.isfinite(S_adv).all():
+            at = "" if eps is None else f" at epsilon={eps:g}"
+            raise ModelOutputError(f"{self!r} produced NaN/Inf trials{at}: the model's logits or gradients are not "
+                                   "finite near the clean input (check its weights and layers).")
+        return S_adv
 
     def _output(self, eps, X, S, S_adv, scale, queries, min_norm=None) -> AttackOutput:
         delta = ((S_adv - S).cpu().numpy() * scale[None, :, None]).astype(np.float32)

@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data._checks import ConfigError, EEGRobustError
+from ..data._checks import ConfigError, EEGRobustError, check_option
 from ..data.containers import EEGData
 
 from ._foolbox import fb, run_foolbox
-from .base import Attack, BudgetSpace, eval_mode
+from ._params import ConfigTypeError, check_bool, check_int, check_real, check_seed
+from .base import Attack, BudgetSpace, check_base, eval_mode
 from .whitebox import LinfPGD
 
 
@@ -39,13 +40,17 @@ class QueryOracle(nn.Module):
         The victim in budget space.
     scores : bool, default=False
         Return softmax probabilities (score-based attacks) instead of one-hot labels (decision-based).
-    max_queries : int or None
-        Total queries allowed; one more raises `QueryBudgetExceeded`.
+    max_queries : int >= 0 or None, default=None
+        Total queries allowed; one more raises `QueryBudgetExceeded`. None: unlimited.
     """
 
     def __init__(self, victim: nn.Module, *, scores: bool = False, max_queries: int | None = None):
         super().__init__()
-        self.victim, self.scores, self.max_queries = victim, scores, max_queries
+        if not isinstance(victim, nn.Module):
+            raise TypeError(f"QueryOracle victim must be a torch.nn.Module, got {type(victim).__name__}.")
+        self.victim, self.scores = victim, check_bool("QueryOracle", "scores", scores)
+        self.max_queries = None if max_queries is None else check_int("QueryOracle", "max_queries", max_queries,
+                                                                        low=0)
         self.n_queries = 0
 
     def forward(self, S):
@@ -62,12 +67,6 @@ class QueryOracle(nn.Module):
         return self(S).argmax(1)
 
 
-def _check_budget(name, value):
-    if not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer number of queries per trial, got {value!r}.")
-    return int(value)
-
-
 class SquareAttack(Attack):
     """L-inf Square attack [3]_ adapted to EEG: random search over time windows of a random channel subset.
 
@@ -77,9 +76,10 @@ class SquareAttack(Attack):
 
     Parameters
     ----------
-    max_queries : int, default=500
-        Per-trial query budget (including the first query of the clean trial).
-    p_init : float, default=0.05
+    max_queries : int >= 2, default=500
+        Per-trial query budget (including the first query of the clean trial and the first perturbed one).
+    p_init : float in (0, 1], default=0.05
+        Initial fraction of the time axis a window covers.
     """
 
     name = "square"
@@ -87,8 +87,9 @@ class SquareAttack(Attack):
     nested = False  # each budget gets its own max_queries per trial
 
     def __init__(self, *, max_queries: int = 500, p_init: float = 0.05):
-        self.max_queries = _check_budget("max_queries", max_queries)
-        self.p_init = p_init
+        self.max_queries = check_int("SquareAttack", "max_queries", max_queries, low=2,
+                                     why=" queries per trial (the clean trial and the first perturbed one)")
+        self.p_init = check_real("SquareAttack", "p_init", p_init, high=1.0)
 
     def _target(self, victim):
         return QueryOracle(victim, scores=True)
@@ -148,8 +149,9 @@ class HopSkipJump(Attack):
 
     Parameters
     ----------
-    max_queries : int, default=1000
-    gradient_evals : int, default=50
+    max_queries : int >= 1, default=1000
+        Per-trial query budget.
+    gradient_evals : int >= 1, default=50
         Queries per trial to estimate the boundary's normal in each iteration.
     """
 
@@ -159,8 +161,8 @@ class HopSkipJump(Attack):
     nested = False
 
     def __init__(self, *, max_queries: int = 1000, gradient_evals: int = 50):
-        self.max_queries = _check_budget("max_queries", max_queries)
-        self.gradient_evals = gradient_evals
+        self.max_queries = check_int("HopSkipJump", "max_queries", max_queries, why=" queries per trial")
+        self.gradient_evals = check_int("HopSkipJump", "gradient_evals", gradient_evals)
 
     def _target(self, victim):
         return QueryOracle(victim, scores=False)
@@ -210,14 +212,15 @@ class JacobianSubstitute(Attack):
         The attacker's seed trials (their labels are ignored: the oracle labels them).
     arch : str, default="eegnet"
         Substitute architecture (a `models` registry name).
-    rounds : int, default=3
+    rounds : int >= 1, default=3
         Augmentation rounds: the set doubles each round.
-    lam : float, default=0.3
+    lam : float > 0, default=0.3
         Augmentation step in budget units (channel standard deviations).
     base : Attack, default=LinfPGD()
+        A white-box attack run on the substitute.
     train_config : models.TrainConfig or None
         Training of the substitute in each round (warm-started after the first).
-    random_state : int, default=0
+    random_state : int >= 0 or None, default=0
 
     Attributes
     ----------
@@ -232,11 +235,19 @@ class JacobianSubstitute(Attack):
 
     def __init__(self, *, seed: EEGData, arch: str = "eegnet", rounds: int = 3, lam: float = 0.3,
                  base: Attack | None = None, train_config=None, random_state: int = 0):
+        from ..models import TrainConfig, model_names
+
         if not isinstance(seed, EEGData):
-            raise TypeError(f"seed must be an EEGData, got {type(seed).__name__}.")
-        self.seed, self.arch, self.rounds, self.lam = seed, arch, rounds, lam
-        self.base = base if base is not None else LinfPGD()
-        self.train_config, self.random_state = train_config, random_state
+            raise TypeError(f"JacobianSubstitute seed must be an EEGData, got {type(seed).__name__}.")
+        self.seed, self.arch = seed, check_option("JacobianSubstitute arch", arch, model_names())
+        self.rounds = check_int("JacobianSubstitute", "rounds", rounds)
+        self.lam = check_real("JacobianSubstitute", "lam", lam)
+        self.base = check_base("JacobianSubstitute", base) if base is not None else LinfPGD()
+        if train_config is not None and not isinstance(train_config, TrainConfig):
+            raise ConfigTypeError(f"JacobianSubstitute train_config must be a models.TrainConfig or None, got "
+                                  f"{type(train_config).__name__}.")
+        self.train_config = train_config
+        self.random_state = check_seed(random_state, name="JacobianSubstitute random_state")
         self.substitute_ = None
 
     @property

@@ -27,13 +27,23 @@ DEFAULT_EPSILONS = (0.01, 0.03, 0.05, 0.1, 0.2, 0.3)
 
 
 def check_epsilons(epsilons) -> tuple[float, ...]:
-    """Validate a sequence of budgets: non-empty, numeric, finite and >= 0."""
-    if isinstance(epsilons, numbers.Real):
+    """Validate a sequence of budgets: non-empty, numeric, finite and >= 0.
+
+    Numeric strings inside a sequence are accepted (the CLI's ``--eps 0.05,0.1``); a bare string, a bool or an
+    array of strings is not.
+    """
+    example = "Example: epsilons=(0.05, 0.1)."
+    if isinstance(epsilons, (numbers.Real, np.ndarray)) and np.ndim(epsilons) == 0:
         epsilons = (epsilons,)
+    if isinstance(epsilons, (str, bytes)) or (isinstance(epsilons, np.ndarray) and epsilons.dtype.kind not in "iuf"):
+        raise ConfigError(f"epsilons must be numbers, got {epsilons!r}. {example}")
     try:
-        values = tuple(float(e) for e in epsilons)
+        items = tuple(np.ravel(epsilons)) if isinstance(epsilons, np.ndarray) else tuple(epsilons)
+        if any(isinstance(e, (bool, np.bool_)) for e in items):
+            raise TypeError
+        values = tuple(float(e) for e in items)
     except (TypeError, ValueError):
-        raise ConfigError(f"epsilons must be numbers, got {epsilons!r}. Example: epsilons=(0.05, 0.1).") from None
+        raise ConfigError(f"epsilons must be numbers, got {epsilons!r}. {example}") from None
     if not values:
         raise ConfigError("epsilons must be non-empty, got (). Example: epsilons=(0.05, 0.1).")
     bad = [e for e in values if not math.isfinite(e) or e < 0]

@@ -16,7 +16,8 @@ import hashlib
 import torch
 from torch import nn
 
-from .base import Attack, BudgetSpace, eval_mode, predict_labels
+from ._params import ConfigTypeError
+from .base import Attack, BudgetSpace, check_base, eval_mode, predict_labels
 
 
 class TransferAttack(Attack):
@@ -43,8 +44,11 @@ class TransferAttack(Attack):
 
     def __init__(self, *, surrogate: nn.Module, base: Attack, surrogate_name: str = ""):
         if not isinstance(surrogate, nn.Module):
-            raise TypeError(f"surrogate must be a torch.nn.Module, got {type(surrogate).__name__}.")
-        self.surrogate, self.base, self.surrogate_name = surrogate, base, surrogate_name
+            raise TypeError(f"TransferAttack surrogate must be a torch.nn.Module, got {type(surrogate).__name__}.")
+        if not isinstance(surrogate_name, str):
+            raise ConfigTypeError(f"TransferAttack surrogate_name must be a str, got {type(surrogate_name).__name__}.")
+        self.surrogate, self.base = surrogate, check_base("TransferAttack", base)
+        self.surrogate_name = surrogate_name
         self._crafted: dict = {}
 
     @property
@@ -57,6 +61,9 @@ class TransferAttack(Attack):
 
     def __repr__(self):
         return f"{type(self).__name__}(base={self.base!r}, surrogate={self.surrogate_name or type(self.surrogate).__name__})"
+
+    def _gradient_model(self, model):
+        return self.surrogate  # the base attack follows the surrogate's gradients
 
     def _target(self, victim):
         return BudgetSpace(self.surrogate, victim.scale.flatten().cpu().numpy()).to(victim.scale.device)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from ._foolbox import fb, run_foolbox
+from ._params import check_bool, check_int, check_real
 from .base import Attack, predict_labels
 
 
@@ -44,13 +45,13 @@ class LinfPGD(Attack):
 
     Parameters
     ----------
-    steps : int, default=40
-    rel_stepsize : float, default=2.5
+    steps : int >= 1, default=40
+    rel_stepsize : float > 0, default=2.5
         Step size is ``rel_stepsize * epsilon / steps`` (Madry et al.'s 2.5 * eps / steps), enough to walk from a
         random start to the far side of the ball. foolbox's own default (0.01/0.3 of epsilon per step, 20-40
         steps) measured weaker than FGSM on an SCP1 EEGNet.
     random_start : bool, default=True
-    restarts : int, default=1
+    restarts : int >= 1, default=1
         Independent random restarts; a trial counts as fooled if any restart fools it.
     """
 
@@ -58,7 +59,11 @@ class LinfPGD(Attack):
     foolbox_class = "LinfPGD"
 
     def __init__(self, *, steps=40, rel_stepsize=2.5, random_start=True, restarts=1):
-        self.steps, self.rel_stepsize, self.random_start, self.restarts = steps, rel_stepsize, random_start, restarts
+        owner = type(self).__name__
+        self.steps = check_int(owner, "steps", steps)
+        self.rel_stepsize = check_real(owner, "rel_stepsize", rel_stepsize)
+        self.random_start = check_bool(owner, "random_start", random_start)
+        self.restarts = check_int(owner, "restarts", restarts)
 
     def _run(self, target, S, labels, *, epsilon, bounds, rng):
         budget = self._budget(epsilon, S.shape)
@@ -85,14 +90,22 @@ class L2PGD(LinfPGD):
 
 
 class DeepFool(Attack):
-    """L2 DeepFool [4]_, a minimal-norm attack: reports the smallest perturbation that flips each trial."""
+    """L2 DeepFool [4]_, a minimal-norm attack: reports the smallest perturbation that flips each trial.
+
+    Parameters
+    ----------
+    steps : int >= 1, default=50
+    overshoot : float >= 0, default=0.02
+        Relative step past the estimated boundary.
+    """
 
     name = "deepfool"
     norm = "l2"
     minimal = True
 
     def __init__(self, *, steps=50, overshoot=0.02):
-        self.steps, self.overshoot = steps, overshoot
+        self.steps = check_int("DeepFool", "steps", steps)
+        self.overshoot = check_real("DeepFool", "overshoot", overshoot, low_open=False)
 
     def _run(self, target, S, labels, *, epsilon, bounds, rng):
         n_classes = target(S[:1]).shape[1]
@@ -102,15 +115,27 @@ class DeepFool(Attack):
 
 
 class CarliniWagnerL2(Attack):
-    """Carlini-Wagner L2 [5]_, minimal-norm; fewer steps than foolbox's 10000 default to fit a CPU."""
+    """Carlini-Wagner L2 [5]_, minimal-norm; fewer steps than foolbox's 10000 default to fit a CPU.
+
+    Parameters
+    ----------
+    binary_search_steps : int >= 1, default=3
+    steps : int >= 1, default=50
+        Optimisation steps per binary-search step.
+    stepsize : float > 0, default=0.01
+    initial_const : float > 0, default=1.0
+        First trade-off constant of the binary search (0 would never grow).
+    """
 
     name = "cw_l2"
     norm = "l2"
     minimal = True
 
     def __init__(self, *, binary_search_steps=3, steps=50, stepsize=0.01, initial_const=1.0):
-        self.binary_search_steps, self.steps = binary_search_steps, steps
-        self.stepsize, self.initial_const = stepsize, initial_const
+        self.binary_search_steps = check_int("CarliniWagnerL2", "binary_search_steps", binary_search_steps)
+        self.steps = check_int("CarliniWagnerL2", "steps", steps)
+        self.stepsize = check_real("CarliniWagnerL2", "stepsize", stepsize)
+        self.initial_const = check_real("CarliniWagnerL2", "initial_const", initial_const)
 
     def _run(self, target, S, labels, *, epsilon, bounds, rng):
         attack = fb.attacks.L2CarliniWagnerAttack(binary_search_steps=self.binary_search_steps, steps=self.steps,

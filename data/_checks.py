@@ -24,6 +24,10 @@ class ConfigError(EEGRobustError, ValueError):
     """An option or configuration value outside what is allowed."""
 
 
+class NoVerdictError(EEGRobustError, ValueError):
+    """Nothing could be measured (no attack planned, or nothing to attack): no verdict is possible (CLI exit 3)."""
+
+
 def check_option(name: str, value, allowed: Iterable, *, error=ConfigError):
     """Return ``value`` if it is in ``allowed``; else raise naming it, with a "did you mean"."""
     allowed = list(allowed)

@@ -8,6 +8,7 @@ statistics from them.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ._checks import ConfigError, DataError, check_random_state
 from .containers import EEGData
@@ -75,8 +76,13 @@ def mix_synthetic(real: EEGData, generated, ratio: float, random_state=0) -> EEG
     else:
         raise TypeError(f"generated must be an EEGData pool or a callable (n, label) -> array, got "
                         f"{type(generated).__name__}.")
+    # synthetic trials belong to the subject(s) of the real trials they were mixed into (the first one's keys)
+    first = real.metadata.iloc[:1]
+    syn_meta = pd.DataFrame({c: np.repeat(first[c].to_numpy(), len(y_syn)) for c in ("subject", "session", "run")})
+    syn_meta["is_synthetic"] = True
+    metadata = pd.concat([real.metadata, syn_meta], ignore_index=True)
     return EEGData(np.concatenate([real.X, X_syn]), np.concatenate([real.y, y_syn]), real.sfreq, real.ch_names,
-                   real.classes, np.concatenate([real.is_synthetic, np.ones(len(y_syn), bool)]))
+                   real.classes, np.concatenate([real.is_synthetic, np.ones(len(y_syn), bool)]), metadata)
 
 
 def _draw_from_pool(real, pool, quotas, rng):

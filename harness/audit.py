@@ -11,7 +11,7 @@ import numpy as np
 from scipy.stats import binom
 
 from ..data import epochs_to_data, load_epochs
-
+from ..data._checks import NoVerdictError
 from ..models import conform_data
 from .config import SuiteConfig
 from .loaders import load_victim
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 class ChanceLevelWarning(UserWarning):
-    """The audited model is not above chance on the audit epochs: its input is probably wrong."""
+    """The audited model is not above chance on the audit epochs; the note says what was checked and why."""
 
 
 def chance_bound(y, alpha: float = 0.05) -> float:
@@ -54,42 +54,120 @@ def verdict_line(rows, max_drop=None) -> str:
     return f"verdict: {status} (max drop {max_drop:g}); worst cell {cell}"
 
 
+def no_verdict_reason(result, max_drop=None):
+    """Why no robustness verdict is possible for an audit result, or None when there is one.
+
+    No trial to attack (the model classifies none of them correctly) means every attacked cell measured nothing;
+    a gate (``max_drop``) on a model that is not above chance would pass on numbers that mean nothing.
+    """
+    attacked = [r for r in result.rows if r["threat_model"] != "control" and r["epsilon"] > 0]
+    audit = result.provenance.get("audit", {})
+    if attacked and all(r["clean_rca"] == 0 for r in attacked):
+        return (f"the model classifies none of the audit trials correctly, so no attack had a trial to attack "
+                f"(clean accuracy {audit.get('clean_rca', 0.0):.3f}); see the note above")
+    if max_drop is not None and audit.get("at_chance"):
+        return (f"the model is not above chance on these epochs (clean accuracy {audit['clean_rca']:.3f}, 95% "
+                f"bound {audit['chance_bound']:.3f}), so a --max-drop gate on it would pass on numbers that mean "
+                "nothing; see the note above")
+    return None
+
+
 def run_audit(model_path, data_path, *, config: SuiteConfig, out_dir, train_path=None, arch=None,
-              input_unit="uV", standardize="none", device="cpu", resume=False, progress=True) -> SuiteResult:
+              input_unit="uV", standardize="none", device="cpu", resume=False, progress=True,
+              epochs_kwargs=None, trust_code=False) -> SuiteResult:
     """Load ``model_path`` safely, check it on the epochs at ``data_path``, run the suite and save results.
 
     ``out_dir/results.json`` is rewritten atomically after every finished cell; with ``resume`` the cells
-    already there are kept and not run again.
+    already there are kept and not run again. ``epochs_kwargs`` (``tmin``, ``tmax``, ``event_id``) go to
+    `data.load_epochs` for both files (raw recordings); ``trust_code`` to `harness.loaders.load_victim`.
+
+    Raises
+    ------
+    NoVerdictError
+        Nothing would be attacked (no attack of the chosen threat models at a budget > 0).
     """
     out = Path(out_dir)
-    test = epochs_to_data(load_epochs(data_path))
-    train = epochs_to_data(load_epochs(train_path)) if train_path is not None else None
-    victim, info = load_victim(model_path, test, arch=arch, input_unit=input_unit, standardize=standardize)
+    epochs_kwargs = dict(epochs_kwargs or {})
+    test = epochs_to_data(load_epochs(data_path, **epochs_kwargs))
+    train = epochs_to_data(load_epochs(train_path, **epochs_kwargs)) if train_path is not None else None
+    victim, info = load_victim(model_path, test, arch=arch, input_unit=input_unit, standardize=standardize,
+                               trust_code=trust_code)
     victim = victim.to(device)
     test = conform_data(victim, test, name="the model")
     name = info["arch"] or "victim"
-    notes = []
-    acc, bound = rca(test.y, _predict(victim, test.X)), chance_bound(test.y)
-    if acc <= bound:
-        msg = (f"the model's clean accuracy {acc:.3f} on {test.n_trials} audit trials is not above chance "
-               f"(95% bound {bound:.3f}): check --input-unit and --standardize; robustness numbers of a model that "
-               "does not work on these epochs mean nothing")
-        warnings.warn(msg, ChanceLevelWarning, stacklevel=2)
-        notes.append(msg)
+    notes, skips = [], []
+    pred = _predict(victim, test.X)
+    check = _chance_check(victim, test, pred, train)
+    if check["note"]:
+        warnings.warn(check["note"], ChanceLevelWarning, stacklevel=2)
+        notes.append(check["note"])
     threats = config.threat_models
     if not info["gradients"] and "white_box" in threats:
         threats = tuple(t for t in threats if t != "white_box")
-        notes.append("white_box skipped: an ONNX model has no gradients")
+        skips.append("white_box skipped: an ONNX model has no gradients")
+    if np.unique(pred).size == 1 and "black_box" in threats and "substitute" in config.black_box:
+        config = replace(config, black_box=tuple(a for a in config.black_box if a != "substitute"))
+        skips.append(f"black_box substitute skipped: the model predicts {test.classes[pred[0]]!r} for every audit "
+                     "trial, so no substitute can be trained on its labels")
+    notes += skips
     config = replace(config, threat_models=threats, dataset=_dataset_name(data_path))
     keys = FoldKeys(dataset=config.dataset, subject="1", fold="audit", protocol="given")
-    result = run_suite(config, test=test, train=train, victims={name: victim}, progress=progress,
-                       store=Store(out), resume=resume, keys=keys, device=str(device),
-                       require_attack=True)
+    try:
+        result = run_suite(config, test=test, train=train, victims={name: victim}, progress=progress,
+                           store=Store(out), resume=resume, keys=keys, device=str(device),
+                           require_attack=True)
+    except NoVerdictError as err:
+        if not skips:
+            raise
+        raise NoVerdictError(f"{str(err).rstrip('.')}; skipped by the audit: {'; '.join(skips)}.") from None
     result.provenance.update({"audit": {**info, "data": str(data_path), "train_data": None if train_path is None
                                         else str(train_path), "input_unit": input_unit, "standardize": standardize,
-                                        "clean_rca": acc, "chance_bound": bound, "notes": notes}})
-    result.provenance["skipped"] = result.provenance.get("skipped", []) + [n for n in notes if "skipped" in n]
+                                        "epochs_kwargs": epochs_kwargs, "clean_rca": check["clean_rca"],
+                                        "chance_bound": check["chance_bound"], "at_chance": bool(check["note"]),
+                                        "prediction_shares": check["prediction_shares"],
+                                        "train_rca": check["train_rca"], "notes": notes}})
+    result.provenance["skipped"] = result.provenance.get("skipped", []) + skips
     return result
+
+
+def _chance_check(victim, test, pred, train) -> dict:
+    """Clean accuracy against the 95 % binomial chance bound, the class balance of the predictions and, with
+    training data, the accuracy on it; a note naming what was checked and the likely cause when not above chance."""
+    acc, bound = rca(test.y, pred), chance_bound(test.y)
+    counts = np.bincount(pred, minlength=len(test.classes))
+    shares = {str(c): float(n / len(pred)) for c, n in zip(test.classes, counts)}
+    top = int(counts.argmax())
+    train_acc = train_bound = None
+    if train is not None:
+        train = conform_data(victim, train, name="the model (--train-data)")
+        train_acc, train_bound = rca(train.y, _predict(victim, train.X)), chance_bound(train.y)
+    check = {"clean_rca": acc, "chance_bound": bound, "prediction_shares": shares, "train_rca": train_acc,
+             "note": None}
+    if acc > bound:
+        return check
+    checked = (f"clean accuracy {acc:.3f} on {test.n_trials} audit trials vs the 95% chance bound {bound:.3f}; "
+               f"predictions {counts[top] / len(pred):.0%} {test.classes[top]!r}")
+    if train_acc is not None:
+        checked += f"; accuracy {train_acc:.3f} on the {train.n_trials} --train-data trials (bound {train_bound:.3f})"
+    low = binom.ppf(0.05, test.n_trials, 1 / len(test.classes)) / test.n_trials
+    if counts[top] >= 0.95 * len(pred):
+        cause = ("it predicts one class for (almost) every trial, which is what a wrong input scale or "
+                 "preprocessing does: check --input-unit and --standardize")
+    elif train_acc is not None and train_acc <= train_bound:
+        cause = ("it is at chance on its training data too: check --input-unit, --standardize and that the model "
+                 "file belongs to these epochs")
+    elif train_acc is not None:
+        cause = ("it is above chance on its training data, so the input options look right and the model does not "
+                 "generalise to these epochs (another session or subject?)")
+    elif acc < low:
+        cause = ("it is reliably below chance, as when the labels are swapped: check the class names "
+                 "(--event-id) of the epochs")
+    else:
+        cause = ("it may not generalise to these epochs, or get another input than in training; give "
+                 "--train-data to tell these apart")
+    check["note"] = (f"the model is not above chance on these epochs ({checked}): {cause}; robustness numbers of "
+                     "a model that does not work on these epochs mean nothing")
+    return check
 
 
 def _predict(model, X):

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
+from ..attacks.base import ModelOutputError
 from ..attacks import HopSkipJump, JacobianSubstitute, SquareAttack, TransferAttack, channel_scale, make_attack
 from ..data import EEGData, split_disjoint
-from ..models import TrainConfig, predict
+from ..models import TrainConfig, predict, predict_logits
 from .metrics import bca, perturbation_stats, rca
 from .plan import AttackSpec, Cell
 
@@ -161,7 +162,7 @@ def run_cell(cell: Cell, victim: nn.Module, ctx: FoldContext, *, keep_example: b
         X_adv = data.X.copy()
         if out is not None:
             X_adv[idx] = out.X_adv
-        adv = predict(victim, X_adv) if out is not None else clean.copy()
+        adv = _predict_checked(victim, X_adv, attack.name, eps) if out is not None else clean.copy()
         fooled = (adv[idx] != data.y[idx]) & correct
         row = {
             **keys, "threat_model": spec.threat_model, "attack": attack.name, "substitute": spec.substitute,
@@ -184,6 +185,17 @@ def run_cell(cell: Cell, victim: nn.Module, ctx: FoldContext, *, keep_example: b
     outcomes = {"trial": trials.astype(int).tolist(), "y": data.y.astype(int).tolist(),
                 "clean_pred": clean.astype(int).tolist(), "adv_pred": adv_preds}
     return CellResult(cell, rows, outcomes, examples, info)
+
+
+def _predict_checked(victim, X_adv, attack_name, eps) -> np.ndarray:
+    """Predictions on adversarial trials; NaN/Inf logits there are an error, never a silent class 0."""
+    logits = predict_logits(victim, X_adv)
+    bad = ~np.isfinite(logits).all(axis=1)
+    if bad.any():
+        raise ModelOutputError(f"the model returned NaN/Inf logits on {int(bad.sum())} of {len(bad)} trials perturbed "
+                               f"by {attack_name} at epsilon={eps:g}; its outputs are not finite on inputs near the "
+                               "data, so no robustness number can be computed.")
+    return logits.argmax(axis=1)
 
 
 def _example(row, data, i, X_adv, clean, adv) -> dict:

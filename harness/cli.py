@@ -1,33 +1,135 @@
-"""The ``eegrobust`` command line: demo (--gan), train, audit, report, gan train|sample; ``python -m harness``.
+"""The ``eegrobust`` command line: demo (--gan), run, train, audit, report, gan train|sample; ``python -m harness``.
 
-Exit codes: 0 success, 1 a ``--max-drop`` threshold exceeded, 2 a usage, config or input error (one line on
-stderr; the traceback only with ``--debug``).
+Exit codes, one meaning each: 0 passed (or done), 1 a ``--max-drop`` threshold exceeded (or a GAN gate failed),
+2 a usage or input error (options, files, folders, permissions), 3 no verdict possible (nothing was attacked) or an
+internal error. Every error is one line on stderr; ``--debug`` (before or after the command) adds the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 import sys
+import tempfile
 import time
+import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, EXIT_NO_VERDICT, EXIT_INTERNAL = 0, 1, 2, 3, 3
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class UsageError(Exception):
     """A bad command-line value (exit code 2)."""
 
 
-def _out_dir(path) -> Path:
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {str(out)!r} is a file; give a folder (it is created if missing).")
-    out.mkdir(parents=True, exist_ok=True)
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit 2), naming the option and the value."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _check_out(path, option: str = "--out", *, file: bool = False) -> Path:
+    """Refuse an output path that cannot be written, before any work and without creating anything.
+
+    ``file``: the path names a file (its folder must be writable), else a folder (created later if missing).
+    """
+    out = Path(path).expanduser()
+    if not file and out.exists() and not out.is_dir():
+        raise UsageError(f"{option} {str(out)!r} is a file; give a folder (it is created if missing).")
+    if file and out.is_dir():
+        raise UsageError(f"{option} {str(out)!r} is a folder; give a file name.")
+    probe = out.parent if file else out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"{option} {str(out)!r} lies below {str(probe)!r}, which is a file, not a folder.")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".eegrobust-write-test-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        raise UsageError(f"{option} {str(out)!r} is not writable ({err.strerror or type(err).__name__} in "
+                         f"{str(probe)!r}); give a folder you can write to.") from None
     return out
+
+
+def _out_dir(path, option: str = "--out") -> Path:
+    out = _check_out(path, option)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"{option} {str(out)!r} cannot be created ({err.strerror or type(err).__name__}).") from None
+    return out
+
+
+def _seed(text: str) -> int:
+    """argparse type of --seed: a non-negative integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer such as 0, got {text!r}")
+    return value
+
+
+def _finite(text: str) -> float:
+    """argparse type of --tmin/--tmax: a finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, got {text!r}")
+    return value
+
+
+def _event_id(text: str) -> dict:
+    """argparse type of --event-id: ``name=code,name=code`` (class names and their integer event codes)."""
+    event_id = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, code = (t.strip() for t in part.partition("="))
+        if not sep or not name:
+            raise argparse.ArgumentTypeError(f"must be name=code pairs such as left=1,right=2, got {part!r}")
+        try:
+            event_id[name] = int(code)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"the event code of {name!r} must be an integer, got {code!r}") from None
+    if len(event_id) < 2:
+        raise argparse.ArgumentTypeError(f"must name at least two classes such as left=1,right=2, got {text!r}")
+    return event_id
+
+
+def _log_level(text: str) -> str:
+    if text.lower() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"must be one of {list(LOG_LEVELS)}, got {text!r}")
+    return text.upper()
+
+
+def _epochs_kwargs(args) -> dict:
+    """--tmin/--tmax/--event-id as `data.load_epochs` keywords (only those given)."""
+    return {k: getattr(args, k) for k in ("tmin", "tmax", "event_id") if getattr(args, k, None) is not None}
+
+
+def add_epochs_options(p) -> None:
+    """--tmin, --tmax and --event-id: how raw recordings (EDF, BDF, GDF, raw FIF ...) are cut into epochs."""
+    p.add_argument("--tmin", type=_finite, default=None, help="epoch start in s relative to each event (raw "
+                                                             "recordings; default 0)")
+    p.add_argument("--tmax", type=_finite, default=None, help="epoch end in s relative to each event (raw "
+                                                             "recordings: required)")
+    p.add_argument("--event-id", type=_event_id, default=None, metavar="NAME=CODE,...",
+                   help="classes and their event codes, e.g. left=1,right=2 (raw recordings: which events to cut; "
+                        "epochs files: which conditions to keep)")
 
 
 def _dataset(name):
@@ -77,6 +179,7 @@ def _cmd_demo(args) -> int:
     study = StudyConfig(dataset=args.dataset, protocol="official", preset=args.preset, models=args.models,
                         seeds=_seeds(args), device=args.device, out=args.out, resume=args.resume,
                         cache=not args.no_cache)
+    _check_out(study.out)
     return _run_and_print(study, args, formats=("md", "html", "csv"))
 
 
@@ -156,11 +259,13 @@ def _cmd_run(args) -> int:
               "models": args.models, "preset": args.preset, "seeds": _seeds(args), "threat": args.threat,
               "attacks": args.attacks, "eps": _float_list(args.eps, "--eps") if args.eps is not None else None,
               "device": args.device, "out": args.out, "resume": args.resume or None,
-              "cache": False if args.no_cache else None, "paradigm": args.paradigm}
+              "cache": False if args.no_cache else None, "paradigm": args.paradigm,
+              "epochs_kwargs": _epochs_kwargs(args) or None}
     if args.config:
         study = StudyConfig.from_toml(args.config, **fields)
     else:
         study = StudyConfig.from_dict({k: v for k, v in fields.items() if v is not None})
+    _check_out(study.out)
     return _run_and_print(study, args)
 
 
@@ -193,16 +298,9 @@ def _audit_config(args):
 
 
 def _device(name):
-    import torch
+    from .study import resolve_device
 
-    from ..data._checks import check_option
-
-    check_option("--device", name, ("auto", "cpu", "cuda"))
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available here; use --device cpu or auto.")
-    return name
+    return resolve_device(name)
 
 
 def _cmd_audit(args) -> int:
@@ -214,20 +312,30 @@ def _cmd_audit(args) -> int:
         raise UsageError(f"--max-drop must lie in [0, 1] (an accuracy drop), got {args.max_drop}.")
     if not Path(args.model).exists():
         raise UsageError(f"MODEL {args.model!r} does not exist.")
-    out = _out_dir(args.out)
+    from .audit import ChanceLevelWarning
+
     config = _audit_config(args)
-    result = run_audit(args.model, args.data, config=config, out_dir=out, train_path=args.train_data,
-                       arch=args.arch, input_unit=args.input_unit, standardize=args.standardize,
-                       device=_device(args.device), resume=args.resume, progress=not args.quiet)
+    out = _check_out(args.out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ChanceLevelWarning)  # printed below as a note, and kept in results.json
+        result = run_audit(args.model, args.data, config=config, out_dir=out, train_path=args.train_data,
+                           arch=args.arch, input_unit=args.input_unit, standardize=args.standardize,
+                           device=_device(args.device), resume=args.resume, progress=not args.quiet,
+                           epochs_kwargs=_epochs_kwargs(args), trust_code=args.trust_code)
     paths = result.save(out)
     _write_reports(result, out, ("md",))
     print(accuracy_table(result.rows))
-    for note in result.provenance["audit"]["notes"] + result.provenance.get("skipped", []):
+    for note in dict.fromkeys(result.provenance["audit"]["notes"] + result.provenance.get("skipped", [])):
         print(f"note: {note}")
     print(f"results: {paths['json']}")
-    print(verdict_line(result.rows, args.max_drop))
-    from .audit import worst_row
+    from .audit import no_verdict_reason, worst_row
 
+    reason = no_verdict_reason(result, args.max_drop)
+    if reason is not None:
+        print(f"verdict: no verdict possible: {reason}")
+        print(f"eegrobust: no verdict possible: {reason} (results: {paths['json']})", file=sys.stderr)
+        return EXIT_NO_VERDICT
+    print(verdict_line(result.rows, args.max_drop))
     worst = worst_row(result.rows)
     if args.max_drop is not None and worst is not None and worst["drop"] > args.max_drop:
         return EXIT_THRESHOLD
@@ -248,7 +356,7 @@ def _cmd_report(args) -> int:
     from .report import write_report
 
     result = SuiteResult.from_json(args.results)
-    out = _out_dir(args.out or Path(args.results).parent)
+    out = _check_out(args.out or Path(args.results).parent)
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     paths = write_report(result, out, formats=formats)
     for fmt, path in paths.items():
@@ -300,8 +408,10 @@ def _load_train(args):
     from ..data import epochs_to_data, load_bundled, load_epochs
 
     if args.data:
-        epochs = load_epochs(args.data)
+        epochs = load_epochs(args.data, **_epochs_kwargs(args))
         return epochs_to_data(epochs), dict(epochs.event_id)
+    if _epochs_kwargs(args):
+        raise UsageError("--tmin/--tmax/--event-id apply to --data files only, not to --dataset.")
     epochs = load_bundled(args.dataset)[0]
     return epochs_to_data(epochs), dict(epochs.event_id)
 
@@ -311,13 +421,18 @@ def cmd_gan_train(args) -> int:
     import json
 
     from .gan import gate_failures, train_gan_with_gates
-    from ..models.gan import GANConfig, save_gan
+    from .results import atomic_write
+    from ..models.gan import CONFIG_FILE, WEIGHTS_FILE, GANConfig, save_gan
 
     if args.minutes is not None and args.iterations is not None:
         raise UsageError("give --minutes or --iterations, not both.")
     if args.minutes is not None and args.minutes <= 0 or args.iterations is not None and args.iterations < 1:
         raise UsageError(f"--minutes must be > 0 and --iterations >= 1, got {args.minutes} and {args.iterations}.")
-    out = _out_dir(args.out)
+    out = _check_out(args.out)
+    held = [n for n in (CONFIG_FILE, WEIGHTS_FILE, "gates.json") if (out / n).exists()]
+    if held and not args.overwrite:
+        raise UsageError(f"--out {str(out)!r} already holds a generator ({', '.join(held)}); nothing was changed. "
+                         "Pass --overwrite to replace it, or give another --out.")
     train, event_id = _load_train(args)
     overrides = {"n_stages": args.stages, "show_progress": not args.quiet}
     if args.minutes is not None:
@@ -325,8 +440,9 @@ def cmd_gan_train(args) -> int:
     elif args.iterations is not None:
         overrides["n_iterations"] = args.iterations
     gan, report = train_gan_with_gates(train, GANConfig(**overrides), seed=args.seed, event_id=event_id)
+    _out_dir(out)
     save_gan(gan, out)
-    Path(out, "gates.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+    atomic_write(out / "gates.json", json.dumps(report, indent=1, default=float) + "\n")
     print(f"EEG-GAN trained on {report['n_fit']} trials in {report['fit_seconds']:.0f} s; gates on "
           f"{report['n_holdout']} held-out training trials:")
     for g in report["gates"]:
@@ -346,23 +462,62 @@ def cmd_gan_sample(args) -> int:
 
     if args.n < 1:
         raise UsageError(f"--n must be >= 1, got {args.n}.")
-    out = Path(args.out)
+    out = Path(args.out).expanduser()
     if not out.name.endswith(("-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")):
         raise UsageError(f"--out must end in -epo.fif (MNE's epochs naming), got {str(out)!r}.")
+    if args.data and _same_file(out, args.data):
+        raise UsageError(f"--out {str(out)!r} is the --data file; synthetic epochs would replace the real ones. "
+                         "Give another --out.")
+    _check_out(out, file=True)
     ch_names = sfreq = None
     if args.data:
         from ..data import epochs_to_data, load_epochs
 
-        ref = epochs_to_data(load_epochs(args.data))
+        ref = epochs_to_data(load_epochs(args.data, **_epochs_kwargs(args)))
         ch_names, sfreq = ref.ch_names, ref.sfreq
     gan = load_gan(args.generator, ch_names=ch_names, sfreq=sfreq)
+    if out.exists() and not getattr(args, "overwrite", False):
+        raise UsageError(f"--out {str(out)!r} already exists; nothing was changed. Pass --overwrite to replace it, "
+                         "or give another --out.")
     if not Path(args.generator, "gates.json").is_file():
         logger.warning("no gates.json next to the generator: its quality was not checked")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    gan.sample_epochs(args.n, random_state=args.seed).save(out, overwrite=True, verbose="error")
+    epochs = gan.sample_epochs(args.n, random_state=args.seed)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--out {str(out)!r}: its folder cannot be created ({err.strerror}).") from None
+    _save_epochs_atomic(epochs, out)
     print(f"{args.n} synthetic epochs ({len(gan.ch_names)} channels, {gan.sfreq:g} Hz, classes "
           f"{list(gan.classes)}; metadata is_synthetic=True) written to {out}")
     return EXIT_OK
+
+
+def _same_file(a, b) -> bool:
+    """Whether two paths name the same file (after resolving links, ``..`` and case where the filesystem folds it)."""
+    a, b = Path(a).expanduser(), Path(b).expanduser()
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _save_epochs_atomic(epochs, out: Path) -> None:
+    """Save ``epochs`` to a temporary ``*-epo.fif`` next to ``out`` (MNE wants the suffix), make it readable
+    (0666 minus the umask), then rename it over ``out``: a reader never sees half a file."""
+    suffix = next(s for s in ("-epo.fif.gz", "_epo.fif.gz", "-epo.fif", "_epo.fif") if out.name.endswith(s))
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name[: -len(suffix)]}.", suffix=suffix)
+    os.close(fd)
+    try:
+        epochs.save(tmp, overwrite=True, verbose="error")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def add_gan_parser(subparsers) -> None:
@@ -376,13 +531,15 @@ def add_gan_parser(subparsers) -> None:
                                                           "(default scp1)")
     source.add_argument("--data", default=None, help="training epochs (-epo.fif or any file data.load_epochs reads)")
     p.add_argument("--out", default="eegrobust-gan", help="generator folder (default ./eegrobust-gan)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace a generator already in --out")
+    add_epochs_options(p)
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--stages", type=int, default=3, help="progressive stages over time, 1-3 (default 3)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--iterations", type=int, default=None, help="generator steps (default 1200)")
     budget.add_argument("--minutes", type=float, default=None, help="train for this wall time instead")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_global_options(p)
     p.set_defaults(func=cmd_gan_train)
 
     p = sub.add_parser("sample", help=cmd_gan_sample.__doc__, description=cmd_gan_sample.__doc__)
@@ -390,8 +547,10 @@ def add_gan_parser(subparsers) -> None:
     p.add_argument("--n", type=int, required=True, help="number of epochs (classes balanced)")
     p.add_argument("--out", required=True, help="output file, FILE-epo.fif")
     p.add_argument("--data", default=None, help="epochs the samples are for: channels and sfreq must match")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    add_epochs_options(p)
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    add_global_options(p)
     p.set_defaults(func=cmd_gan_sample)
 
 
@@ -401,23 +560,45 @@ def add_study_options(p) -> None:
     p.add_argument("--resume", action="store_true", help="continue (or re-use) the study already in --out")
     p.add_argument("--no-cache", action="store_true", help="train every victim, do not use the victim cache")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_global_options(p)
+
+
+def add_global_options(p, *, top: bool = False) -> None:
+    """--debug, -v/--verbose and --log-level; on a sub-command they default to what was given before it."""
+    keep = {} if top else {"default": argparse.SUPPRESS}
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error", **keep)
+    p.add_argument("-v", "--verbose", action="count", help="more log messages (-v info, -vv debug)",
+                   **(keep or {"default": 0}))
+    p.add_argument("--log-level", type=_log_level, metavar="LEVEL", help=f"log level: {', '.join(LOG_LEVELS)}",
+                   **(keep or {"default": None}))
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("eegrobust")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eegrobust", description="Adversarial-robustness harness for EEG BCIs.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser = _Parser(prog="eegrobust", description="Adversarial-robustness harness for EEG BCIs.",
+                     epilog="exit codes: 0 passed, 1 a --max-drop threshold exceeded, 2 usage or input error, "
+                            "3 no verdict possible (nothing attacked) or internal error")
+    parser.add_argument("--version", action="version", version=f"eegrobust {_version()}")
+    add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p):
         p.add_argument("--dataset", default="scp1", help="bundled dataset: scp1 (default) or finger")
-        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
-        p.add_argument("--debug", action="store_true", help="show tracebacks")
+        add_global_options(p)
 
     p = sub.add_parser("demo", help=_cmd_demo.__doc__, description=_cmd_demo.__doc__)
     p.add_argument("--dataset", default="scp1", help="bundled dataset: scp1 (default), scp2 or finger")
-    p.add_argument("--seed", type=int, default=None, help="one seed (default: the preset's seeds)")
+    p.add_argument("--seed", type=_seed, default=None, help="one seed (default: the preset's seeds)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds: one victim per seed")
     p.add_argument("--preset", default="standard", help="quick | standard (default) | paper")
     p.add_argument("--quick", dest="preset", action="store_const", const="quick", help="same as --preset quick")
@@ -435,6 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--moabb", default=None, help="MOABB dataset class name (pip install 'eegrobust[moabb]')")
     p.add_argument("--train", default=None, help="training epochs (with --test: an explicit pair)")
     p.add_argument("--test", default=None, help="test epochs (with --train)")
+    add_epochs_options(p)
     p.add_argument("--paradigm", default=None, help="MOABB paradigm (default: from the dataset)")
     p.add_argument("--subjects", default=None, help="comma-separated subjects to keep")
     p.add_argument("--protocol", default=None,
@@ -464,10 +646,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-unit", default="uV", help="unit the model expects: uV (default) or V")
     p.add_argument("--standardize", default="none",
                    help="preprocessing the model expects: none (default) or per-channel")
+    add_epochs_options(p)
+    p.add_argument("--trust-code", action="store_true",
+                   help="allow model formats that are programs (TorchScript): only for files you trust")
     p.add_argument("--threat", default="white,gray,black", help="threat models (default white,gray,black)")
     p.add_argument("--attacks", default=None, help="comma-separated attack names (default: the preset's)")
     p.add_argument("--eps", default=None, help="comma-separated budgets (default: the preset's grid)")
-    p.add_argument("--seed", type=int, default=None, help="attack seed (default: the preset's seeds)")
+    p.add_argument("--seed", type=_seed, default=None, help="attack seed (default: the preset's seeds)")
     p.add_argument("--seeds", default=None, help="comma-separated attack seeds")
     p.add_argument("--out", default="eegrobust-audit", help="results folder (default ./eegrobust-audit)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
@@ -476,14 +661,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1 when any accuracy drop exceeds this value in [0, 1]")
     p.add_argument("--resume", action="store_true", help="keep finished cells of an interrupted audit in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_global_options(p)
     p.set_defaults(func=_cmd_audit)
 
     p = sub.add_parser("report", help=_cmd_report.__doc__, description=_cmd_report.__doc__)
     p.add_argument("results", help="results.json written by demo, audit or run_suite")
     p.add_argument("--format", default="md,html,tex,csv", help="comma-separated: md, html, tex, csv")
     p.add_argument("--out", default=None, help="folder for the report (default: next to RESULTS)")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_global_options(p)
     p.set_defaults(func=_cmd_report)
 
     add_gan_parser(sub)
@@ -491,25 +676,75 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``eegrobust`` with ``argv`` (default ``sys.argv[1:]``); return the exit code (see the module docstring)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed its usage message
+    except SystemExit as exc:  # argparse printed one line (an error) or the help / version
         return EXIT_USAGE if exc.code else EXIT_OK
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    from ..data._checks import EEGRobustError
+    package, old_level = logging.getLogger("eegrobust"), logging.getLogger("eegrobust").level
+    if args.log_level or args.verbose:
+        package.setLevel(args.log_level or ("DEBUG" if args.verbose >= 2 else "INFO"))
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line
+            return _dispatch(args)
+    finally:
+        package.setLevel(old_level)
+
+
+def _dispatch(args) -> int:
+    from ..data._checks import EEGRobustError, NoVerdictError
 
     try:
         return args.func(args)
-    except (UsageError, EEGRobustError, FileNotFoundError) as err:
-        if args.debug:
-            raise
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(f"eegrobust: error: {msg}", file=sys.stderr)
-        return EXIT_USAGE
+    except NoVerdictError as err:
+        return _fail(args, err, EXIT_NO_VERDICT, "no verdict possible", _first_line(err))
+    except (UsageError, EEGRobustError) as err:
+        return _fail(args, err, EXIT_USAGE, "error", _cli_wording(_first_line(err)))
+    except OSError as err:  # permissions, a full disk, a path below a file: the user's environment, not a bug
+        return _fail(args, err, EXIT_USAGE, "error", _os_message(err))
     except KeyboardInterrupt:
         print("eegrobust: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - anything else is a bug: one line, the traceback with --debug
+        hint = "" if args.debug else " (run with --debug for the traceback; please report it)"
+        return _fail(args, err, EXIT_INTERNAL, "internal error", f"{type(err).__name__}: {_first_line(err)}{hint}")
+
+
+def _fail(args, err, code: int, kind: str, message: str) -> int:
+    if args.debug:
+        traceback.print_exception(err)
+    print(f"eegrobust: {kind}: {message}", file=sys.stderr)
+    return code
+
+
+#: Library wording -> the option a command-line user has for it.
+_CLI_WORDING = {"pass tmax=<seconds>": "give --tmax SECONDS (and --tmin, --event-id NAME=CODE,...)"}
+
+
+def _cli_wording(message: str) -> str:
+    for library, option in _CLI_WORDING.items():
+        message = message.replace(library, option)
+    return message
+
+
+def _first_line(err) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _os_message(err: OSError) -> str:
+    where = " -> ".join(repr(str(f)) for f in (err.filename, err.filename2) if f is not None)
+    what = err.strerror or _first_line(err)
+    return f"{where}: {what} ({type(err).__name__})" if where else f"{what} ({type(err).__name__})"
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one log line (``WARNING: Category: message``), not Python's two lines with source code."""
+    text = str(message).strip().splitlines()[0] if str(message).strip() else ""
+    logging.getLogger("eegrobust").warning("%s: %s", category.__name__, text)
 
 
 if __name__ == "__main__":

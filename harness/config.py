@@ -116,10 +116,11 @@ class SuiteConfig:
         check("substitute_attack", self.substitute_attack, TRANSFER_BASES)
         check("substitute_arch", self.substitute_arch, model_names())
         check("unit", self.unit, BUDGET_UNITS)
-        for name in ("max_queries", "pgd_steps", "transfer_steps", "n_seed_trials"):
+        for name, low in (("max_queries", 2), ("pgd_steps", 1), ("transfer_steps", 1), ("n_seed_trials", 1),
+                          ("substitute_rounds", 1)):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                problems.append(f"{name} must be a positive integer, got {value!r}.")
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                problems.append(f"{name} must be an integer >= {low}, got {value!r}.")
         if self.n_trials is not None and (not isinstance(self.n_trials, int) or self.n_trials < 2):
             problems.append(f"n_trials must be None or an integer >= 2, got {self.n_trials!r}.")
         if not all(isinstance(s, int) for s in self.seeds) or not self.seeds:

@@ -2,14 +2,27 @@
 
 Supported: an eegrobust bundle (folder with model.json + weights.safetensors); a state dict saved by
 ``torch.save(model.state_dict())`` or skorch/braindecode ``EEGClassifier.save_params(f_params=...)`` (needs
-``arch``); a safetensors state dict (needs ``arch``); a TorchScript file; an ONNX file (forward only: no
-gradients, so white-box attacks are skipped). A file that would need ``torch.load(weights_only=False)`` is
-refused.
+``arch``); a safetensors state dict (needs ``arch``); a ``torch.export`` archive (``.pt2``) holding plain tensors
+and core ATen operators; an ONNX file, with its external ``.onnx.data`` beside it (forward only: no gradients, so
+white-box attacks are skipped); a TorchScript file only with ``trust_code=True``, because TorchScript archives are
+programs that run when loaded. A file that would need ``torch.load(weights_only=False)`` is refused, and so is a
+``.pt2`` archive with pickled parts, guard code, native code or non-ATen calls. A model exported with a static
+batch size (``torch.export`` and ONNX do so by default) is run in batches of exactly that size, the last one padded.
+Weights holding NaN/Inf or garbage magnitudes are refused after loading, whatever the format.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import logging
+import math
+import operator
 import pickle
+import re
+import tokenize
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -19,25 +32,51 @@ from torch import nn
 
 from ..data import EEGData
 from ..data._checks import ConfigError, ModelFileError, check_option
+from ..models.io import CONFIG_FILE, check_finite_weights
 
 ARCHES = ("eegnet", "deep4", "shallow")
 SAFE_SAVE_HINT = ("save a safe checkpoint instead: torch.save(model.state_dict(), 'model.pt'), "
                   "clf.save_params(f_params='model.pt'), or models.save_bundle(model, 'bundle/')")
+_ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError)
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception's message on one line (its type name if it has none), at most 300 characters."""
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return (text[:297] + "...") if len(text) > 300 else (text or type(err).__name__)
 
 
 def sniff_format(path: Path) -> str:
-    """Name the format of a model file from its bytes: bundle, torchscript, torch_zip, pickle, safetensors, onnx."""
-    if path.is_dir() or path.suffix == ".json":
+    """Name the format of a model file from its bytes.
+
+    One of bundle, torchscript, torch_export, torch_zip, pickle, safetensors, onnx.
+    """
+    if path.is_dir() or path.name == CONFIG_FILE:
         return "bundle"
-    head = path.read_bytes()[:16]
+    if path.suffix == ".json":
+        raise ModelFileError(f"{str(path)!r} is a JSON file, not a model: pass a bundle folder (with "
+                             f"{CONFIG_FILE}) or a model file.")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as err:
+        raise ModelFileError(f"cannot read model file {str(path)!r}: {err.strerror or err}; check its "
+                             "permissions.") from None
     if not head:
         raise ModelFileError(f"model file {str(path)!r} is empty.")
     if head[:4] == b"PK\x03\x04":
         try:
-            names = zipfile.ZipFile(path).namelist()
-        except zipfile.BadZipFile:
-            raise ModelFileError(f"model file {str(path)!r} is a truncated or damaged zip archive; save it again.")
-        return "torchscript" if any("/code/" in n or n.endswith("constants.pkl") for n in names) else "torch_zip"
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except _ZIP_ERRORS:
+            raise ModelFileError(f"model file {str(path)!r} is a truncated or damaged zip archive; save it "
+                                 "again.") from None
+        inner = [n.split("/", 1)[-1] for n in names]
+        if "archive_format" in inner or "serialized_exported_program.json" in inner:
+            return "torch_export"
+        if any(n.startswith("code/") or n == "constants.pkl" for n in inner):
+            return "torchscript"
+        return "torch_zip"
     if head[:1] == b"\x80":
         return "pickle"
     if len(head) >= 9 and head[8:9] == b"{":
@@ -45,9 +84,10 @@ def sniff_format(path: Path) -> str:
     if path.suffix == ".onnx":
         return "onnx"
     raise ModelFileError(f"cannot tell the format of {str(path)!r}: not an eegrobust bundle, a torch state dict, "
-                         "TorchScript, safetensors or ONNX file.")
+                         "a torch.export (.pt2), TorchScript, safetensors or ONNX file.")
 
 
+# ------------------------------------------------------------------------------------------------ state dicts
 def _safe_state_dict(path: Path, fmt: str) -> dict:
     if fmt == "safetensors":
         from safetensors import SafetensorError
@@ -55,16 +95,16 @@ def _safe_state_dict(path: Path, fmt: str) -> dict:
 
         try:
             return load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as err:
-            raise ModelFileError(f"cannot read safetensors file {str(path)!r}: {err}") from None
+        except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+            raise ModelFileError(f"cannot read safetensors file {str(path)!r}: {_one_line(err)}") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise ModelFileError(f"{str(path)!r} holds pickled Python objects, which could run code when loaded; "
                              f"eegrobust never unpickles them. {SAFE_SAVE_HINT}.") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
+    except Exception as err:  # noqa: BLE001 - torch raises many types for damaged files
         raise ModelFileError(f"cannot read {str(path)!r} as a torch checkpoint (truncated or damaged?): "
-                             f"{str(err).splitlines()[0]}") from None
+                             f"{_one_line(err)}") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -112,6 +152,425 @@ def _braindecode_net(arch: str, data: EEGData, state: dict) -> nn.Module:
     raise error
 
 
+# ------------------------------------------------------------------------------------------------ TorchScript
+def _load_torchscript(path: Path, trust_code: bool) -> nn.Module:
+    if not trust_code:
+        raise ModelFileError(f"{str(path)!r} is a TorchScript archive: TorchScript archives are programs that run "
+                             "when loaded, so eegrobust does not load them by default; pass --trust-code (CLI) / "
+                             "trust_code=True (API) only for a file from a trusted source, or save a state dict "
+                             "(torch.save(model.state_dict(), ...)) or a bundle (models.save_bundle) instead.")
+    warnings.warn(f"loading TorchScript archive {str(path)!r} with trust_code=True runs the code inside it: do this "
+                  "only for files from a trusted source.", UserWarning, stacklevel=3)
+    try:
+        net = torch.jit.load(str(path), map_location="cpu")
+    except Exception as err:  # noqa: BLE001 - torch.jit.load raises many types for damaged or fake archives
+        raise ModelFileError(f"cannot load TorchScript {str(path)!r} (damaged, or not TorchScript): "
+                             f"{_one_line(err)}") from None
+    check_finite_weights(dict(net.state_dict()), path)
+    return net
+
+
+# ------------------------------------------------------------------------------------------------ torch.export
+_PT2_HINT = ("re-export the model with plain tensor weights (torch.export.export(model, (example,)) then "
+             "torch.export.save), or save a state dict or a bundle (models.save_bundle) instead")
+_PT2_ENTRIES = re.compile(r"(archive_format|archive_version|byteorder|\.data/.*|extra/.*|models/model\.json|"
+                          r"data/weights/.*|data/constants/.*|data/sample_inputs/model\.pt)")
+# what may appear in a shape expression: torch.export prints them with sympy.srepr and loads them with
+# sympy.sympify, which evaluates the string as Python; so only these names, no attribute access, no subscripts
+_SYMPY_NAMES = frozenset({"Symbol", "Integer", "Float", "Rational", "Mul", "Add", "Pow", "Max", "Min", "Abs", "Mod",
+                          "floor", "ceiling", "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "StrictLessThan",
+                          "StrictGreaterThan", "LessThan", "GreaterThan", "Equality", "Unequality", "And", "Or",
+                          "Not", "True", "False", "true", "false", "oo", "zoo", "nan", "FloorDiv", "ModularIndexing",
+                          "Where", "PythonMod", "CleanDiv", "CeilToInt", "FloorToInt", "CeilDiv", "LShift", "RShift",
+                          "PowByNatural", "FloatPow", "FloatTrueDiv", "IntTrueDiv",
+                          "IsNonOverlappingAndDenseIndicator", "TruncToFloat", "TruncToInt", "RoundToInt",
+                          "RoundDecimal", "ToFloat", "Identity", "positive", "negative", "nonnegative",
+                          "nonpositive", "integer", "real", "finite", "zero", "nonzero", "even", "odd",
+                          "commutative", "extended_real", "precision"})
+_SYMPY_OPS = frozenset({"(", ")", ",", "=", "+", "-", "*", "/", "//", "**", "%", "<", ">", "<=", ">=", "==", "!=",
+                        "&", "|", "~"})
+_SYMPY_STRING = re.compile(r"'([A-Za-z][A-Za-z0-9_]{0,40}|[-+]?[0-9][0-9.eE+-]{0,40})'")
+# pytree containers torch.export may rebuild from the in_spec/out_spec of a program: never defaultdict (its
+# context names a module that torch imports) and no enum context (torch imports the module it names, too)
+_SAFE_TREESPEC_TYPES = frozenset({None, "builtins.tuple", "builtins.list", "builtins.dict", "collections.OrderedDict",
+                                  "collections.namedtuple", "torch.fx.immutable_collections.immutable_list",
+                                  "torch.fx.immutable_collections.immutable_dict"})
+_SAFE_OPERATORS = frozenset({operator.getitem, operator.add, operator.sub, operator.mul, operator.floordiv,
+                             operator.truediv, operator.mod, operator.pow, operator.neg, operator.eq, operator.ne,
+                             operator.lt, operator.le, operator.gt, operator.ge, operator.and_, operator.or_,
+                             math.trunc, math.ceil, math.floor, torch.sym_int, torch.sym_float, torch.sym_max,
+                             torch.sym_min, torch.sym_not})
+
+
+def _is_safe_sym_expr(text) -> bool:
+    if not isinstance(text, str) or len(text) > 10_000:
+        return False
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    for tok in tokens:
+        if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.NUMBER):
+            continue
+        if not ((tok.type == tokenize.NAME and tok.string in _SYMPY_NAMES)
+                or (tok.type == tokenize.OP and tok.string in _SYMPY_OPS)
+                or (tok.type == tokenize.STRING and _SYMPY_STRING.fullmatch(tok.string))):
+            return False
+    return True
+
+
+def _walk_json(value):
+    """Yield (key, value) for every item of every object in a parsed JSON document (iteratively)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield from item.items()
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _treespec_problem(spec) -> str | None:
+    """What in a serialized pytree spec would make torch import or build something by name, or None."""
+    try:
+        _, schema = json.loads(spec)
+        stack = [schema]
+        while stack:
+            node = stack.pop()
+            if node["type"] not in _SAFE_TREESPEC_TYPES:
+                return f"a container of type {str(node['type'])[:60]!r}"
+            if isinstance(node["context"], str):
+                context = json.loads(node["context"])
+                if any(key == "__enum__" for key, _ in _walk_json(context)):
+                    return "an enum, which torch imports by module name"
+            stack.extend(node["children_spec"])
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return "a malformed spec"
+    return None
+
+
+def _check_pt2_archive(path: Path) -> None:
+    """Refuse, with the reason, a ``.pt2`` archive whose loading could run code from it.
+
+    ``torch.export.load`` unpickles (``torch.load(weights_only=False)``, ``pickle.loads``) tensor-subclass
+    weights, constants and custom objects, and legacy archives; it falls back to unpickling sample inputs that a
+    weights-only load rejects; it ``sympy.sympify``-s (Python ``eval``) the shape expressions and ``exec``-s the
+    guard code from the JSON; it imports the modules that enum and defaultdict contexts of the input/output specs
+    name; and it loads AOTInductor shared libraries. Only archives without any of these pass; the graph's calls
+    are checked after loading (:func:`_check_exported_graph`), before anything runs.
+    """
+    name = str(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            roots = {n.split("/", 1)[0] for n in names}
+            if len(roots) != 1 or any("/" not in n for n in names):
+                raise ModelFileError(f"{name!r} is not a torch.export archive (expected one top-level folder, got "
+                                     f"{sorted(roots)[:5]}); {_PT2_HINT}.")
+            root = roots.pop() + "/"
+            inner = [n[len(root):] for n in names]
+            if "archive_format" not in inner:
+                raise ModelFileError(f"{name!r} is a legacy torch.export archive (no archive_format entry), whose "
+                                     f"weights torch.export.load unpickles; {_PT2_HINT}.")
+            if zf.read(root + "archive_format").strip() != b"pt2":
+                raise ModelFileError(f"{name!r} has archive_format {zf.read(root + 'archive_format')[:20]!r}, not "
+                                     f"b'pt2'; {_PT2_HINT}.")
+            other = [n for n in inner if not _PT2_ENTRIES.fullmatch(n)]
+            if other:
+                raise ModelFileError(f"{name!r} holds {other[0]!r}, which eegrobust does not load (AOTInductor "
+                                     f"native code, several programs or another payload); {_PT2_HINT}.")
+            if "models/model.json" not in inner:
+                raise ModelFileError(f"{name!r} holds no models/model.json; {_PT2_HINT}.")
+            _check_pt2_payloads(zf, root, inner, name)
+            program = json.loads(zf.read(root + "models/model.json"))
+            if not isinstance(program, dict):
+                raise ModelFileError(f"models/model.json in {name!r} is not a JSON object; {_PT2_HINT}.")
+            if program.get("guards_code"):
+                raise ModelFileError(f"{name!r} holds guard code (Python source that torch.export runs when the "
+                                     f"program is used); eegrobust does not run it; {_PT2_HINT}.")
+            for key, value in _walk_json(program):
+                problem = _treespec_problem(value) if key in ("in_spec", "out_spec") else None
+                if problem:
+                    raise ModelFileError(f"the input/output spec of {name!r} holds {problem}; refused because "
+                                         f"torch.export.load would import or build it; {_PT2_HINT}.")
+                if key == "expr_str" and not _is_safe_sym_expr(value):
+                    raise ModelFileError(f"{name!r} holds a shape expression {str(value)[:60]!r} that is not plain "
+                                         "sympy (torch.export.load evaluates it as Python), so it is refused; "
+                                         f"{_PT2_HINT}.")
+            try:
+                torch.load(io.BytesIO(zf.read(root + "data/sample_inputs/model.pt")), weights_only=True)
+            except KeyError:
+                pass
+            except Exception:  # noqa: BLE001 - anything a weights-only load refuses
+                raise ModelFileError(f"the sample inputs of {name!r} are pickled Python objects, which "
+                                     f"torch.export.load would unpickle; {_PT2_HINT}.") from None
+    except ModelFileError:
+        raise
+    except RecursionError:
+        raise ModelFileError(f"models/model.json in {name!r} is nested too deeply; {_PT2_HINT}.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelFileError(f"a JSON file in {name!r} is not valid JSON ({_one_line(err)}); {_PT2_HINT}.") from None
+    except (KeyError, *_ZIP_ERRORS) as err:
+        raise ModelFileError(f"{name!r} is a truncated or damaged torch.export archive ({_one_line(err)}); "
+                             "export it again.") from None
+
+
+def _check_pt2_payloads(zf, root: str, inner: list, name: str) -> None:
+    for kind, prefix in (("weights", "tensor weights"), ("constants", "tensor constants")):
+        config_name = f"data/{kind}/model_{kind}_config.json"
+        if f"data/{kind}/model.pt" in inner:
+            raise ModelFileError(f"{name!r} stores its {kind} in the legacy pickled format (data/{kind}/model.pt), "
+                                 f"which torch.export.load unpickles; {_PT2_HINT}.")
+        if config_name not in inner:
+            continue
+        config = json.loads(zf.read(root + config_name))
+        entries = config.get("config", {}) if isinstance(config, dict) else None
+        if not isinstance(entries, dict):
+            raise ModelFileError(f"{config_name} in {name!r} is malformed; {_PT2_HINT}.")
+        for fqn, meta in entries.items():
+            if not isinstance(meta, dict) or meta.get("use_pickle") is not False:
+                raise ModelFileError(f"{kind[:-1]} {fqn!r} in {name!r} is stored as a pickle (a tensor subclass or "
+                                     f"Python object), which torch.export.load unpickles; {_PT2_HINT}.")
+            if kind == "constants" and not str(meta.get("path_name", "")).startswith("tensor_"):
+                raise ModelFileError(f"constant {fqn!r} in {name!r} is a custom or opaque object, which "
+                                     f"torch.export.load unpickles; only {prefix} are loaded; {_PT2_HINT}.")
+
+
+@contextlib.contextmanager
+def _weights_only_loads():
+    """While torch.export.load runs: any torch.load is weights-only, and a request to unpickle is refused."""
+    real = torch.load
+
+    def guarded(*args, weights_only=None, **kwargs):
+        if weights_only is False:
+            raise pickle.UnpicklingError("eegrobust refused torch.load(weights_only=False)")
+        return real(*args, weights_only=True, **kwargs)
+
+    loggers = [logging.getLogger(n) for n in ("torch.export", "torch._export", "torch.export.pt2_archive._package")]
+    levels = [log.level for log in loggers]
+    torch.load = guarded
+    for log in loggers:  # torch logs a traceback before its fallback; the error below says it in one line
+        log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        torch.load = real
+        for log, level in zip(loggers, levels):
+            log.setLevel(level)
+
+
+def _check_exported_graph(program, path: Path) -> None:
+    """Every call must be a core ATen/prims operator or symbolic-size arithmetic: nothing else runs on forward."""
+    for module in program.graph_module.modules():
+        if not isinstance(module, torch.fx.GraphModule):
+            continue
+        for node in module.graph.nodes:
+            if node.op in ("placeholder", "output", "get_attr"):
+                continue
+            target = node.target
+            core = isinstance(target, torch._ops.OpOverload) and target.namespace in ("aten", "prims")
+            if node.op != "call_function" or not (core or target in _SAFE_OPERATORS):
+                raise ModelFileError(f"{str(path)!r} calls {str(target)[:80]!r} ({node.op}), which is not a core "
+                                     f"ATen operator; eegrobust runs only those from a .pt2 file; {_PT2_HINT}.")
+
+
+class _ExportedNet(nn.Module):
+    """The module of an ExportedProgram; its graph is fixed, so train()/eval() only set the flag."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module_ = module
+
+    def train(self, mode: bool = True):
+        self.training = mode
+        return self
+
+    def forward(self, X):
+        return self.module_(X)
+
+
+def _load_exported(path: Path) -> tuple[nn.Module, list]:
+    """Load a ``.pt2`` archive checked by :func:`_check_pt2_archive`; return its module and its input shape."""
+    _check_pt2_archive(path)
+    try:
+        with _weights_only_loads(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.export.load(str(path))
+    except Exception as err:  # noqa: BLE001 - torch.export raises many types for damaged archives
+        raise ModelFileError(f"cannot load torch.export archive {str(path)!r}: {_one_line(err)}") from None
+    _check_exported_graph(program, path)
+    check_finite_weights({**program.state_dict, **{k: v for k, v in program.constants.items()
+                                                   if isinstance(v, torch.Tensor)}}, path)
+    users = program.graph_signature.user_inputs
+    nodes = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
+    vals = [nodes[u].meta.get("val") if u in nodes else None for u in users]
+    if len(vals) != 1 or not isinstance(vals[0], torch.Tensor):
+        raise ModelFileError(f"the program in {str(path)!r} takes {len(users)} inputs; eegrobust needs one tensor "
+                             "of shape (batch, n_chans, n_times).")
+    shape = [d if isinstance(d, int) else None for d in vals[0].shape]
+    try:
+        module = program.module()
+    except Exception as err:  # noqa: BLE001
+        raise ModelFileError(f"cannot build the module of {str(path)!r}: {_one_line(err)}") from None
+    return _ExportedNet(module), shape
+
+
+# ------------------------------------------------------------------------------------------------ ONNX
+def _onnx_tensors(graph):
+    import onnx
+
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.TENSOR:
+                yield attr.t
+            elif attr.type == onnx.AttributeProto.TENSORS:
+                yield from attr.tensors
+            elif attr.type == onnx.AttributeProto.GRAPH:
+                yield from _onnx_tensors(attr.g)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for sub in attr.graphs:
+                    yield from _onnx_tensors(sub)
+
+
+def _check_onnx_file(path: Path) -> None:
+    """External data files are present, inside the model's folder and long enough; weights are finite."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:  # onnxruntime alone still loads it; its errors are reported in one line below
+        return
+    name = str(path)
+    try:
+        proto = onnx.load(name, load_external_data=False)
+        tensors = list(_onnx_tensors(proto.graph))
+    except Exception as err:  # noqa: BLE001 - protobuf decoding raises its own types
+        raise ModelFileError(f"{name!r} is not a readable ONNX model ({_one_line(err)}); export it again.") from None
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
+    arrays = {}
+    for tensor in tensors:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            info = {e.key: e.value for e in tensor.external_data}
+            location = Path(info.get("location", ""))
+            if not location.parts or location.is_absolute() or ".." in location.parts:
+                raise ModelFileError(f"ONNX model {name!r} points its tensor {tensor.name!r} at "
+                                     f"{str(location)!r}, outside the model's folder; refused.")
+            data = path.parent / location
+            if not data.is_file():
+                raise ModelFileError(f"ONNX model {name!r} keeps its weights in {str(data)!r}, which is missing; "
+                                     f"put {str(location)!r} next to the .onnx file (torch.onnx.export writes "
+                                     "them together).")
+            try:
+                end = int(info.get("offset", 0)) + int(info.get("length", 0))
+            except ValueError:
+                end = math.inf
+            if end > data.stat().st_size:
+                raise ModelFileError(f"external data file {str(data)!r} of ONNX model {name!r} is shorter than the "
+                                     "model says (truncated?); copy it again.")
+        if tensor.data_type in floats:
+            try:
+                arrays[tensor.name] = torch.from_numpy(np.array(numpy_helper.to_array(tensor, str(path.parent)),
+                                                                dtype=np.float64))
+            except Exception as err:  # noqa: BLE001
+                raise ModelFileError(f"cannot read tensor {tensor.name!r} of ONNX model {name!r}: "
+                                     f"{_one_line(err)}") from None
+    check_finite_weights(arrays, path)
+
+
+_ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
+
+
+class OnnxNet(nn.Module):
+    """An ONNX model run by onnxruntime: forward only (no gradients); a static batch size is honoured."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        import onnxruntime as ort
+
+        _check_onnx_file(path)
+        self.path = str(path)
+        try:
+            self.session = ort.InferenceSession(self.path, providers=["CPUExecutionProvider"])
+        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise ModelFileError(f"onnxruntime cannot load {self.path!r}: {_one_line(err)}") from None
+        every = self.session.get_inputs()
+        inputs = [i for i in every if "float" in i.type]
+        if len(inputs) != 1:
+            raise ModelFileError(f"ONNX model {self.path!r} has {len(inputs)} float inputs; eegrobust needs exactly "
+                                 "one input of shape (batch, n_chans, n_times).")
+        if len(every) != 1 or inputs[0].type not in _ONNX_DTYPES:
+            raise ModelFileError(f"ONNX model {self.path!r} takes inputs {[(i.name, i.type) for i in every]}; "
+                                 "eegrobust needs exactly one float input of shape (batch, n_chans, n_times).")
+        self.input_name = inputs[0].name
+        self.dtype = _ONNX_DTYPES[inputs[0].type]
+        self.input_shape = [d if isinstance(d, int) and d > 0 else None for d in inputs[0].shape]
+        self.batch_size = self.input_shape[0] if self.input_shape else None
+
+    def forward(self, X):
+        if X.requires_grad:
+            raise ConfigError("an ONNX model has no gradients: use gray-box or black-box attacks.")
+        if X.ndim != len(self.input_shape) or any(d not in (None, n) for d, n in zip(self.input_shape[1:],
+                                                                                   X.shape[1:])):
+            raise ModelFileError(f"ONNX model {self.path!r} takes input of shape {self.input_shape} (None: any), "
+                                 f"got {tuple(X.shape)}; use epochs of the channels and window it was exported for.")
+        x = X.detach().cpu().numpy().astype(self.dtype)
+        size = self.batch_size
+        if size is None or len(x) == size:
+            out = self._run(x)
+        else:
+            parts = []
+            for start in range(0, max(len(x), 1), size):
+                chunk = x[start:start + size]
+                n = len(chunk)
+                filler = chunk[:1] if n else np.zeros((1, *x.shape[1:]), dtype=x.dtype)
+                parts.append(self._run(np.concatenate([chunk, np.repeat(filler, size - n, axis=0)]))[:n])
+            out = np.concatenate(parts)
+        return torch.from_numpy(np.asarray(out, dtype=np.float32)).to(X.device)
+
+    def _run(self, x):
+        try:
+            return self.session.run(None, {self.input_name: x})[0]
+        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise ModelFileError(f"onnxruntime failed on ONNX model {self.path!r} for input of shape {x.shape} "
+                                 f"(the model takes {self.input_shape}): {_one_line(err)}") from None
+
+
+class _FixedBatch(nn.Module):
+    """Run ``net`` on batches of exactly ``batch_size`` trials, as a model exported with a static batch needs.
+
+    The last batch is filled up with copies of its first trial (detached, and their outputs dropped), so the
+    gradients of the real trials are those of the net.
+    """
+
+    def __init__(self, net, batch_size: int):
+        super().__init__()
+        self.net, self.batch_size = net, batch_size
+
+    def forward(self, X):
+        size = self.batch_size
+        if len(X) == size:
+            return self.net(X)
+        if len(X) == 0:
+            return self.net(X.new_zeros((size, *X.shape[1:])))[:0]
+        parts = []
+        for start in range(0, len(X), size):
+            chunk = X[start:start + size]
+            n = len(chunk)
+            if n < size:
+                chunk = torch.cat([chunk, chunk[:1].detach().expand(size - n, *chunk.shape[1:])])
+            parts.append(self.net(chunk)[:n])
+        return torch.cat(parts)
+
+
+def _check_input_shape(path: Path, shape: list, data: EEGData) -> None:
+    if len(shape) != 3 or shape[1] not in (None, data.n_chans) or shape[2] not in (None, data.n_times):
+        shown = ["batch" if d is None else d for d in shape]
+        raise ModelFileError(f"model {str(path)!r} takes input of shape {shown}, but the epochs have shape (n, "
+                             f"{data.n_chans}, {data.n_times}); pick the channels and window it was exported for.")
+
+
+# ------------------------------------------------------------------------------------------------ the victim
 class ForeignModel(nn.Module):
     """A foreign net with the preprocessing it expects put in front: microvolts in, logits out.
 
@@ -139,36 +598,17 @@ class ForeignModel(nn.Module):
         return self.net(X * self.factor)
 
 
-class OnnxNet(nn.Module):
-    """An ONNX model run by onnxruntime: forward only (no gradients)."""
-
-    def __init__(self, path: Path):
-        super().__init__()
-        import onnxruntime as ort
-
-        try:
-            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
-            raise ModelFileError(f"onnxruntime cannot load {str(path)!r}: {str(err).splitlines()[0]}") from None
-        inputs = [i for i in self.session.get_inputs() if "float" in i.type]
-        if len(inputs) != 1:
-            raise ModelFileError(f"ONNX model {str(path)!r} has {len(inputs)} float inputs; eegrobust needs exactly "
-                                 "one input of shape (batch, n_chans, n_times).")
-        self.input_name = inputs[0].name
-        self.input_shape = inputs[0].shape
-
-    def forward(self, X):
-        if X.requires_grad:
-            raise ConfigError("an ONNX model has no gradients: use gray-box or black-box attacks.")
-        out = self.session.run(None, {self.input_name: X.detach().cpu().numpy().astype(np.float32)})[0]
-        return torch.from_numpy(out).to(X.device)
-
-
 def load_victim(path, data: EEGData, *, arch: str | None = None, input_unit: str = "uV",
-                standardize: str = "none") -> tuple[nn.Module, dict]:
+                standardize: str = "none", trust_code: bool = False) -> tuple[nn.Module, dict]:
     """Load the model at ``path`` as a module mapping microvolt epochs like ``data`` to logits.
 
-    Returns the module and a description: format, arch, whether it has gradients.
+    Parameters
+    ----------
+    trust_code : bool, default=False
+        Load a TorchScript archive, which runs code from the file (with a UserWarning); without it a TorchScript
+        archive is refused. Nothing else depends on it: pickles are never loaded.
+
+    Returns the module and a description: format, arch, whether it has gradients, the static batch size (or None).
     """
     from ..models import load_bundle
 
@@ -178,21 +618,25 @@ def load_victim(path, data: EEGData, *, arch: str | None = None, input_unit: str
     check_option("--input-unit", input_unit, ("uV", "V"))
     check_option("--standardize", standardize, ("none", "per-channel"))
     fmt = sniff_format(path)
-    info = {"format": fmt, "arch": arch, "gradients": True, "path": str(path)}
+    info = {"format": fmt, "arch": arch, "gradients": True, "path": str(path), "batch_size": None}
     if fmt == "bundle":
         model = load_bundle(path if path.is_dir() else path.parent, ch_names=data.ch_names)
         info["arch"] = model.arch
         return model.eval(), info
     if fmt == "torchscript":
-        try:
-            net = torch.jit.load(str(path), map_location="cpu")
-        except RuntimeError as err:
-            raise ModelFileError(f"cannot load TorchScript {str(path)!r}: {str(err).splitlines()[0]}") from None
+        net = _load_torchscript(path, trust_code)
+    elif fmt == "torch_export":
+        net, shape = _load_exported(path)
+        _check_input_shape(path, shape, data)
+        if shape[0] is not None:
+            net, info["batch_size"] = _FixedBatch(net, shape[0]), shape[0]
     elif fmt == "onnx":
         net = OnnxNet(path)
-        info["gradients"] = False
+        _check_input_shape(path, net.input_shape, data)
+        info["gradients"], info["batch_size"] = False, net.batch_size
     else:
         state = _safe_state_dict(path, fmt)
+        check_finite_weights(state, path)
         if arch is None:
             raise ConfigError(f"{str(path)!r} is a bare state dict: say which architecture it belongs to with "
                               f"--arch {{{','.join(ARCHES)}}}.")
@@ -211,11 +655,14 @@ def _check_forward(model, data: EEGData, path: Path) -> None:
     try:
         with torch.no_grad():
             out = model(torch.from_numpy(data.X[:2]))
-    except ConfigError:
+    except (ConfigError, ModelFileError):
         raise
     except Exception as err:  # noqa: BLE001 - any failure here means the model does not fit the epochs
         raise ModelFileError(f"model {str(path)!r} fails on epochs of shape (n, {data.n_chans}, {data.n_times}): "
-                             f"{str(err).splitlines()[0][:200]}") from None
+                             f"{_one_line(err)}") from None
     if out.ndim != 2 or out.shape[1] != data.n_classes:
         raise ModelFileError(f"model {str(path)!r} returns shape {tuple(out.shape)} for 2 trials; expected (2, "
                              f"{data.n_classes}) logits for classes {list(data.classes)}.")
+    if not torch.isfinite(out).all():
+        raise ModelFileError(f"model {str(path)!r} returns NaN/Inf logits for the first 2 trials; the model is "
+                             "broken (diverged or damaged); retrain or re-export it.")

@@ -139,6 +139,9 @@ class Cell:
         `EEGData.data_hash` of the training trials ("" if none) and of the evaluation trials.
     budget_unit : str
         "rel" (per-channel std of the evaluation data) or "uV".
+    train_config : str
+        Digest of the training configuration of victims and substitutes (a given model's gray-box substitutes
+        are trained with it, so it is part of what a cell measured).
     device : str
         Where it runs; not part of the digest (a cell's numbers do not depend on it beyond float noise).
     """
@@ -158,6 +161,7 @@ class Cell:
     train_hash: str
     test_hash: str
     budget_unit: str = "rel"
+    train_config: str = ""
     n_trials: int | None = None
     n_seed_trials: int = 0
     device: str = field(default="cpu", compare=False)
@@ -192,15 +196,15 @@ def differences(stored: Cell, planned: Cell) -> list:
 
 
 def check_attacks_planned(cells, *, skipped=()) -> None:
-    """Fail closed: raise ConfigError when a plan holds no attack (only the noise control, or nothing).
+    """Fail closed: raise NoVerdictError when a plan holds no attack (only the noise control, or nothing).
 
     A CI gate over a study that attacked nothing must not pass: ``--eps 0``, ``--threat gray`` without training
     data, an ONNX model with ``--threat white``, ``--threat black --attacks fgsm`` all end here.
     """
-    from ..data._checks import ConfigError
+    from ..data._checks import NoVerdictError
 
     attacked = [c for c in cells if c.attack.threat_model != "control" and any(e > 0 for e in c.attack.epsilons)]
     if not attacked:
         why = "; ".join(skipped) if skipped else "no attack of the chosen threat models at a budget > 0"
-        raise ConfigError(f"nothing to attack ({why}); choose attacks of the chosen threat models (--threat, "
+        raise NoVerdictError(f"nothing to attack ({why}); choose attacks of the chosen threat models (--threat, "
                           "--attacks) and budgets > 0 (--eps).")

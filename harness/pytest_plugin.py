@@ -31,7 +31,7 @@ DEFAULT_SEED = 0
 MARKER = "robustness: adversarial robustness check (eegrobust); select with -m robustness"
 
 _LAZY = ("assert_robust", "assert_accuracy_drop_below", "parametrize_with_attacks", "RobustnessError",
-         "RobustnessResult")
+         "RobustnessResult", "ChanceLevelError")
 # Options of the running sessions, innermost last (pytester runs sessions inside sessions).
 _sessions: list[dict] = []
 _SESSION_KEY = pytest.StashKey[dict]()

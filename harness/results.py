@@ -119,25 +119,48 @@ class SuiteResult:
 
     @classmethod
     def from_json(cls, path) -> "SuiteResult":
+        """Read a results file written by `to_json`, checking its structure field by field.
+
+        Raises
+        ------
+        DataError
+            The file is missing, a folder, unreadable, not JSON, not an eegrobust results file, of another format
+            version, or a field has the wrong type (rows not a list of objects, a row without a column ...): the
+            message names the file and the field.
+        """
         path = Path(path)
+        where = f"results file {str(path)!r}"
+        if path.is_dir():
+            hint = " (it holds a results.json: give that file)" if (path / "results.json").is_file() else ""
+            raise DataError(f"{where} is a folder, not a results.json{hint}.")
         try:
             d = json.loads(path.read_text())
         except FileNotFoundError:
-            raise DataError(f"results file {str(path)!r} does not exist.") from None
+            raise DataError(f"{where} does not exist.") from None
+        except OSError as err:
+            raise DataError(f"{where} cannot be read ({err.strerror or type(err).__name__}).") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise DataError(f"results file {str(path)!r} is not valid JSON ({err}).") from None
-        if not isinstance(d, dict) or d.get("format") != RESULTS_FORMAT:
+            raise DataError(f"{where} is not valid JSON ({err}).") from None
+        except RecursionError:
+            raise DataError(f"{where} is nested too deeply to be an eegrobust results file.") from None
+        if not isinstance(d, dict):
+            raise DataError(f"{str(path)!r} is not an eegrobust results file (it holds a JSON {_kind(d)}, not an "
+                            "object with a 'format' field).")
+        if d.get("format") != RESULTS_FORMAT:
             raise DataError(f"{str(path)!r} is not an eegrobust results file (format {d.get('format')!r}).")
         if d.get("format_version") not in (1, RESULTS_VERSION):
             raise DataError(f"{str(path)!r} has results format_version {d.get('format_version')!r}; this "
                             f"eegrobust reads versions 1 and {RESULTS_VERSION}. Re-run the suite with this version.")
         missing = [k for k in ("rows", "config", "provenance", "environment", "checks") if k not in d]
         if missing:
-            raise DataError(f"results file {str(path)!r} lacks the field(s) {missing}.")
+            raise DataError(f"{where} lacks the field(s) {missing}.")
+        _check_fields(d, where)
         if d["format_version"] == 1:  # rows without the study keys: one subject, the official split
             defaults = {"dataset": d["config"].get("dataset", ""), "subject": "1", "session": "", "fold": "official",
                         "protocol": "official", "arm": "none", "train_seed": None}
-            d["rows"] = [{**defaults, "attack_seed": r.get("seed"), **r} for r in d["rows"]]
+            d["rows"] = [{**defaults, "attack_seed": r.get("seed"), **r} if isinstance(r, dict) else r
+                         for r in d["rows"]]
+        _check_rows(d["rows"], where)
         return cls(d["rows"], d["config"], d["provenance"], d["environment"], d["checks"], d.get("examples", []),
                    d.get("outcomes", []))
 
@@ -181,6 +204,48 @@ class SuiteResult:
         atomic_write(paths["config"], json.dumps(self.config, indent=1))
         atomic_write(paths["environment"], json.dumps(self.environment, indent=1))
         return paths
+
+
+#: Row columns whose values must be numbers (the report computes with them).
+_NUMERIC = ("epsilon", "clean_rca", "clean_bca", "adv_rca", "adv_bca", "drop")
+#: Row columns whose values must be text.
+_TEXT = ("model", "threat_model", "attack", "norm")
+
+
+def _kind(value) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
+
+
+def _check_fields(d: dict, where: str) -> None:
+    """Top-level fields have the JSON types `to_dict` writes."""
+    for key, kind in (("rows", list), ("config", dict), ("provenance", dict), ("environment", dict),
+                      ("checks", list), ("examples", list), ("outcomes", list)):
+        if key in d and not isinstance(d[key], kind):
+            raise DataError(f"{where}: field {key!r} must be a JSON {_kind(kind())}, got a {_kind(d[key])} "
+                            f"({str(d[key])[:40]!r}).")
+    for i, check in enumerate(d["checks"]):
+        if not isinstance(check, dict) or not isinstance(check.get("name"), str):
+            raise DataError(f"{where}: checks[{i}] must be an object with a 'name', got {str(check)[:40]!r}.")
+
+
+def _check_rows(rows: list, where: str) -> None:
+    """Every row is an object with every column of `COLUMNS`, numbers where the report computes."""
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise DataError(f"{where}: row {i} must be a JSON object, got a {_kind(row)} ({str(row)[:40]!r}).")
+        missing = [c for c in COLUMNS if c not in row]
+        if missing:
+            raise DataError(f"{where}: row {i} ({row.get('model')!r}/{row.get('attack')!r}) lacks the field(s) "
+                            f"{missing}; it was not written by this eegrobust's run_suite.")
+        for c in _NUMERIC:
+            if isinstance(row[c], bool) or not isinstance(row[c], (int, float)):
+                raise DataError(f"{where}: row {i} field {c!r} must be a number, got {row[c]!r}.")
+        for c in _TEXT:
+            if not isinstance(row[c], str):
+                raise DataError(f"{where}: row {i} field {c!r} must be text, got {row[c]!r}.")
+        if row["substitute"] is not None and not isinstance(row["substitute"], str):
+            raise DataError(f"{where}: row {i} field 'substitute' must be text or null, got {row['substitute']!r}.")
 
 
 def _jsonable(value):

@@ -7,6 +7,12 @@ Evaluation follows AutoAttack, as `harness.suite.run_suite` does: clean accuracy
 the trials that are classified correctly, and robust accuracy counts a trial only if it is correct before and
 after. The budget is one epsilon in the units of `attacks.budget` (relative to each channel's std by default),
 with the per-channel scale taken from the epochs under test.
+
+Before attacking, the trials are checked: they must look like microvolts (volts are refused, "multiply by 1e6"),
+labels must be class indices of the model's outputs, the model must give finite logits, and its clean accuracy
+must beat chance (the one-sided 95 % binomial bound of always predicting the majority class, as
+`harness.audit.chance_bound`). A model at chance has nothing to lose, so without that check it would "pass" with a
+drop of 0; `ChanceLevelError` says so unless ``allow_chance=True``.
 """
 
 from __future__ import annotations
@@ -15,17 +21,22 @@ import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
+from scipy.stats import binom
 from torch import nn
 
 from ..attacks import Attack, channel_scale, make_attack
+from ..attacks._params import check_bool, check_class_labels, check_seed, check_X_numeric
+from ..attacks.base import check_logits
 from ..attacks.budget import BUDGET_UNITS, check_epsilons, snr_db
 from ..attacks.registry import ATTACKS
 from ..data import EEGData, epochs_to_data
-from ..data._checks import ConfigError, DataError, check_option, check_random_state
-from ..models import conform_data
+from ..data._checks import (ConfigError, DataError, EEGRobustError, check_microvolts, check_option,
+                            check_random_state, check_X)
+from ..models import conform_data, predict_logits
 
 
-__all__ = ["ATTACK_ALIASES", "RobustnessError", "RobustnessResult", "assert_accuracy_drop_below",
+__all__ = ["ATTACK_ALIASES", "ChanceLevelError", "RobustnessError", "RobustnessResult", "assert_accuracy_drop_below",
            "assert_robust", "parametrize_with_attacks", "resolve_attack"]
 
 #: Short names accepted for registered attacks.
@@ -38,6 +49,17 @@ class RobustnessError(AssertionError):
     def __init__(self, message: str, result: RobustnessResult):
         super().__init__(message)
         self.result = result
+
+
+class ChanceLevelError(EEGRobustError, AssertionError):
+    """The model is at chance on the trials, so no robustness number can be measured (``allow_chance=True`` skips).
+
+    Attributes ``clean_accuracy``, ``chance_level`` (the bound it had to beat) and ``n_trials``.
+    """
+
+    def __init__(self, message: str, *, clean_accuracy: float, chance_level: float, n_trials: int):
+        super().__init__(message)
+        self.clean_accuracy, self.chance_level, self.n_trials = clean_accuracy, chance_level, n_trials
 
 
 @dataclass(frozen=True)
@@ -98,16 +120,53 @@ def resolve_attack(attack, *, preset=None) -> Attack:
 
 
 def _as_data(epochs) -> EEGData:
+    """EEGData in microvolts from EEGData, mne.Epochs or ``(X, y)``; the units are checked on every path."""
     if isinstance(epochs, EEGData):
+        check_microvolts(epochs.X, name="the epochs (EEGData.X)")
         return epochs
-    if isinstance(epochs, tuple) and len(epochs) == 2:
-        X = np.asarray(epochs[0], dtype=np.float32)
-        if X.ndim != 3:
-            raise DataError(f"epochs X must have shape (n_trials, n_chans, n_times), got shape {X.shape}.")
-        y = np.asarray(epochs[1], dtype=np.int64)
-        n_classes = int(y.max()) + 1 if y.size else 1
+    if isinstance(epochs, tuple):
+        if len(epochs) != 2:
+            raise DataError(f"epochs as a tuple must be (X, y), got a tuple of {len(epochs)} items.")
+        X = check_X(check_X_numeric(epochs[0], name="epochs X"), name="epochs X").astype(np.float32, copy=False)
+        y = check_class_labels(epochs[1], len(X), name="epochs y")
+        check_microvolts(X, name="epochs X")
+        n_classes = int(y.max()) + 1
         return EEGData(X, y, 1.0, tuple(f"ch{i}" for i in range(X.shape[1])), tuple(map(str, range(n_classes))))
-    return epochs_to_data(epochs)  # raises TypeError naming what it got for anything but mne.Epochs
+    import mne
+
+    if not isinstance(epochs, mne.BaseEpochs):
+        raise TypeError(f"epochs must be an mne.Epochs, an EEGData or a tuple (X, y), got {type(epochs).__name__}.")
+    data = epochs_to_data(epochs)
+    check_microvolts(data.X, name="the epochs (after conversion from volts to microvolts)")
+    return data
+
+
+def _chance_level(y: np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
+    """(majority-class fraction, its one-sided 1-alpha binomial bound), as `harness.audit.chance_bound`."""
+    p0 = np.bincount(y).max() / len(y)
+    return float(p0), float(binom.ppf(1 - alpha, len(y), p0) / len(y))
+
+
+def _check_above_chance(model, data: EEGData) -> None:
+    """Raise `ChanceLevelError` unless clean accuracy beats always predicting the majority class (95 %, one-sided)."""
+    logits = predict_logits(model, data.X)
+    check_logits(model, torch.from_numpy(logits), data.n_trials)
+    pred = logits.argmax(1)
+    acc = float(np.mean(pred == data.y))
+    p0, bound = _chance_level(data.y)
+    if acc > bound:
+        return
+    counts = np.bincount(pred, minlength=logits.shape[1])
+    top = int(counts.argmax())
+    std = float(np.median(np.std(data.X, axis=-1)))
+    raise ChanceLevelError(
+        f"clean accuracy {acc:.3f} on {data.n_trials} trials is not above chance level {bound:.3f} (one-sided 95 % "
+        f"binomial bound of always predicting the majority class, {p0:.3f} of the trials), so a robustness number "
+        f"would be meaningless. Checked: units (median channel std {std:.3g} uV), labels "
+        f"{sorted(set(data.y.tolist()))} for {logits.shape[1]} model outputs, predictions {counts[top]}/"
+        f"{data.n_trials} of class {top}. Check the units, that y follows the model's class order and that the model "
+        "is trained for this task; pass allow_chance=True to evaluate anyway.",
+        clean_accuracy=acc, chance_level=bound, n_trials=data.n_trials)
 
 
 def _budget_snr(X: np.ndarray, scale: np.ndarray, epsilon: float) -> float:
@@ -149,7 +208,7 @@ def _session_defaults():
 
 
 def assert_robust(model, epochs, *, attack="linf_pgd", epsilon=None, max_drop=0.2, random_state=None,
-                  unit="rel", preset=None, eps=None) -> RobustnessResult:
+                  unit="rel", preset=None, allow_chance=False, eps=None) -> RobustnessResult:
     """Assert that ``model`` loses at most ``max_drop`` accuracy on ``epochs`` under ``attack`` at ``epsilon``.
 
     Parameters
@@ -173,6 +232,10 @@ def assert_robust(model, epochs, *, attack="linf_pgd", epsilon=None, max_drop=0.
     preset : str, SuiteConfig or None, default=None
         Sets the attack strength (PGD steps, black-box query budget; see `resolve_attack`). None: the
         ``--robustness-preset`` of the running pytest session (the attacks' own defaults outside pytest).
+    allow_chance : bool, default=False
+        Evaluate even when clean accuracy is not above chance (the one-sided 95 % binomial bound of always
+        predicting the majority class). By default that raises `ChanceLevelError`: a model at chance has nothing
+        to lose, so it would "pass" with a drop of 0.
 
     Returns
     -------
@@ -184,8 +247,14 @@ def assert_robust(model, epochs, *, attack="linf_pgd", epsilon=None, max_drop=0.
     RobustnessError
         (an AssertionError) when the drop exceeds ``max_drop``; the message gives clean and adversarial accuracy
         (raw and balanced), epsilon, SNR, seed and the number of trials.
+    ChanceLevelError
+        (an AssertionError) when clean accuracy is not above chance and ``allow_chance`` is False; the message
+        says what was checked (units, labels, the class balance of the predictions).
     DataError
-        When the epochs do not fit the model (the message names both shapes or channel lists).
+        When the epochs do not fit the model (the message names both shapes or channel lists), do not look like
+        microvolts (volts: multiply by 1e6), or their labels are not class indices of the model's outputs.
+    attacks.ModelOutputError
+        When the model returns NaN/Inf logits on the clean trials.
     ValueError
         For ``max_drop`` outside [0, 1], a negative or non-finite epsilon, or an unknown attack or unit.
     """
@@ -205,7 +274,8 @@ def assert_robust(model, epochs, *, attack="linf_pgd", epsilon=None, max_drop=0.
     check_option("unit", unit, BUDGET_UNITS)
     session_seed, session_preset = _session_defaults()
     seed = session_seed if random_state is None else random_state
-    check_random_state(seed)
+    check_random_state(check_seed(seed))
+    allow_chance = check_bool("", "allow_chance", allow_chance)
     if isinstance(preset, str):
         from .config import PRESETS
 
@@ -218,6 +288,8 @@ def assert_robust(model, epochs, *, attack="linf_pgd", epsilon=None, max_drop=0.
                         "For a skorch/braindecode EEGClassifier pass clf.module_.")
     atk = resolve_attack(attack, preset=preset)
     data = conform_data(model, _as_data(epochs))
+    if not allow_chance:
+        _check_above_chance(model, data)
     row = _evaluate(model, data, atk, epsilon, unit, seed)
     scale = channel_scale(data.X, unit)
     result = RobustnessResult(

@@ -69,9 +69,12 @@ class Store(MemoryStore):
         if cell.digest not in self._cells:
             path = self._path(cell)
             try:
-                result = CellResult.from_dict(json.loads(path.read_text()))
-            except (OSError, ValueError, KeyError, TypeError) as err:
-                raise DataError(f"stored cell {str(path)!r} is unreadable ({type(err).__name__}); delete it and "
+                d = json.loads(path.read_text())
+                if not isinstance(d, dict):
+                    raise TypeError(f"a JSON {type(d).__name__}, not a cell object")
+                result = CellResult.from_dict(d)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
+                raise DataError(f"stored cell {str(path)!r} is unreadable ({_why_unreadable(err)}); delete it and "
                                 "resume to run that cell again.") from None
             if result.cell.digest != cell.digest:
                 raise DataError(f"stored cell {str(path)!r} does not hold the cell its name says (edited?); delete "
@@ -95,7 +98,11 @@ class Store(MemoryStore):
         Raises ConfigError when the folder holds results and ``resume`` is False, and when ``resume`` is True but
         the stored study was made with other data, another model or other settings (naming what differs).
         """
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"--out {str(self.root)!r} cannot be created as a folder "
+                              f"({err.strerror or type(err).__name__}); give a writable folder.") from None
         held = [name for name in RESULT_FILES if (self.root / name).exists()] + (
             ["cells/"] if self.stored_digests() else [])
         if held and not resume:
@@ -107,6 +114,7 @@ class Store(MemoryStore):
                                                             **plan}, indent=1, default=str))
 
     def _check_resume(self, plan: dict, cells) -> None:
+        self._check_study_file()
         planned = {c.digest: c for c in cells}
         foreign = sorted(self.stored_digests() - set(planned))
         if foreign:
@@ -116,16 +124,45 @@ class Store(MemoryStore):
                               f"({reason}); resume with the same data, model and options, or give another --out.")
         old = self.root / "results.json"
         if old.exists() and not (self.root / "study.json").exists():
-            raise ConfigError(f"--resume: {str(self.root)!r} holds a results.json written by an older eegrobust "
-                              "(no per-cell store); give another --out.")
+            raise ConfigError(f"--resume: {str(self.root)!r} holds a results.json but no study.json (the per-cell "
+                              "store): written by an older eegrobust, or not by eegrobust; give another --out.")
         n_done = sum(self.has(c) for c in cells)
         logger.info("resuming: %d of %d cells already in %s", n_done, len(cells), self.root)
+
+    def _check_study_file(self) -> None:
+        """A ``study.json`` being resumed must be a study of this format (not ``[]``, not garbage)."""
+        path = self.root / "study.json"
+        if not path.exists():
+            return
+        try:
+            d = json.loads(path.read_text())
+        except (OSError, ValueError, RecursionError) as err:
+            raise DataError(f"--resume: {str(path)!r} is unreadable ({_why_unreadable(err)}); it is not a study "
+                            "written by eegrobust. Give another --out (nothing was changed).") from None
+        if not isinstance(d, dict) or d.get("format") != STORE_FORMAT:
+            got = f"format {d.get('format')!r}" if isinstance(d, dict) else f"a JSON {type(d).__name__}"
+            raise DataError(f"--resume: {str(path)!r} is not an eegrobust study (field 'format' must be "
+                            f"{STORE_FORMAT!r}, got {got}). Give another --out (nothing was changed).")
+        if d.get("format_version") != STORE_VERSION:
+            raise DataError(f"--resume: {str(path)!r} has study format_version {d.get('format_version')!r}; this "
+                            f"eegrobust resumes version {STORE_VERSION}. Give another --out (nothing was changed).")
 
     def get_any(self, digest: str):
         try:
             return CellResult.from_dict(json.loads((self.cell_dir / f"{digest}.json").read_text())).cell
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return None
+
+
+def _why_unreadable(err) -> str:
+    """What is wrong with a stored JSON file, naming the field where one is missing."""
+    if isinstance(err, KeyError):
+        return f"missing field {err}"
+    if isinstance(err, RecursionError):
+        return "nested too deeply"
+    if isinstance(err, OSError):
+        return err.strerror or type(err).__name__
+    return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
 
 
 def _why_foreign(stored: Cell, cells) -> str:

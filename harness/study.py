@@ -89,6 +89,9 @@ class StudyConfig:
         Use the victim cache (``--no-cache``: always train, write nothing there).
     cache_dir : str or None
         Victim cache folder (default `harness.cache.default_cache_dir`).
+    epochs_kwargs : dict
+        Passed to `data.load_epochs` for every file of ``data`` or ``train``/``test`` (``tmin``, ``tmax``,
+        ``event_id`` to epoch raw recordings; the CLI's ``--tmin/--tmax/--event-id``).
     """
 
     data: tuple | None = None
@@ -112,6 +115,7 @@ class StudyConfig:
     resume: bool = False
     cache: bool = True
     cache_dir: str | None = None
+    epochs_kwargs: dict = field(default_factory=dict)
 
     def __post_init__(self):
         for name in ("data", "subjects", "models", "threat", "attacks"):
@@ -123,6 +127,7 @@ class StudyConfig:
         if self.eps is not None:
             object.__setattr__(self, "eps", check_epsilons(_tuple(self.eps)))
         object.__setattr__(self, "suite", dict(self.suite))
+        object.__setattr__(self, "epochs_kwargs", dict(self.epochs_kwargs or {}))
         given = [k for k in ("data", "dataset", "moabb") if getattr(self, k)] + (
             ["train/test"] if self.train or self.test else [])
         if len(given) != 1:
@@ -130,6 +135,9 @@ class StudyConfig:
                               f"NAME or --moabb NAME (got {', '.join(given) or 'none'}).")
         if (self.train is None) != (self.test is None):
             raise ConfigError("--train and --test go together: give both files (or use --data with a protocol).")
+        if self.epochs_kwargs and not (self.data or self.train):
+            raise ConfigError(f"epochs_kwargs {sorted(self.epochs_kwargs)} (--tmin/--tmax/--event-id) apply to "
+                              "files (--data, --train/--test) only, not to --dataset or --moabb.")
         check_option("preset", self.preset, PRESETS)
         check_option("device", self.device, ("auto", "cpu", "cuda"))
         if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
@@ -194,7 +202,7 @@ def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda: no CUDA device is available here; use --device cpu or auto.")
+        raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu or auto.")
     return name
 
 
@@ -248,8 +256,7 @@ def run_study(config, *, progress: bool = True, on_fail: str = "warn", **overrid
         config = replace(config, **overrides)
     suite = config.suite_config()
     device = resolve_device(config.device)
-    name, data = load_dataset(data=config.data, train=config.train, test=config.test, bundled=config.dataset,
-                              moabb=config.moabb, subjects=config.subjects, paradigm=config.paradigm)
+    name, data = _load_study_data(config)
     protocol = make_protocol(config.protocol, n_folds=config.folds)
     protocol.check(data)
     cache = VictimCache(config.cache_dir, enabled=config.cache, device=device, progress=progress)
@@ -281,6 +288,21 @@ def run_study(config, *, progress: bool = True, on_fail: str = "warn", **overrid
                        time.perf_counter() - t0)
 
 
+def _load_study_data(config: StudyConfig):
+    """`data.load_dataset` of the study's source; files are read with ``config.epochs_kwargs`` when given."""
+    if not config.epochs_kwargs:
+        return load_dataset(data=config.data, train=config.train, test=config.test, bundled=config.dataset,
+                            moabb=config.moabb, subjects=config.subjects, paradigm=config.paradigm)
+    from ..data import load_files
+    from ..data.datasets import _files_name
+
+    kw = config.epochs_kwargs
+    if config.data is not None:
+        return _files_name(config.data), load_dataset(data=load_files(config.data, **kw), subjects=config.subjects)[1]
+    return load_dataset(train=load_files(config.train, **kw), test=load_files(config.test, **kw),
+                        subjects=config.subjects)
+
+
 def write_analysis(result, out: Path) -> dict:
     """Per-subject and aggregate tables (CSV) from a result: worst case per norm, every attack, mean ± sd, CI."""
     from .results import atomic_write
@@ -294,8 +316,10 @@ def write_analysis(result, out: Path) -> dict:
 
 
 def analysis_tables(result) -> dict:
-    """``subjects`` (per subject: robust accuracy per attack and the per-trial worst case per norm) and
-    ``summary`` (across subjects and seeds: mean, sd with ddof=1, 95 % CI, n)."""
+    """``subjects`` (per subject: robust accuracy per attack and the per-trial worst case per norm), ``summary``
+    (across subjects and seeds: mean, sd with ddof=1, 95 % CI, n) and, with two models or more, ``tests`` (paired
+    Wilcoxon signed-rank tests of the white-box worst case between models across subjects, Holm-corrected; fewer
+    than 5 subjects give a note instead of a p-value)."""
     import pandas as pd
 
     from . import analysis
@@ -317,4 +341,9 @@ def analysis_tables(result) -> dict:
     by = ("kind", "model", "arm", "threat_model", "attack", "substitute", "norm", "epsilon")
     summary = analysis.aggregate(subjects, value="adv_rca", by=by,
                                  over=("subject", "session", "fold", "train_seed", "attack_seed"))
-    return {"subjects": subjects, "summary": summary}
+    tables = {"subjects": subjects, "summary": summary}
+    worst = subjects[subjects["kind"] == "worst_case"]
+    if worst["model"].nunique() >= 2:  # models compared on the same subjects: paired Wilcoxon, Holm-corrected
+        tables["tests"] = analysis.paired_tests(worst, between="model", value="adv_rca", pair_on="subject",
+                                                by=("norm", "epsilon"))
+    return tables

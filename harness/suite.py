@@ -25,7 +25,7 @@ from .cache import VictimCache, victim_key
 from .cell import FoldContext, run_cell
 from .checks import run_checks
 from .config import SuiteConfig
-from .plan import Cell, attack_specs, check_attacks_planned
+from .plan import Cell, attack_specs, check_attacks_planned, digest_of
 from .results import SuiteResult, environment, model_hash
 from .store import MemoryStore
 
@@ -122,7 +122,8 @@ def plan_fold(config: SuiteConfig, *, test: EEGData, train: EEGData | None = Non
         else:
             train = conform_pair(test, train)
     common = dict(**keys.as_dict(), train_hash="" if train is None else train.data_hash(),
-                  test_hash=test.data_hash(), budget_unit=config.unit, n_trials=config.n_trials,
+                  test_hash=test.data_hash(), budget_unit=config.unit, train_config=digest_of(config.train),
+                  n_trials=config.n_trials,
                   n_seed_trials=config.n_seed_trials, device=device)
     plan = []  # (cell, victim, substitutes) in execution order: per seed, victims, then gray-box by substitute
     for seed, vics in by_seed.items():

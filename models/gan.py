@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -602,7 +604,10 @@ def _train_loop(generator, critic, real, y_all, by_class, per_class, config, gen
 # -- saving ----------------------------------------------------------------------------------------------------------
 def save_gan(gan: EEGGAN, path) -> Path:
     """Write ``gan`` to the directory ``path``: ``generator.safetensors`` (weights and channel statistics) and
-    ``gan.json`` (format, config, channels, sfreq, n_times, classes, event_id, stage, history). Returns the path."""
+    ``gan.json`` (format, config, channels, sfreq, n_times, classes, event_id, stage, history). Returns the path.
+
+    Each file is written to a temporary file in ``path`` and renamed, so a reader never sees half a file; files are
+    readable by others (0644 under the usual umask), as results are."""
     from safetensors.torch import save_file
 
     if not isinstance(gan, EEGGAN):
@@ -614,10 +619,26 @@ def save_gan(gan: EEGGAN, path) -> Path:
             "event_id": gan.event_id, "stage": gan.stage, "alpha": gan.alpha,
             "lengths": list(gan.generator.lengths), "train_data_hash": getattr(gan, "train_data_hash_", None),
             "fit_seconds": getattr(gan, "fit_seconds_", None), "history": getattr(gan, "history_", None)}
+    text = json.dumps(meta, indent=1, allow_nan=False) + "\n"
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in gan.state_dict().items()}
-    save_file(tensors, str(path / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
-    (path / CONFIG_FILE).write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n")
+    _write_atomic(path / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp, metadata={"format": FORMAT_NAME}))
+    _write_atomic(path / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
     return path
+
+
+def _write_atomic(path: Path, write) -> None:
+    """``write(tmp)`` to a temporary file next to ``path``, make it 0666 minus the umask, rename it to ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600: another user's audit could not read the generator
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load_gan(path, *, ch_names=None, sfreq=None) -> EEGGAN:
@@ -639,6 +660,9 @@ def load_gan(path, *, ch_names=None, sfreq=None) -> EEGGAN:
         raise ModelFileError(f"no {CONFIG_FILE} in {path}; is it a generator folder written by models.save_gan?")
     try:
         meta = json.loads(file.read_text())
+        if not isinstance(meta, dict):
+            raise ModelFileError(f"{file} holds a JSON {type(meta).__name__}, not the generator's description "
+                                 "(an object); re-save the generator with models.save_gan.")
         if meta.get("format") != FORMAT_NAME or meta.get("format_version") != FORMAT_VERSION:
             raise ModelFileError(f"{file} has format {meta.get('format')!r} version {meta.get('format_version')!r}; "
                                  f"expected {FORMAT_NAME!r} version {FORMAT_VERSION}.")
@@ -652,7 +676,8 @@ def load_gan(path, *, ch_names=None, sfreq=None) -> EEGGAN:
         gan.load_state_dict(load_file(str(path / WEIGHTS_FILE)), strict=True)
     except ModelFileError:
         raise
-    except (OSError, KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as err:
+    except (OSError, KeyError, TypeError, ValueError, AttributeError, RuntimeError, RecursionError,
+            SafetensorError) as err:
         raise ModelFileError(f"could not load the generator in {path} ({type(err).__name__}: {err}); re-save it "
                              "with models.save_gan.") from err
     gan.history_, gan.train_data_hash_ = meta.get("history"), meta.get("train_data_hash")

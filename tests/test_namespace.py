@@ -70,3 +70,11 @@ def test_readme_plugin_example_in_a_hostile_user_project(tmp_path):
     # a toy decoder may well be fooled: then the failure is the harness's verdict, never a crash
     assert out.count("RobustnessError: robust accuracy dropped") >= counts.get("failed", 0), out[-3000:]
     assert counts.get("passed", 0) >= 1 and proc.returncode in (0, 1)
+
+
+def test_layers_point_one_way(tmp_path):
+    """import-linter's layers contract in pyproject.toml: harness -> attacks -> models -> data, never upwards."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    proc = subprocess.run([str(lint), "--config", str(ROOT / "pyproject.toml")], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0 and "1 kept, 0 broken" in proc.stdout, proc.stdout[-3000:]

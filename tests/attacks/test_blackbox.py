@@ -30,7 +30,9 @@ class CountingModel(nn.Module):
         return self.model(X)
 
 
-N_CHECK_ROWS = 4  # Attack.__call__ runs the victim twice on two trials to refuse stochastic models
+def n_check_rows(n_trials):
+    """Rows of the template's own checks: two trials twice (stochastic models), the rest once (NaN logits)."""
+    return n_trials + 2
 
 
 # -------------------------------------------------------------------------------------------- QueryOracle
@@ -82,7 +84,7 @@ def test_square_within_query_budget(max_queries, victim, attack_eval):
     np.testing.assert_array_equal(outputs[0].n_queries, 0)  # epsilon 0: nothing to search
     assert np.all(outputs[1].n_queries >= 2)  # the clean trial and the initial stripes
     # every query the victim answered is reported, and none more
-    assert sum(out.n_queries.sum() for out in outputs) == counted.rows - N_CHECK_ROWS
+    assert sum(out.n_queries.sum() for out in outputs) == counted.rows - n_check_rows(len(X))
 
 
 def test_square_stops_when_label_flips(trained_toy, attack_eval, acc):
@@ -105,7 +107,7 @@ def test_hopskipjump_within_query_budget(victim, attack_eval):
         assert np.all(out.n_queries <= 300)
         assert np.all(out.n_queries > 0)  # a minimal attack runs once, for every epsilon
     # the template's own check rows and one final prediction per trial are not oracle queries
-    oracle_rows = counted.rows - N_CHECK_ROWS - len(X)
+    oracle_rows = counted.rows - n_check_rows(len(X)) - len(X)
     assert outputs[0].n_queries.sum() == pytest.approx(oracle_rows)
 
 
@@ -120,7 +122,7 @@ def test_hopskipjump_retry_counts_every_query(trained_toy, attack_eval):
     X, y = attack_eval.X, attack_eval.y
     counted = CountingModel(trained_toy)
     (out,) = _OptimisticHopSkipJump(max_queries=300)(counted, X, y, epsilons=(0.5,))
-    oracle_rows = counted.rows - N_CHECK_ROWS - len(X)
+    oracle_rows = counted.rows - n_check_rows(len(X)) - len(X)
     assert out.n_queries.sum() == pytest.approx(oracle_rows)
     assert oracle_rows <= 300 * len(X)
 
@@ -161,7 +163,7 @@ def test_substitute_attack_transfers(fitted_substitute, trained_toy, attack_eval
     assert acc(trained_toy, outputs[0].X_adv, y) == acc(trained_toy, X, y)
     assert acc(trained_toy, outputs[1].X_adv, y) < 0.3
     np.testing.assert_array_equal(outputs[1].n_queries, 1.0)  # one label query per trial
-    assert counted.rows - N_CHECK_ROWS == len(X)
+    assert counted.rows - n_check_rows(len(X)) == len(X)
     assert outputs[1].info == {"training_queries": 2 * jacobian_seed.n_trials}
 
 

@@ -130,7 +130,11 @@ def test_load_bundled_dataset():
     assert data.subjects == ("scp1",) and data.classes == ("negativity", "positivity")
     assert data.metadata["split"].value_counts().to_dict() == {"train": 268, "test": 293}
     with pytest.raises(ConfigError, match="Did you mean"):
-        load_bundled_dataset("scp")
+        load_bundled_dataset("scp3")
+    pooled = load_bundled_dataset("scp")  # Ia and Ib as two subjects, Ib cut to Ia's 3.5 s window
+    assert pooled.subjects == ("scp1", "scp2") and pooled.n_times == data.n_times
+    assert pooled.metadata.groupby(["subject", "split"]).size().to_dict() == {
+        ("scp1", "test"): 293, ("scp1", "train"): 268, ("scp2", "test"): 180, ("scp2", "train"): 200}
 
 
 def test_load_dataset_sources(bids_dir):

@@ -78,12 +78,24 @@ def test_braindecode_save_params_checkpoint(files, tmp_path):
     assert results(tmp_path / "out")["provenance"]["audit"]["format"] in ("torch_zip", "pickle")
 
 
-def test_torchscript_audit(files, tmp_path):
+def test_torchscript_is_refused_without_trust_code(files, tmp_path, capsys):
+    # TorchScript archives are programs that run when loaded (issue 11 row 8): refused unless the user opts in;
+    # the audit of a trusted one (loaders.load_victim(..., trust_code=True)) is in tests/harness/test_hostile_models.py
     root, _, _ = files
     assert run(root / "model.ts", "--data", root / "test-epo.fif", "--threat", "white", "--attacks", "fgsm",
-               "--out", tmp_path, *FAST) == 0
-    rows = results(tmp_path)["rows"]
-    assert any(r["attack"] == "fgsm" and r["epsilon"] == 1.0 and r["drop"] > 0.3 for r in rows)
+               "--out", tmp_path, *FAST) == 2
+    err = capsys.readouterr().err.strip()
+    assert "TorchScript" in err and "--trust-code" in err and str(root / "model.ts") in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_torchscript_audit_with_trust_code_warns_and_runs(files, tmp_path, caplog):
+    root, _, _ = files
+    assert run(root / "model.ts", "--data", root / "test-epo.fif", "--threat", "white", "--attacks", "fgsm",
+               "--out", tmp_path, "--trust-code", *FAST) == 0
+    assert "trust_code=True runs the code inside it" in caplog.text  # the CLI logs warnings as one line each
+    assert {r["attack"] for r in results(tmp_path)["rows"]} == {"fgsm", "noise"}
 
 
 def test_onnx_audit_runs_transfer_and_black_box_only(files, tmp_path, capsys):
@@ -101,17 +113,17 @@ def test_onnx_audit_runs_transfer_and_black_box_only(files, tmp_path, capsys):
 def test_gray_box_without_training_data_fails_closed(files, tmp_path, capsys):
     root, _, _ = files
     assert run(root / "bundle", "--data", root / "test-epo.fif", "--threat", "gray", "--attacks", "ufgsm",
-               "--out", tmp_path, *FAST) == 2
+               "--out", tmp_path, *FAST) == 3  # no verdict possible
     err = capsys.readouterr().err
     assert "nothing to attack" in err and "gray_box: no training data given" in err
 
 
-@pytest.mark.parametrize("extra", [["--eps", "0"], ["--threat", "black", "--attacks", "fgsm"],
-                                   ["--attacks", ",,"]])
-def test_a_gate_that_attacks_nothing_fails_closed(files, tmp_path, capsys, extra):
+@pytest.mark.parametrize("extra, code", [(["--eps", "0"], 3), (["--threat", "black", "--attacks", "fgsm"], 3),
+                                         (["--attacks", ",,"], 2)])
+def test_a_gate_that_attacks_nothing_fails_closed(files, tmp_path, capsys, extra, code):
     root, _, _ = files
     args = [root / "bundle", "--data", root / "test-epo.fif", "--out", tmp_path, "--max-drop", "0.5", *FAST]
-    assert run(*args, *extra) == 2
+    assert run(*args, *extra) == code  # 3: no verdict possible (nothing attacked); 2: a usage error
     assert "attack" in capsys.readouterr().err
     assert not (tmp_path / "results.json").exists()
 

@@ -54,7 +54,7 @@ def _warm_imports():
     epochs = make_synthetic_epochs(n_trials=8, random_state=0)
     data = epochs_to_data(epochs)
     model = fit_model(build_model("toy", data), data, TrainConfig(max_epochs=1, val_fraction=0, show_progress=False))
-    assert_robust(model, epochs, epsilon=0.01, max_drop=1.0)
+    assert_robust(model, epochs, epsilon=0.01, max_drop=1.0, allow_chance=True)  # one epoch on 8 trials
 
 
 def test_entry_point_is_registered():

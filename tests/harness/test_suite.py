@@ -129,8 +129,9 @@ def test_victim_that_does_not_fit_the_epochs(split, toy_victims):
     ({"epsilons": ()}, "epsilons must be non-empty"),
     ({"epsilons": (-0.1,)}, "epsilons must be finite and >= 0"),
     ({"epsilons": ("a",)}, "epsilons must be numbers"),
-    ({"max_queries": 0}, "max_queries must be a positive integer"),
-    ({"transfer_steps": 0}, "transfer_steps must be a positive integer, got 0"),
+    ({"max_queries": 0}, "max_queries must be an integer >= 2"),
+    ({"transfer_steps": 0}, "transfer_steps must be an integer >= 1, got 0"),
+    ({"substitute_rounds": 0}, "substitute_rounds must be an integer >= 1, got 0"),
     ({"models": ("eegnett",)}, "Did you mean 'eegnet'"),
 ])
 def test_config_errors_name_the_value(bad, match):

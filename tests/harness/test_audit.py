@@ -249,3 +249,25 @@ def test_every_bad_input_exits_2_with_one_line(files, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert match in err, (argv, err)
         assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_onnx_with_white_box_only_fails_closed(files, tmp_path, capsys):
+    root, _, _ = files
+    assert run(root / "model.onnx", "--data", root / "test-epo.fif", "--threat", "white", "--attacks", "fgsm",
+               "--max-drop", "0.5", "--out", tmp_path, *FAST) == 3
+    err = capsys.readouterr().err
+    assert "nothing to attack" in err and len(err.strip().splitlines()) == 1
+
+
+def test_epochs_at_another_sampling_rate_are_refused(files, tmp_path, capsys):
+    """Same channels and n_times, but sampled at twice the model's rate: an error naming both rates."""
+    import mne
+
+    root, _, _ = files
+    epochs = mne.read_epochs(root / "test-epo.fif", verbose="error")
+    fast = mne.EpochsArray(epochs.get_data(), mne.create_info(epochs.ch_names, 2 * epochs.info["sfreq"], "eeg"),
+                           events=epochs.events, event_id=epochs.event_id, verbose="error")
+    fast.save(tmp_path / "fast-epo.fif", verbose="error")
+    assert run(root / "bundle", "--data", tmp_path / "fast-epo.fif", "--out", tmp_path / "o", *FAST) == 2
+    err = capsys.readouterr().err
+    assert f"{epochs.info['sfreq']:g} Hz" in err and f"{2 * epochs.info['sfreq']:g} Hz" in err

@@ -43,7 +43,7 @@ def _tables(out: Path) -> dict:
     summary = pd.read_csv(out / "summary.csv")
     white = subjects[subjects["threat_model"] == "white_box"]
     violations = 0
-    for _, g in white.groupby(["subject", "fold", "train_seed", "norm", "epsilon"]):
+    for _, g in white.groupby(["model", "subject", "fold", "train_seed", "norm", "epsilon"]):
         worst, attacks = g[g["kind"] == "worst_case"], g[g["kind"] == "attack"]
         if len(worst) and worst["adv_rca"].iloc[0] > attacks["adv_rca"].min() + 1e-12:
             violations += 1

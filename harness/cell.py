@@ -157,6 +157,7 @@ def run_cell(cell: Cell, victim: nn.Module, ctx: FoldContext, *, keep_example: b
     wall = (time.perf_counter() - t0) / len(spec.epsilons)
     keys = {k: getattr(cell, k) for k in KEY_COLUMNS}
     rows, adv_preds, examples = [], {}, []
+    chance = chance_rca(data.y)
     correct = clean[idx] == data.y[idx]
     for eps, out in zip(spec.epsilons, outputs):
         X_adv = data.X.copy()
@@ -167,7 +168,7 @@ def run_cell(cell: Cell, victim: nn.Module, ctx: FoldContext, *, keep_example: b
         row = {
             **keys, "threat_model": spec.threat_model, "attack": attack.name, "substitute": spec.substitute,
             "norm": attack.norm, "epsilon": float(eps), "seed": seed, "n_trials": data.n_trials,
-            "clean_rca": rca(data.y, clean), "clean_bca": bca(data.y, clean),
+            "clean_rca": rca(data.y, clean), "clean_bca": bca(data.y, clean), "chance_rca": chance,
             "adv_rca": rca(data.y, adv), "adv_bca": bca(data.y, adv),
             "success_rate": float(fooled.sum() / max(correct.sum(), 1)),
             **perturbation_stats(data.X, X_adv, ctx.scale),
@@ -185,6 +186,15 @@ def run_cell(cell: Cell, victim: nn.Module, ctx: FoldContext, *, keep_example: b
     outcomes = {"trial": trials.astype(int).tolist(), "y": data.y.astype(int).tolist(),
                 "clean_pred": clean.astype(int).tolist(), "adv_pred": adv_preds}
     return CellResult(cell, rows, outcomes, examples, info)
+
+
+def chance_rca(y, alpha: float = 0.05) -> float:
+    """Accuracy that always predicting the majority class stays below with probability 1 - alpha (binomial)."""
+    from scipy.stats import binom
+
+    y = np.asarray(y)
+    p0 = np.bincount(y).max() / len(y)
+    return float(binom.ppf(1 - alpha, len(y), p0) / len(y))
 
 
 def _predict_checked(victim, X_adv, attack_name, eps) -> np.ndarray:

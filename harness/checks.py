@@ -87,7 +87,23 @@ def check_noise_control(rows, max_change=0.03):
             "detail": "; ".join(bad) or "holds at every epsilon"}
 
 
-CHECKS = (check_eps0_clean, check_budget, check_pgd_vs_fgsm, check_gradient_masking, check_noise_control)
+def check_above_chance(rows):
+    """Each victim beats chance on the trials it is attacked on: else its robust accuracy means nothing."""
+    seen, bad = set(), []
+    for r in rows:
+        key = (r["model"], r.get("subject"), r.get("fold"), r.get("train_seed"), r["n_trials"])
+        if r["epsilon"] != 0 or "chance_rca" not in r or key in seen:
+            continue
+        seen.add(key)
+        if r["clean_rca"] <= r["chance_rca"]:
+            bad.append(f"{r['model']}{_where(r)}: clean {r['clean_rca']:.3f} <= chance bound {r['chance_rca']:.3f} "
+                       f"on {r['n_trials']} trials")
+    return {"name": "every victim is above chance (95 % binomial bound of the majority class)", "passed": not bad,
+            "detail": "; ".join(bad) or f"{len(seen)} evaluations above chance"}
+
+
+CHECKS = (check_above_chance, check_eps0_clean, check_budget, check_pgd_vs_fgsm, check_gradient_masking,
+          check_noise_control)
 
 
 def run_checks(rows, on_fail: str = "warn") -> list[dict]:

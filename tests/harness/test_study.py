@@ -189,3 +189,19 @@ def test_labels_follow_class_names_not_event_codes(tmp_path):
     assert epochs_to_data(swapped).classes == ("class1", "class0")  # code order: the labels' indices differ
     assert [r["adv_rca"] for r in a.rows] == [r["adv_rca"] for r in b.rows]
     assert a.rows[0]["clean_rca"] > 0.7
+
+
+def test_a_victim_at_chance_fails_the_sanity_check():
+    from eegrobust.harness.checks import check_above_chance
+
+    row = {"model": "eegnet", "subject": "scp2", "fold": "sub-scp2", "train_seed": 0, "n_trials": 120,
+           "epsilon": 0.0, "clean_rca": 0.49, "chance_rca": 0.575}
+    res = check_above_chance([row, {**row, "epsilon": 0.1}])
+    assert not res["passed"] and "eegnet [scp2/sub-scp2 seed 0]: clean 0.490 <= chance bound 0.575" in res["detail"]
+    assert check_above_chance([{**row, "clean_rca": 0.9}])["passed"]
+
+
+def test_study_rows_carry_the_chance_bound(subject_files, tmp_path):
+    res = run_study(_study(subject_files, tmp_path, protocol="cross-subject"), progress=False)
+    assert all(0.5 <= r["chance_rca"] < 1 for r in res.rows)
+    assert res.result.checks[0]["name"].startswith("every victim is above chance")

@@ -65,8 +65,10 @@ def main(argv=None):
     parser.add_argument("--within-models", default="eegnet")
     parser.add_argument("--out", default=str(Path(__file__).with_name("study.json")))
     args = parser.parse_args(argv)
+    previous = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}
     report = {"dataset": "scp (bundled BCI Comp II Ia = subject scp1, Ib = subject scp2, first 3.5 s)",
-              "preset": "quick", "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()}, "runs": {}}
+              "preset": "quick", "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()},
+              "runs": previous.get("runs", {})}  # protocols not run this time keep their last numbers
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "EEGROBUST_CACHE": str(Path(tmp, "cache")), "GIT_PYTHON_REFRESH": "quiet"}
         for protocol in args.protocols.split(","):

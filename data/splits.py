@@ -70,6 +70,12 @@ def split_disjoint(data: EEGData, n_first: int, random_state=0):
     first, rest : EEGData
         Disjoint subsets in the original trial order; ``first`` holds ``n_first`` trials.
     """
+    first, _ = disjoint_indices(data, n_first, random_state)
+    return _two_parts(data, first)
+
+
+def disjoint_indices(data: EEGData, n_first: int, random_state=0):
+    """The draw of `split_disjoint` as sorted index arrays ``(first, rest)`` into ``data``."""
     _check_data(data)
     if isinstance(n_first, bool) or not isinstance(n_first, (int, np.integer)) or not 1 <= n_first < data.n_trials:
         raise ConfigError(
@@ -83,7 +89,9 @@ def split_disjoint(data: EEGData, n_first: int, random_state=0):
     extra = np.argsort(-(quotas - shares), kind="stable")[: n_first - shares.sum()]
     shares[extra] += 1
     first = [rng.permutation(idx)[:k] for idx, k in zip(groups.values(), shares, strict=True)]
-    return _two_parts(data, np.concatenate(first))
+    mask = np.zeros(data.n_trials, bool)
+    mask[np.concatenate(first)] = True
+    return np.flatnonzero(mask), np.flatnonzero(~mask)
 
 
 def _check_data(data):

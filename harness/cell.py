@@ -16,21 +16,14 @@ from torch import nn
 
 from ..attacks.base import ModelOutputError
 from ..attacks import HopSkipJump, JacobianSubstitute, SquareAttack, TransferAttack, channel_scale, make_attack
-from ..data import EEGData, split_disjoint
+from ..data import EEGData
+from ..data.splits import disjoint_indices
 from ..models import TrainConfig, predict, predict_logits
 from .metrics import bca, perturbation_stats, rca
 from .plan import AttackSpec, Cell
 
 #: Row columns that identify where a row comes from (MOABB-like), before the measured ones.
 KEY_COLUMNS = ("dataset", "subject", "session", "fold", "protocol", "model", "arm", "train_seed", "attack_seed")
-
-
-def disjoint_indices(data: EEGData, n_first: int, random_state=0):
-    """Indices of the two parts `data.split_disjoint` draws (the same stratified draw, as index arrays)."""
-    index = EEGData(np.arange(data.n_trials, dtype=np.float32).reshape(-1, 1, 1), data.y, data.sfreq, ("i",),
-                    data.classes)
-    first, rest = split_disjoint(index, n_first, random_state=random_state)
-    return first.X[:, 0, 0].astype(np.int64), rest.X[:, 0, 0].astype(np.int64)
 
 
 @dataclass

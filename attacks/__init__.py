@@ -1,16 +1,24 @@
 """Perturbations and threat models: white-box, gray-box (transfer), black-box (queries) and a noise control."""
 
+from .apgd import APGDCE, APGDDLR
+from .autoattack import AutoAttack
+from .bandlimit import BandPGD, band_project
 from .base import THREAT_MODELS, Attack, AttackOutput, BudgetSpace, ModelOutputError
 from .blackbox import HopSkipJump, JacobianSubstitute, QueryBudgetExceeded, QueryOracle, SquareAttack
-from .budget import DEFAULT_EPSILONS, channel_scale, check_epsilons, l2_norms, linf_norms, snr_db
+from .fmn import FMN
+from .budget import (BANDS, DEFAULT_EPSILONS, band_snr_db, channel_scale, check_epsilons, demean, l2_norms, linf_norms,
+                     pooled_snr_db, snr_db)
 from .graybox import TransferAttack
 from .noise import RandomSignNoise
+from .rays import RayS
 from .registry import ATTACKS, attack_names, make_attack
+from .simba import SimBA
+from .universal import UniversalPerturbation
 from .whitebox import FGSM, UFGSM, CarliniWagnerL2, DeepFool, L2PGD, LinfPGD
 
 __all__ = [
-    "ATTACKS", "Attack", "AttackOutput", "BudgetSpace", "CarliniWagnerL2", "DEFAULT_EPSILONS", "DeepFool", "FGSM",
+    "APGDCE", "APGDDLR", "FMN", "AutoAttack", "ATTACKS", "BandPGD", "UniversalPerturbation", "band_project", "Attack", "BANDS", "band_snr_db", "demean", "pooled_snr_db", "AttackOutput", "BudgetSpace", "CarliniWagnerL2", "DEFAULT_EPSILONS", "DeepFool", "FGSM",
     "HopSkipJump", "JacobianSubstitute", "L2PGD", "LinfPGD", "ModelOutputError", "QueryBudgetExceeded", "QueryOracle",
-    "RandomSignNoise", "SquareAttack", "THREAT_MODELS", "TransferAttack", "UFGSM", "attack_names", "channel_scale",
+    "RandomSignNoise", "RayS", "SimBA", "SquareAttack", "THREAT_MODELS", "TransferAttack", "UFGSM", "attack_names", "channel_scale",
     "check_epsilons", "l2_norms", "linf_norms", "make_attack", "snr_db",
 ]

@@ -18,7 +18,8 @@ from torch import nn
 
 from ..data._checks import ConfigError, DataError, EEGRobustError, check_option, check_random_state, check_X
 
-from ._params import ConfigTypeError, check_class_labels, check_int, check_scale, check_seed, check_X_numeric
+from ._params import (ConfigTypeError, check_class_labels, check_int, check_real, check_scale, check_seed,
+                      check_X_numeric)
 from .budget import BUDGET_UNITS, Bounds, channel_scale, check_epsilons, l2_budget
 
 THREAT_MODELS = ("white_box", "gray_box", "black_box", "control")
@@ -145,7 +146,7 @@ class Attack(abc.ABC):
     # -- the template ----------------------------------------------------------------------------------------
     @final
     def __call__(self, model: nn.Module, X, y, *, epsilons, scale=None, unit: str = "rel",
-                 random_state=0, batch_size: int = 512) -> list[AttackOutput]:
+                 random_state=0, batch_size: int = 512, sfreq: float | None = None) -> list[AttackOutput]:
         """Attack ``model`` on ``(X, y)`` at every epsilon.
 
         Parameters
@@ -164,6 +165,8 @@ class Attack(abc.ABC):
         random_state : int >= 0, numpy Generator or None, default=0
             Seed of the attack's randomness (random starts, noise, query directions).
         batch_size : int >= 1, default=512
+        sfreq : float > 0 or None, default=None
+            Sampling rate in Hz. Attacks constrained to a frequency band (``band=``) need it; others ignore it.
 
         Raises
         ------
@@ -187,6 +190,8 @@ class Attack(abc.ABC):
         scale = channel_scale(X, unit) if scale is None else check_scale(scale, X.shape[1])
         rng = check_random_state(check_seed(random_state))
         batch_size = check_int("", "batch_size", batch_size)
+        self._sfreq = None if sfreq is None else check_real("", "sfreq", sfreq)
+        self._check_sfreq(X.shape)
         with eval_mode(model), torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(rng.integers(2**31)))
             n_outputs = self._check_outputs(model, X, batch_size)
@@ -209,10 +214,15 @@ class Attack(abc.ABC):
             for i in range(2, len(X), batch_size):  # NaN may appear on some trials only
                 x = torch.from_numpy(X[i:i + batch_size]).to(dev)
                 check_logits(model, model(x), len(x), first=i)
-        if not torch.allclose(a, b, atol=1e-5):
+        if not torch.allclose(a, b, atol=1e-5) and getattr(self, "eot_iter", 1) < 2:
             raise ConfigError(f"{type(model).__name__} gives different outputs for the same input in eval mode; "
-                              "stochastic defenses fake robustness. Evaluate a deterministic model (or use EOT).")
+                              "stochastic defenses fake robustness without Expectation over Transformation. Use an "
+                              "attack with eot_iter >= 2 (e.g. make_attack('apgd_ce', eot_iter=20)), or evaluate a "
+                              "deterministic model.")
         return a.shape[1]
+
+    def _check_sfreq(self, shape) -> None:
+        """Attacks that need the sampling rate (a frequency band) check it here; the rest ignore it."""
 
     def _gradient_model(self, model):
         """The module whose input gradients the attack follows (white-box: the victim), or None."""
@@ -243,6 +253,7 @@ class Attack(abc.ABC):
         order = sorted(range(len(epsilons)), key=lambda i: epsilons[i])
         outputs: list[AttackOutput | None] = [None] * len(epsilons)
         self._queries = None  # attacks that query the victim set this to the per-trial count of each _run
+        self._queries_at = None  # minimal query attacks may set a function eps -> per-trial queries to reach eps
         queries = np.zeros(len(S)) if self.threat_model == "black_box" else None
         if self.minimal:
             S_adv = self._checked(self._run(target, S, labels, epsilon=None, bounds=bounds, rng=rng), None)
@@ -255,7 +266,8 @@ class Attack(abc.ABC):
                 budget = self._budget(epsilons[i], X.shape)
                 fits = torch.from_numpy(norms <= budget * (1 + 1e-4)).to(dev)
                 S_i = torch.where(fits[:, None, None], S_adv, S)
-                outputs[i] = self._output(epsilons[i], X, S, S_i, scale, queries, min_norm=norms.copy())
+                q = queries if self._queries_at is None else np.asarray(self._queries_at(budget), dtype=float)
+                outputs[i] = self._output(epsilons[i], X, S, S_i, scale, q, min_norm=norms.copy())
             return outputs
         best = S.clone()
         todo = torch.ones(len(S), dtype=torch.bool, device=dev)
@@ -274,6 +286,7 @@ class Attack(abc.ABC):
                     best[idx[fooled]] = S_adv[fooled]
                     todo[idx[fooled]] = False
                     S_i = best.clone()
+                    S_i[idx[~fooled]] = S_adv[~fooled]  # the attempt at this budget, so norms and SNR are its own
                 else:
                     S_i = S.clone()
                     S_i[idx] = S_adv

@@ -2,14 +2,21 @@
 
 Every attack works in *budget space* ``s = x / scale``, where ``scale`` holds one value per channel in
 microvolts. With ``unit="rel"`` (the default) ``scale`` is each channel's standard deviation of the clean
-evaluation data, so ``epsilon=0.05`` allows 5 % of a channel's std on every sample of that channel: the
-convention of recent EEG robustness benchmarks. Because eegrobust models standardize their input per channel
-as their first layer, this is a scalar L-inf budget in the space the network sees. With ``unit="uV"``
-``scale`` is 1 and ``epsilon`` is in microvolts.
+evaluation data **after removing each trial's mean on that channel** (`demean`), so ``epsilon=0.05`` allows 5 %
+of a channel's (demeaned) std on every sample of that channel: the convention of recent EEG robustness benchmarks,
+without the inflation that DC offsets cause (on raw Emotiv epochs, offsets of ~4200 uV made the std over trials x
+time, and so every budget, many times larger than the signal's own fluctuation). With ``unit="uV"`` ``scale`` is 1
+and ``epsilon`` is in microvolts.
 
 L2 attacks use the same grid: an L2 budget ``epsilon`` allows ``||delta / scale||_2 <= epsilon * sqrt(n_chans *
 n_times)``, the energy of an L-inf perturbation of size ``epsilon`` on every sample, so the same epsilon means
 about the same SNR for L-inf and L2 attacks.
+
+SNR is ``10 log10(sum x_d^2 / sum delta^2)`` with ``x_d`` the demeaned clean trial and ``delta`` the perturbation
+as applied (its own mean included: the model sees it). `pooled_snr_db` sums both over a set of trials (a trial
+left unchanged adds signal and no perturbation), so an L-inf sign perturbation of size ``epsilon`` on every sample
+gives ``-20 log10(epsilon)`` dB in unit "rel". `band_snr_db` does the same per EEG band (`BANDS`) from the
+trials' spectra, so a reader sees where the perturbation's energy went.
 """
 
 from __future__ import annotations
@@ -60,14 +67,21 @@ def channel_scale(X: np.ndarray, unit: str = "rel") -> np.ndarray:
     X : ndarray of shape (n_trials, n_chans, n_times)
         Clean EEG in microvolts (the whole evaluation set, so every model and attack shares one budget).
     unit : {"rel", "uV"}, default="rel"
-        ``"rel"``: each channel's standard deviation over trials and time; ``"uV"``: 1 (absolute microvolts).
+        ``"rel"``: each channel's standard deviation over trials and time after removing each trial's mean on
+        that channel (offsets do not count as signal); ``"uV"``: 1 (absolute microvolts).
     """
     check_option("budget unit", unit, BUDGET_UNITS)
     if unit == "uV":
         return np.ones(X.shape[1], dtype=np.float64)
-    std = X.astype(np.float64).transpose(1, 0, 2).reshape(X.shape[1], -1).std(axis=1)
-    std[std == 0] = 1.0
+    std = demean(X).transpose(1, 0, 2).reshape(X.shape[1], -1).std(axis=1)
+    std[~(std > 0)] = 1.0  # a flat channel (or one sample per trial): microvolts
     return std
+
+
+def demean(X: np.ndarray) -> np.ndarray:
+    """``X`` (float64) minus each trial's mean on each channel: the signal without its DC offsets."""
+    X = np.asarray(X, dtype=np.float64)
+    return X - X.mean(axis=-1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -100,12 +114,53 @@ def l2_norms(delta_uv: np.ndarray) -> np.ndarray:
     return np.sqrt((delta_uv.astype(np.float64) ** 2).reshape(len(delta_uv), -1).sum(axis=1))
 
 
+#: EEG frequency bands in Hz, [low, high). "slow" holds the slow cortical potentials below delta (DC excluded);
+#: gamma stops at 100 Hz or the Nyquist frequency.
+BANDS = {"slow": (0.0, 1.0), "delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta": (13.0, 30.0),
+         "gamma": (30.0, 100.0)}
+
+
+def _ratio_db(sig: float, pert: float) -> float:
+    if pert <= 0:
+        return float("inf")
+    if sig <= 0:
+        return float("-inf")
+    return float(10 * np.log10(sig / pert))
+
+
 def snr_db(X: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """Signal-to-perturbation ratio per trial, ``10 log10(sum x^2 / sum delta^2)``; inf where delta is 0."""
-    sig = (X.astype(np.float64) ** 2).reshape(len(X), -1).sum(axis=1)
+    """Signal-to-perturbation ratio per trial, ``10 log10(sum x_d^2 / sum delta^2)`` (``x_d`` demeaned); inf where
+    delta is 0."""
+    sig = (demean(X) ** 2).reshape(len(X), -1).sum(axis=1)
     pert = (delta.astype(np.float64) ** 2).reshape(len(X), -1).sum(axis=1)
     with np.errstate(divide="ignore"):
         return 10 * np.log10(sig / pert)
+
+
+def pooled_snr_db(X: np.ndarray, delta: np.ndarray) -> float:
+    """One SNR over a set of trials: ``10 log10(sum over trials of x_d^2 / sum of delta^2)``; inf if delta is 0."""
+    if len(X) == 0:
+        return float("inf")
+    return _ratio_db(float((demean(X) ** 2).sum()), float((delta.astype(np.float64) ** 2).sum()))
+
+
+def band_snr_db(X: np.ndarray, delta: np.ndarray, sfreq: float, bands: dict | None = None) -> dict:
+    """Pooled SNR per frequency band: signal and perturbation energy in each band's FFT bins along time.
+
+    Bands whose low edge is at or above the Nyquist frequency are None; the DC bin is in no band.
+    """
+    bands = BANDS if bands is None else bands
+    n_times = X.shape[-1]
+    freqs = np.fft.rfftfreq(n_times, 1.0 / sfreq)
+    if len(X) == 0:
+        return {name: None for name in bands}
+    px = (np.abs(np.fft.rfft(demean(X), axis=-1)) ** 2).sum(axis=(0, 1))
+    pd = (np.abs(np.fft.rfft(delta.astype(np.float64), axis=-1)) ** 2).sum(axis=(0, 1))
+    out = {}
+    for name, (low, high) in bands.items():
+        sel = (freqs > 0) & (freqs >= low) & (freqs < high)
+        out[name] = None if low >= sfreq / 2 or not sel.any() else _ratio_db(float(px[sel].sum()), float(pd[sel].sum()))
+    return out
 
 
 def l2_budget(epsilon: float, n_chans: int, n_times: int) -> float:

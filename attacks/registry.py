@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from ..data._checks import check_option
 
+from .apgd import APGDCE, APGDDLR
+from .autoattack import AutoAttack
+from .bandlimit import BandPGD
 from .blackbox import HopSkipJump, JacobianSubstitute, SquareAttack
+from .fmn import FMN
 from .graybox import TransferAttack
 from .noise import RandomSignNoise
+from .rays import RayS
+from .simba import SimBA
+from .universal import UniversalPerturbation
 from .whitebox import FGSM, UFGSM, CarliniWagnerL2, DeepFool, L2PGD, LinfPGD
 
-ATTACKS = {cls.name: cls for cls in (FGSM, UFGSM, LinfPGD, L2PGD, DeepFool, CarliniWagnerL2, RandomSignNoise,
-                                     SquareAttack, HopSkipJump)}
+ATTACKS = {cls.name: cls for cls in (FGSM, UFGSM, LinfPGD, L2PGD, DeepFool, CarliniWagnerL2, APGDCE, APGDDLR,
+                                     AutoAttack, BandPGD, UniversalPerturbation, RandomSignNoise, SquareAttack,
+                                     HopSkipJump, FMN, SimBA, RayS)}
 #: Attacks that wrap a white-box attack: transfer from a surrogate (gray-box) or from a Jacobian substitute.
 WRAPPERS = {"gray_box": TransferAttack, "black_box": JacobianSubstitute}
 

@@ -19,9 +19,14 @@ from .base import Attack, predict_labels
 
 
 class FGSM(Attack):
-    """Fast gradient sign method: one step of size epsilon along the sign of the loss gradient [1]_."""
+    """Fast gradient sign method: one step of size epsilon along the sign of the loss gradient [1]_.
+
+    Not nested: every budget is one fresh step from the clean trial, so each output is the FGSM perturbation of
+    that size (and its SNR is that of the budget); the per-trial worst case over attacks is monotone anyway.
+    """
 
     name = "fgsm"
+    nested = False
 
     def _labels(self, target, S, labels):
         return labels

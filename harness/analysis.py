@@ -245,6 +245,36 @@ def paired_tests(table, *, between="model", value="adv_rca", pair_on="subject", 
     return out[cols].drop(columns=_CONST, errors="ignore")
 
 
+#: Query budgets (per trial) at which `query_curve` reads robust accuracy.
+QUERY_GRID = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+
+def query_curve(outcomes, *, queries=QUERY_GRID) -> pd.DataFrame:
+    """Robust accuracy against the number of queries per trial, for every query attack, budget and cell.
+
+    A trial counts as robust after ``q`` queries if it was correct and the attack had not fooled it within ``q``
+    queries (``queries`` of the outcomes: queries spent until the trial was first fooled). Budgets of ``queries``
+    below the most any trial used are read, then that maximum itself (budgets beyond what the attack was given are
+    not measured). One row per cell keys x epsilon x budget.
+    """
+    df = _check_frame(outcomes, "outcomes", ("trial", "y", "clean_pred", "adv_pred", "epsilon"))
+    if "queries" not in df:
+        return pd.DataFrame(columns=[*KEYS, "epsilon", "queries", "robust_rca", "n_trials"])
+    df = df[df["queries"].notna() | (df["clean_pred"] != df["y"])]
+    keys = [k for k in KEYS if k in df]
+    out = []
+    for key, g in df.groupby(keys, sort=False, dropna=False):
+        correct = (g["clean_pred"] == g["y"]).to_numpy()
+        fooled = correct & (g["adv_pred"] != g["y"]).to_numpy()
+        q = g["queries"].to_numpy(float)
+        spent = float(np.nanmax(q)) if np.isfinite(q).any() else 0.0
+        for budget in [b for b in queries if b < spent] + [spent]:  # the last point: all the attack spent
+            robust = correct & ~(fooled & (q <= budget))
+            out.append({**dict(zip(keys, key)), "queries": budget, "robust_rca": float(robust.mean()),
+                        "n_trials": len(g)})
+    return pd.DataFrame(out)
+
+
 def per_class(outcomes, *, by=KEYS) -> pd.DataFrame:
     """Per-class recall, clean and under attack.
 

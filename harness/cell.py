@@ -15,7 +15,7 @@ import numpy as np
 from torch import nn
 
 from ..attacks.base import ModelOutputError
-from ..attacks import HopSkipJump, JacobianSubstitute, SquareAttack, TransferAttack, channel_scale, make_attack
+from ..attacks import ATTACKS, JacobianSubstitute, TransferAttack, channel_scale, make_attack
 from ..data import EEGData
 from ..data.splits import disjoint_indices
 from ..models import TrainConfig, predict, predict_logits
@@ -110,8 +110,9 @@ def _build(spec: AttackSpec, victim, ctx: FoldContext, seed: int, info: dict):
             info["agreement"] = float(np.mean(predict(attack.substitute_, bb) == predict(victim, bb)))
             info["training_queries"] = int(attack.training_queries_)
             return attack, ctx.bb_idx
-        cls = {"square": SquareAttack, "hopskipjump": HopSkipJump}[spec.attack]
-        return cls(**spec.kwargs), ctx.bb_idx
+        return make_attack(spec.attack, **spec.kwargs), ctx.bb_idx
+    if getattr(ATTACKS.get(spec.attack), "needs_fit_data", False):  # universal perturbations: fit on held-out trials
+        return make_attack(spec.attack, fit_data=ctx.test.subset(ctx.seed_idx), **spec.kwargs), ctx.bb_idx
     return make_attack(spec.attack, **spec.kwargs), np.arange(ctx.test.n_trials)
 
 
@@ -144,12 +145,12 @@ def run_cell(cell: Cell, victim: nn.Module, ctx: FoldContext, *, keep_example: b
     t0 = time.perf_counter()
     if len(idx):
         outputs = attack(victim, data.X[idx], data.y[idx], epsilons=spec.epsilons, scale=ctx.scale,
-                         random_state=seed)
+                         random_state=seed, sfreq=data.sfreq)
     else:
         outputs = [None] * len(spec.epsilons)
     wall = (time.perf_counter() - t0) / len(spec.epsilons)
     keys = {k: getattr(cell, k) for k in KEY_COLUMNS}
-    rows, adv_preds, examples = [], {}, []
+    rows, adv_preds, examples, queries = [], {}, [], {}
     chance = chance_rca(data.y)
     correct = clean[idx] == data.y[idx]
     for eps, out in zip(spec.epsilons, outputs):
@@ -164,21 +165,36 @@ def run_cell(cell: Cell, victim: nn.Module, ctx: FoldContext, *, keep_example: b
             "clean_rca": rca(data.y, clean), "clean_bca": bca(data.y, clean), "chance_rca": chance,
             "adv_rca": rca(data.y, adv), "adv_bca": bca(data.y, adv),
             "success_rate": float(fooled.sum() / max(correct.sum(), 1)),
-            **perturbation_stats(data.X, X_adv, ctx.scale),
+            **perturbation_stats(data.X, X_adv, ctx.scale, attacked=idx, fooled=_fooled_mask(fooled, idx, data),
+                                 sfreq=data.sfreq),
             "median_min_norm": (float(np.median(out.min_norm)) if out is not None and out.min_norm is not None
                                 else None),
             "queries_per_trial": (float(np.mean(out.n_queries)) if out is not None and out.n_queries is not None
                                   else None),
             "wall_s": round(wall, 3), "info": dict(info, **(out.info if out is not None else {})),
         }
+        if out is not None and out.min_norm is not None:  # trials no perturbation of any size flipped
+            row["info"]["never_fooled"] = int(np.isinf(out.min_norm).sum())
         row["drop"] = row["clean_rca"] - row["adv_rca"]
         rows.append(row)
         adv_preds[repr(float(eps))] = adv.astype(int).tolist()
+        if out is not None and out.n_queries is not None:  # queries until each attacked trial was first fooled
+            q = np.full(data.n_trials, np.nan)
+            q[idx] = out.n_queries
+            queries[repr(float(eps))] = [None if np.isnan(v) else float(v) for v in q]
         if keep_example and not examples and spec.threat_model == "white_box" and fooled.any():
             examples.append(_example(row, data, idx[np.flatnonzero(fooled)[0]], X_adv, clean, adv))
     outcomes = {"trial": trials.astype(int).tolist(), "y": data.y.astype(int).tolist(),
                 "clean_pred": clean.astype(int).tolist(), "adv_pred": adv_preds}
+    if queries:
+        outcomes["queries"] = queries
     return CellResult(cell, rows, outcomes, examples, info)
+
+
+def _fooled_mask(fooled, idx, data) -> np.ndarray:
+    mask = np.zeros(data.n_trials, bool)
+    mask[idx] = fooled
+    return mask
 
 
 def chance_rca(y, alpha: float = 0.05) -> float:

@@ -80,6 +80,50 @@ def check_gradient_masking(rows):
             "detail": "; ".join(bad) or "white-box is strongest everywhere"}
 
 
+#: Minimal-norm L-inf and fixed-budget L-inf accuracies may differ by this much before the check flags them.
+MINIMAL_TOL = 0.03
+
+
+def check_unbounded(rows):
+    """Unbounded (minimal-norm) white-box attacks flip every trial they attack: else gradients may be masked."""
+    bad, n = [], 0
+    for r in rows:
+        never = (r.get("info") or {}).get("never_fooled")
+        if r["threat_model"] != "white_box" or never is None or r["epsilon"] == 0:
+            continue
+        n += 1
+        attacked = max(round(r["clean_rca"] * r["n_trials"]), 1)
+        if never / attacked > TOL:
+            bad.append(f"{r['model']}{_where(r)} {r['attack']}: {never} of {attacked} trials never flipped at any "
+                       "norm")
+    seen = sorted(set(bad))
+    return {"name": "unbounded white-box attacks reach 0 % accuracy", "passed": not seen,
+            "detail": "; ".join(seen) or (f"{n} minimal-norm rows flip every trial" if n else "no minimal-norm "
+                                          "white-box attack ran")}
+
+
+def check_minimal_vs_fixed(rows):
+    """The minimal-norm L-inf curve and the fixed-budget L-inf attacks agree at every budget.
+
+    A fixed-budget worst case more than `MINIMAL_TOL` above the minimal-norm attack's accuracy means the
+    fixed-budget attacks are weak there (the reported worst case still takes both, per trial).
+    """
+    bad, n = [], 0
+    for (model, eps, *_), group in _by(rows, "model", "epsilon").items():
+        white = [r for r in group if r["threat_model"] == "white_box" and r["norm"] == "linf"]
+        minimal = [r["adv_rca"] for r in white if r.get("median_min_norm") is not None]
+        fixed = [r["adv_rca"] for r in white if r.get("median_min_norm") is None]
+        if eps == 0 or not minimal or not fixed:
+            continue
+        n += 1
+        if min(fixed) > min(minimal) + MINIMAL_TOL:
+            bad.append(f"{model}{_where(white[0])} eps={eps}: fixed-budget {min(fixed):.3f} > minimal-norm "
+                       f"{min(minimal):.3f}")
+    return {"name": "minimal-norm curve and fixed-budget attacks agree (L-inf)", "passed": not bad,
+            "detail": "; ".join(bad) or (f"agree within {MINIMAL_TOL} at {n} budgets" if n else
+                                         "no minimal-norm L-inf attack beside fixed-budget ones")}
+
+
 def check_noise_control(rows, max_change=0.03):
     bad = [f"{r['model']}{_where(r)} eps={r['epsilon']}: {r['drop']:+.3f}" for r in rows
            if r["threat_model"] == "control" and abs(r["drop"]) >= max_change]
@@ -103,7 +147,7 @@ def check_above_chance(rows):
 
 
 CHECKS = (check_above_chance, check_eps0_clean, check_budget, check_pgd_vs_fgsm, check_gradient_masking,
-          check_noise_control)
+          check_unbounded, check_minimal_vs_fixed, check_noise_control)
 
 
 def run_checks(rows, on_fail: str = "warn") -> list[dict]:
@@ -116,6 +160,7 @@ def run_checks(rows, on_fail: str = "warn") -> list[dict]:
         msg = f"sanity check failed: {res['name']}: {res['detail']}"
         if on_fail == "raise":
             raise SanityCheckError(msg)
-        category = GradientMaskingWarning if "masking" in res["name"] else UserWarning
+        masking = ("masking" in res["name"] or "unbounded" in res["name"] or "minimal-norm" in res["name"])
+        category = GradientMaskingWarning if masking else UserWarning
         warnings.warn(msg, category, stacklevel=2)
     return results

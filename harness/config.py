@@ -14,7 +14,9 @@ from ..models import model_names
 THREATS = ("white_box", "gray_box", "black_box", "control")
 #: Base attacks a gray-box or black-box substitute may transfer.
 TRANSFER_BASES = ("fgsm", "ufgsm", "linf_pgd", "l2_pgd")
-BLACK_BOX_ATTACKS = ("substitute", "square", "hopskipjump")
+BLACK_BOX_ATTACKS = ("substitute", "simba", "square", "rays", "hopskipjump")
+#: Score-based query attacks: each budget costs up to ``max_queries`` per trial, so ``query_epsilons`` limits them.
+SCORE_ATTACKS = ("simba", "square")
 
 
 def _tuple(value) -> tuple:
@@ -40,8 +42,8 @@ class SuiteConfig:
     gray_box : tuple of str
         White-box attacks crafted on each gray-box substitute and transferred (`TRANSFER_BASES`).
     black_box : tuple of str
-        "substitute" (Jacobian-augmented substitute, transfer with ``substitute_attack``), "square" (score-based),
-        "hopskipjump" (decision-based).
+        "substitute" (Jacobian-augmented substitute, transfer with ``substitute_attack``), "simba" and "square"
+        (score-based), "rays" and "hopskipjump" (decision-based).
     epsilons : tuple of float
         Budgets, relative to each channel's std (``unit="rel"``) or in microvolts (``unit="uV"``). 0 is always
         evaluated too, as the clean reference.
@@ -52,9 +54,9 @@ class SuiteConfig:
     n_seed_trials : int, default=150
         Black-box attacker's seed set, held out from the black-box evaluation trials.
     max_queries : int, default=500
-        Per-trial query budget of Square and HopSkipJump.
+        Per-trial query budget of SimBA, Square, RayS and HopSkipJump.
     query_epsilons : tuple of float or None
-        Budgets at which the query-based attacks (Square) run; None: all of ``epsilons``. Each budget costs up
+        Budgets at which the score-based query attacks (SimBA, Square) run; None: all of ``epsilons``. Each costs up
         to ``max_queries`` forward passes of every trial, so presets restrict them to keep within minutes.
     pgd_steps : int, default=40
         Steps of the white-box PGD attacks.
@@ -71,7 +73,8 @@ class SuiteConfig:
     dataset: str = "scp1"
     models: tuple = ("eegnet", "deep4", "shallow")
     threat_models: tuple = THREATS
-    white_box: tuple = ("fgsm", "ufgsm", "linf_pgd", "l2_pgd", "deepfool", "cw_l2")
+    white_box: tuple = ("fgsm", "ufgsm", "linf_pgd", "apgd_ce", "apgd_dlr", "fmn", "autoattack", "l2_pgd", "deepfool",
+                        "cw_l2", "band_pgd", "uap")
     gray_box: tuple = ("ufgsm", "linf_pgd")
     black_box: tuple = BLACK_BOX_ATTACKS
     epsilons: tuple = DEFAULT_EPSILONS
@@ -168,7 +171,7 @@ PRESETS: dict[str, SuiteConfig] = {
     ),
     # the demo: the default grid, every threat model, about 8 minutes on a 2-core CPU including training
     # (C&W, the slowest white-box attack, is left to "paper": DeepFool gives the minimal-norm view in seconds)
-    "standard": SuiteConfig(white_box=("fgsm", "ufgsm", "linf_pgd", "deepfool"), max_queries=200,
+    "standard": SuiteConfig(white_box=("fgsm", "ufgsm", "linf_pgd", "apgd_ce", "deepfool"), max_queries=200,
                             query_epsilons=(0.1, 0.3), pgd_steps=20, substitute_rounds=2),
     # what a paper needs: 3 seeds, 40-step PGD, L2 PGD and C&W, larger query budgets at every budget
     "paper": SuiteConfig(seeds=(0, 1, 2), max_queries=1000, substitute_rounds=4),

@@ -133,6 +133,26 @@ def accuracy_vs_snr(rows) -> Figure:
     return fig
 
 
+def accuracy_vs_queries(curve) -> Figure:
+    """Robust accuracy against queries per trial (log scale), one panel per budget, one line per model x attack."""
+    eps_values = sorted(curve["epsilon"].unique())
+    fig = _new_figure(4.2 * len(eps_values), 3.4)
+    axes = fig.subplots(1, len(eps_values), squeeze=False, sharey=True)[0]
+    means = curve.groupby(["model", "attack", "epsilon", "queries"], sort=False)["robust_rca"].mean().reset_index()
+    for ax, eps in zip(axes, eps_values):
+        for (model, attack), g in means[means["epsilon"] == eps].groupby(["model", "attack"], sort=False):
+            ax.plot(g["queries"], g["robust_rca"], marker=".", label=f"{model} {attack}")
+        ax.set_xscale("log")
+        ax.set_title(f"epsilon {eps:g}")
+        ax.set_xlabel("queries per trial")
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("robust RCA (black-box)")
+    axes[0].legend(fontsize="x-small")
+    fig.suptitle("Accuracy vs queries")
+    return fig
+
+
 def _trace_channels(delta: np.ndarray) -> np.ndarray:
     """Indices of the channels to draw: all, or the MAX_TRACE_CHANNELS with the largest perturbation."""
     if len(delta) <= MAX_TRACE_CHANNELS:
@@ -202,6 +222,15 @@ def draw_all(result, out_dir) -> list[dict]:
              ("accuracy_snr", lambda: accuracy_vs_snr(result.rows),
               "The same worst-case accuracy against the perturbation's median SNR in dB (points at epsilon 0, "
               "infinite SNR, are left out).")]
+    if any("queries" in b for b in result.outcomes):
+        from .analysis import query_curve
+
+        curve = query_curve(result.outcomes_frame())
+        curve = curve[curve["epsilon"] > 0]
+        if len(curve):
+            specs.append(("accuracy_queries", lambda: accuracy_vs_queries(curve),
+                          "Black-box robust accuracy against the queries spent per trial, per budget (a trial is "
+                          "fooled from the query that first flipped its label)."))
     seen: set = set()
     for ex in result.examples:
         stem = slug(ex["model"])

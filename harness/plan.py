@@ -13,12 +13,12 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-from .config import SuiteConfig
+from .config import SCORE_ATTACKS, SuiteConfig
 
 #: Attacks whose strength is set by the number of PGD steps of the suite.
 _PGD = ("linf_pgd", "l2_pgd")
 #: Query-based black-box attacks and their classes' registry names.
-QUERY_ATTACKS = ("square", "hopskipjump")
+QUERY_ATTACKS = ("simba", "square", "rays", "hopskipjump")
 
 
 def _canonical(value) -> str:
@@ -103,7 +103,8 @@ def attack_specs(config: SuiteConfig, victim_arch: str, *, substitutes=(), has_g
                           ("base_steps", config.transfer_steps), ("rounds", config.substitute_rounds))
                 specs.append(AttackSpec("black_box", "substitute", params, config.substitute_arch, eps))
             else:
-                q_eps = _with_zero(config.query_epsilons) if (name == "square" and config.query_epsilons) else eps
+                score = name in SCORE_ATTACKS  # minimal-norm ones (rays, hopskipjump) give every budget at once
+                q_eps = _with_zero(config.query_epsilons) if (score and config.query_epsilons) else eps
                 specs.append(AttackSpec("black_box", name, (("max_queries", config.max_queries),), "", q_eps))
     if "gray_box" in threats:
         for sub in substitutes:

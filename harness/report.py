@@ -348,9 +348,60 @@ def augmentation_tables(result) -> list[Table]:
     return tables
 
 
+def band_table(rows) -> list[Table]:
+    """Where the perturbation's energy went: pooled SNR per EEG band at one budget, per model and attack."""
+    from .results import BAND_COLUMNS
+
+    attacked = [r for r in rows if r["epsilon"] > 0 and r["threat_model"] != "control"
+                and any(r.get(c) is not None for c in BAND_COLUMNS)]
+    eps = transfer_epsilon(r["epsilon"] for r in attacked)
+    if eps is None:
+        return []
+    bands = [c for c in BAND_COLUMNS if any(r.get(c) is not None for r in attacked)]
+    groups = defaultdict(list)
+    for r in attacked:
+        if r["epsilon"] == eps:
+            groups[(r["model"], r["threat_model"], r["attack"], r["substitute"] or "", r["norm"])].append(r)
+    body = [[m, t.replace("_", "-"), a + (f" <- {sub}" if sub else ""), _NORM_NAMES.get(n, n),
+             _mean([g["snr_db"] for g in grp])] + [_mean([g.get(c) for g in grp]) for c in bands]
+            for (m, t, a, sub, n), grp in groups.items()]
+    from ..attacks.budget import BANDS
+
+    names = [c[4:-3] for c in bands]
+    edges = ", ".join(f"{b} {BANDS[b][0]:g}-{BANDS[b][1]:g} Hz" for b in names)
+    caption = (f"SNR (dB) of the perturbation at ε = {_eps(eps)}, over all attacked trials and per band ({edges}; gamma "
+               "stops at the Nyquist frequency): 10 log10 of the demeaned signal's energy over the perturbation's in "
+               "that band. Low values mark the bands the attack used.")
+    return [Table("snr-bands", "SNR per frequency band", caption,
+                  ["model", "threat", "attack", "norm", "SNR"] + names, body, 4)]
+
+
+def query_tables(result) -> list[Table]:
+    """Accuracy against queries per trial for every query attack (from the per-trial query counts)."""
+    if not any("queries" in b for b in result.outcomes):
+        return []
+    from . import analysis
+
+    curve = analysis.query_curve(result.outcomes_frame())
+    if curve.empty:
+        return []
+    grid = sorted(curve["queries"].unique())
+    means = curve.groupby(["model", "attack", "epsilon", "queries"], sort=False)["robust_rca"].mean()
+    body = []
+    for (model, attack, eps), g in means.groupby(level=[0, 1, 2], sort=False):
+        row = dict(zip(g.index.get_level_values(3), g.to_numpy()))
+        body.append([model, attack, _eps(eps)] + [row.get(q) for q in grid])
+    caption = ("Black-box robust accuracy against the number of queries per trial: a trial counts as fooled once "
+               "the attack's first query that flips its label has been spent; '-': beyond the attack's budget. "
+               "Black-box trials exclude the attacker's seed set.")
+    return [Table("queries", "Accuracy vs queries", caption, ["model", "attack", "ε"] + [f"{q:g}" for q in grid],
+                  body, 3)]
+
+
 def report_tables(result) -> dict[str, list[Table]]:
     """Every table of a report, by section."""
-    return {"summary": summary_tables(result.rows, result.outcomes) + augmentation_tables(result), "threats": threat_tables(result.rows),
+    return {"summary": summary_tables(result.rows, result.outcomes) + augmentation_tables(result),
+            "threats": threat_tables(result.rows) + band_table(result.rows) + query_tables(result),
             "transfer": transfer_tables(result.rows), "checks": [checks_table(result)],
             "provenance": [provenance_table(result)]}
 
@@ -468,9 +519,12 @@ def render(kind: str, result, tables, figures) -> str:
 
 
 def _meta(result) -> str:
+    from .results import BUDGET_DEFINITION
+
     env = result.environment
     return (f"Generated from the results file of a run at {env.get('time', '?')} "
-            f"(git {(env.get('git_sha') or '?')[:12]}); every number below is read from that file.")
+            f"(git {(env.get('git_sha') or '?')[:12]}); every number below is read from that file. Definitions: "
+            f"{BUDGET_DEFINITION}.")
 
 
 # -- entry point ---------------------------------------------------------------------------------------------

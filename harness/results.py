@@ -18,13 +18,19 @@ from pathlib import Path
 from ..data._checks import DataError
 
 RESULTS_FORMAT = "eegrobust-results"
-RESULTS_VERSION = 2
+RESULTS_VERSION = 3
 #: Long-table columns: where a row comes from (MOABB-like keys), then what was measured. ``seed`` is the attack
 #: seed (kept for scripts written against format 1); ``train_seed`` is None for a model given by the user.
 COLUMNS = ("dataset", "subject", "session", "fold", "protocol", "model", "arm", "train_seed", "attack_seed",
            "threat_model", "attack", "substitute", "norm", "epsilon", "seed", "n_trials", "clean_rca",
            "clean_bca", "adv_rca", "adv_bca", "drop", "success_rate", "linf_uv", "linf_rel", "l2_uv", "snr_db",
-           "median_min_norm", "queries_per_trial", "wall_s")
+           "snr_fooled_db", "median_min_norm", "queries_per_trial", "wall_s")
+#: Per-band SNR (`attacks.budget.BANDS`), present when the sampling rate is known; None above Nyquist.
+BAND_COLUMNS = ("snr_slow_db", "snr_delta_db", "snr_theta_db", "snr_alpha_db", "snr_beta_db", "snr_gamma_db")
+#: What the budget unit and SNR mean in this format (format 3; formats 1 and 2 used the raw, not demeaned, std).
+BUDGET_DEFINITION = ("epsilon in unit 'rel' is a fraction of each channel's std over trials x time after removing "
+                     "each trial's per-channel mean; SNR = 10 log10(sum x_demeaned^2 / sum delta^2), pooled over the "
+                     "attacked trials (snr_fooled_db: over the trials that flipped)")
 
 
 OUTCOME_COLUMNS = ("dataset", "subject", "session", "fold", "protocol", "model", "arm", "train_seed",
@@ -107,7 +113,8 @@ class SuiteResult:
     outcomes: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION, "config": self.config,
+        return {"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION, "budget_definition": BUDGET_DEFINITION,
+                "config": self.config,
                 "provenance": self.provenance, "environment": self.environment, "checks": self.checks,
                 "rows": self.rows, "examples": self.examples, "outcomes": self.outcomes}
 
@@ -148,9 +155,9 @@ class SuiteResult:
                             "object with a 'format' field).")
         if d.get("format") != RESULTS_FORMAT:
             raise DataError(f"{str(path)!r} is not an eegrobust results file (format {d.get('format')!r}).")
-        if d.get("format_version") not in (1, RESULTS_VERSION):
+        if d.get("format_version") not in (1, 2, RESULTS_VERSION):
             raise DataError(f"{str(path)!r} has results format_version {d.get('format_version')!r}; this "
-                            f"eegrobust reads versions 1 and {RESULTS_VERSION}. Re-run the suite with this version.")
+                            f"eegrobust reads versions 1 to {RESULTS_VERSION}. Re-run the suite with this version.")
         missing = [k for k in ("rows", "config", "provenance", "environment", "checks") if k not in d]
         if missing:
             raise DataError(f"{where} lacks the field(s) {missing}.")
@@ -160,13 +167,16 @@ class SuiteResult:
                         "protocol": "official", "arm": "none", "train_seed": None}
             d["rows"] = [{**defaults, "attack_seed": r.get("seed"), **r} if isinstance(r, dict) else r
                          for r in d["rows"]]
+        if d["format_version"] < 3:  # budgets and SNR of the raw std (see BUDGET_DEFINITION); no flipped-trial SNR
+            d["rows"] = [{"snr_fooled_db": None, **r} if isinstance(r, dict) else r for r in d["rows"]]
         _check_rows(d["rows"], where)
         return cls(d["rows"], d["config"], d["provenance"], d["environment"], d["checks"], d.get("examples", []),
                    d.get("outcomes", []))
 
     def to_csv(self, path=None) -> str:
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+        bands = [c for c in BAND_COLUMNS if any(c in r for r in self.rows)]
+        writer = csv.DictWriter(buf, fieldnames=list(COLUMNS) + bands, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
         if path is not None:
@@ -177,18 +187,23 @@ class SuiteResult:
         """The rows as a pandas DataFrame (pandas is imported here only)."""
         import pandas as pd
 
-        return pd.DataFrame(self.rows, columns=list(COLUMNS) + ["info"])
+        bands = [c for c in BAND_COLUMNS if any(c in r for r in self.rows)]
+        return pd.DataFrame(self.rows, columns=list(COLUMNS) + bands + ["info"])
 
     def outcomes_frame(self):
         """Per-trial outcomes as a long DataFrame: one row per cell x budget x trial (see `harness.analysis`)."""
+        import numpy as np
         import pandas as pd
 
         frames = []
         for block in self.outcomes:
-            keys = {k: v for k, v in block.items() if k not in ("trial", "y", "clean_pred", "adv_pred")}
+            keys = {k: v for k, v in block.items() if k not in ("trial", "y", "clean_pred", "adv_pred", "queries")}
             for eps, adv in block["adv_pred"].items():
-                frames.append(pd.DataFrame({**keys, "epsilon": float(eps), "trial": block["trial"], "y": block["y"],
-                                            "clean_pred": block["clean_pred"], "adv_pred": adv}))
+                frame = {**keys, "epsilon": float(eps), "trial": block["trial"], "y": block["y"],
+                         "clean_pred": block["clean_pred"], "adv_pred": adv}
+                if eps in block.get("queries", {}):  # query attacks: queries until the trial was first fooled
+                    frame["queries"] = [np.nan if q is None else q for q in block["queries"][eps]]
+                frames.append(pd.DataFrame(frame))
         if not frames:
             return pd.DataFrame(columns=[*OUTCOME_COLUMNS])
         return pd.concat(frames, ignore_index=True)

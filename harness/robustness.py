@@ -28,7 +28,7 @@ from torch import nn
 from ..attacks import Attack, channel_scale, make_attack
 from ..attacks._params import check_bool, check_class_labels, check_seed, check_X_numeric
 from ..attacks.base import check_logits
-from ..attacks.budget import BUDGET_UNITS, check_epsilons, snr_db
+from ..attacks.budget import BUDGET_UNITS, check_epsilons, pooled_snr_db
 from ..attacks.registry import ATTACKS
 from ..data import EEGData, epochs_to_data
 from ..data._checks import (ConfigError, DataError, EEGRobustError, check_microvolts, check_option,
@@ -66,8 +66,9 @@ class ChanceLevelError(EEGRobustError, AssertionError):
 class RobustnessResult:
     """What `assert_robust` measured (accuracies are fractions of all ``n_trials``).
 
-    ``snr_db`` is the median signal-to-perturbation ratio over the trials the attack changed (inf when it changed
-    none); ``budget_snr_db`` is the median SNR of a perturbation that uses the whole L-inf budget on every sample.
+    ``snr_db`` is the signal-to-perturbation ratio pooled over the attacked trials, against the demeaned signal
+    (`attacks.budget.pooled_snr_db`; inf when nothing changed); ``budget_snr_db`` is that of a perturbation that
+    uses the whole L-inf budget on every sample of every trial (``-20 log10(epsilon)`` in unit "rel").
     """
 
     attack: str
@@ -173,7 +174,7 @@ def _budget_snr(X: np.ndarray, scale: np.ndarray, epsilon: float) -> float:
     if epsilon == 0:
         return float("inf")
     delta = np.broadcast_to(epsilon * scale[None, :, None], X.shape)
-    return float(np.median(snr_db(X, delta)))
+    return pooled_snr_db(X, delta)
 
 
 def _evaluate(model, data, atk, epsilon, unit, seed) -> dict:

@@ -24,7 +24,7 @@ from .results import atomic_write
 logger = logging.getLogger(__name__)
 
 STORE_FORMAT = "eegrobust-study"
-STORE_VERSION = 1
+STORE_VERSION = 2  # 2: budgets of the demeaned std (results format 3)
 #: Files whose presence means a folder already holds results of some run.
 RESULT_FILES = ("study.json", "results.json", "results.csv")
 

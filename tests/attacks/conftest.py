@@ -20,7 +20,15 @@ from eegrobust.models import TrainConfig, build_model, fit_model
 FAST_PARAMS = {
     "square": {"max_queries": 50},
     "hopskipjump": {"max_queries": 300},
-    "cw_l2": {"binary_search_steps": 3, "steps": 20},  # the default 5 x 100 steps take seconds on EEGNet
+    "simba": {"max_queries": 60},
+    "rays": {"max_queries": 200},
+    "cw_l2": {"binary_search_steps": 3, "steps": 20},
+    "apgd_ce": {"steps": 20},
+    "apgd_dlr": {"steps": 20},
+    "fmn": {"steps": 20},  # the default 100 steps take seconds on EEGNet
+    "autoattack": {"steps": 10, "square_queries": 30},  # the default 5 x 100 steps take seconds on EEGNet
+    "band_pgd": {"steps": 10, "sfreq": 128.0},  # the synthetic trials' rate: the tests call without sfreq=
+    "uap": {"epochs": 5, "fit_data": "attack_train"},  # a str names a fixture: attacker trials, not attack_eval
 }
 
 
@@ -125,11 +133,18 @@ def fitted_substitute(_fitted_substitute):
 
 
 @pytest.fixture
-def fast_attack():
-    """``fast_attack(name, **params)``: `make_attack` with the small query budgets of `FAST_PARAMS`."""
+def fast_attack(request):
+    """``fast_attack(name, **params)``: `make_attack` with the small budgets of `FAST_PARAMS`.
+
+    A ``fit_data`` given there as a str is the name of the fixture that holds it (``uap`` fits on
+    ``attack_train``).
+    """
 
     def make(name, **params):
-        return make_attack(name, **{**FAST_PARAMS.get(name, {}), **params})
+        fast = dict(FAST_PARAMS.get(name, {}))
+        if isinstance(fast.get("fit_data"), str):
+            fast["fit_data"] = request.getfixturevalue(fast["fit_data"])
+        return make_attack(name, **{**fast, **params})
 
     return make
 

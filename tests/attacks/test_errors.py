@@ -31,7 +31,7 @@ def test_unknown_attack_parameter_is_type_error():
 
 def test_attack_names_by_threat_model():
     assert attack_names() == sorted(ATTACKS)
-    assert attack_names("black_box") == ["hopskipjump", "square"]
+    assert attack_names("black_box") == ["hopskipjump", "rays", "simba", "square"]
     assert attack_names("control") == ["noise"]
     assert {"fgsm", "linf_pgd", "deepfool"} <= set(attack_names("white_box"))
     assert all(ATTACKS[n].threat_model in THREAT_MODELS for n in attack_names())

@@ -7,7 +7,8 @@ import torch
 from eegrobust.attacks import ATTACKS, attack_names, channel_scale, make_attack
 
 #: Attacks that draw random numbers (random starts, noise, query directions); the rest are deterministic.
-RANDOMIZED = {"hopskipjump", "l2_pgd", "linf_pgd", "noise", "square"}
+RANDOMIZED = {"apgd_ce", "apgd_dlr", "autoattack", "band_pgd", "hopskipjump", "l2_pgd", "linf_pgd", "noise", "rays",
+              "simba", "square", "uap"}
 
 
 @pytest.mark.parametrize("name", attack_names())

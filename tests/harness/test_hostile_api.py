@@ -34,7 +34,10 @@ from eegrobust.models import TrainConfig, build_model, fit_model
 
 #: Small budgets so every registered attack runs in well under a second on the toy model.
 FAST = {"linf_pgd": {"steps": 3}, "l2_pgd": {"steps": 3}, "deepfool": {"steps": 3}, "square": {"max_queries": 5},
-        "hopskipjump": {"max_queries": 5}, "cw_l2": {"binary_search_steps": 1, "steps": 2}}
+        "hopskipjump": {"max_queries": 5}, "cw_l2": {"binary_search_steps": 1, "steps": 2},
+        "band_pgd": {"steps": 3, "sfreq": 128.0}, "apgd_ce": {"steps": 3}, "apgd_dlr": {"steps": 3},
+        "autoattack": {"steps": 3, "square_queries": 5}, "fmn": {"steps": 3}, "simba": {"max_queries": 5},
+        "rays": {"max_queries": 5}}
 
 
 @pytest.fixture(scope="module", autouse=True)

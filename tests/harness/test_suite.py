@@ -5,7 +5,7 @@ import pytest
 
 from eegrobust.data import ConfigError, DataError
 from eegrobust.harness.config import PRESETS, SuiteConfig
-from eegrobust.harness.results import COLUMNS, SuiteResult
+from eegrobust.harness.results import BAND_COLUMNS, COLUMNS, SuiteResult
 from eegrobust.harness.store import Store
 from eegrobust.harness.suite import run_suite
 
@@ -70,7 +70,7 @@ def test_results_round_trip(result, tmp_path):
     assert back.rows == json.loads(result.to_json())["rows"]
     assert back.config == result.config
     header = paths["csv"].read_text().splitlines()[0].split(",")
-    assert header == list(COLUMNS)
+    assert header == list(COLUMNS) + list(BAND_COLUMNS)  # the sampling rate is known: SNR per band too
     assert len(paths["csv"].read_text().splitlines()) == len(result.rows) + 1
     assert back.provenance["model_hashes"]["toy"] == result.provenance["model_hashes"]["toy"]
     assert "torch" in back.environment["versions"]
@@ -150,3 +150,47 @@ def test_config_round_trips_and_presets(tmp_path):
         SuiteConfig.make("quik")
     with pytest.raises(ConfigError, match="config key"):
         SuiteConfig.from_dict({"epsilon": [0.1]})
+
+
+def test_rows_report_snr_definitions_and_bands(result):
+    (fgsm,) = rows_of(result, model="toy", attack="fgsm", epsilon=0.1)
+    assert fgsm["snr_db"] == pytest.approx(20.0, abs=1.0)  # a sign perturbation of 0.1 demeaned std: 20 dB
+    assert fgsm["snr_fooled_db"] is None or fgsm["snr_fooled_db"] == pytest.approx(20.0, abs=2.0)
+    assert {"snr_slow_db", "snr_delta_db", "snr_alpha_db", "snr_gamma_db"} <= set(fgsm)
+    (clean,) = rows_of(result, model="toy", attack="fgsm", epsilon=0.0)
+    assert clean["snr_db"] == float("inf") and clean["snr_fooled_db"] is None
+
+
+def test_query_attacks_keep_per_trial_queries_and_curve(result):
+    from eegrobust.harness.analysis import query_curve
+
+    frame = result.outcomes_frame()
+    sq = frame[(frame["attack"] == "square") & (frame["model"] == "toy") & (frame["epsilon"] == 1.0)]
+    attacked = sq["clean_pred"] == sq["y"]
+    assert sq.loc[attacked, "queries"].notna().all() and (sq.loc[attacked, "queries"] <= 30).all()
+    curve = query_curve(frame)
+    c = curve[(curve["attack"] == "square") & (curve["model"] == "toy") & (curve["epsilon"] == 1.0)]
+    assert c["robust_rca"].is_monotonic_decreasing
+    (row,) = rows_of(result, model="toy", attack="square", epsilon=1.0)
+    assert c["robust_rca"].iloc[-1] == pytest.approx(row["adv_rca"])  # all queries spent: the row's accuracy
+    assert c["robust_rca"].iloc[0] <= row["clean_rca"] + 1e-9
+
+
+def test_minimal_norm_rows_count_trials_never_fooled(result):
+    (df,) = rows_of(result, model="toy", attack="deepfool", epsilon=1.0)
+    assert df["info"]["never_fooled"] >= 0
+    names = {c["name"] for c in result.checks}
+    assert {"unbounded white-box attacks reach 0 % accuracy",
+            "minimal-norm curve and fixed-budget attacks agree (L-inf)"} <= names
+
+
+def test_report_shows_query_curves_and_band_snr(result, tmp_path):
+    from eegrobust.harness.report import write_report
+
+    paths = write_report(result, tmp_path, formats="md")
+    text = paths["md"].read_text()
+    assert "### SNR per frequency band" in text and "### Accuracy vs queries" in text
+    assert "demeaned" in text  # the budget and SNR definitions are stated in every report
+    assert (tmp_path / "figures" / "accuracy_queries.png").stat().st_size > 1000
+    line = next(ln for ln in text.splitlines() if ln.startswith("| toy | square | 1 |"))
+    assert len(line.split("|")) > 5

@@ -1,0 +1,251 @@
+"""Auto-PGD (APGD) with cross-entropy and DLR losses, L-inf, with Expectation over Transformation (EOT).
+
+APGD [1]_ is PGD without a step size to tune: it starts at twice the budget, adds momentum, and halves the step
+at checkpoints (about 22 %, 41 %, 57 % ... of the iterations) wherever the loss stopped improving, restarting from
+the best point found. Written here with ``torch.autograd.grad`` on the victim in budget space, following the
+published schedule: 100 iterations, rho 0.75, momentum 0.75.
+
+Losses: cross-entropy (``apgd_ce``) and the Difference of Logits Ratio (``apgd_dlr``), which is invariant to the
+scale of the logits and so defeats defences that merely saturate the softmax. DLR divides by ``z_pi1 - z_pi3``
+(the largest minus the third-largest logit) and needs >= 3 classes, its targeted form >= 4; most BCIs have two
+classes, where the denominator is undefined, so ``variant="auto"`` uses the targeted DLR for >= 4 classes, the
+untargeted one for 3, and the Carlini-Wagner margin ``max_{j != y} z_j - z_y`` for 2 (said in every output's
+``info["loss"]``).
+
+EOT [2]_: with ``eot_iter`` >= 2 every gradient (and the loss that drives the step-size schedule) is averaged
+over that many forward passes, and a trial counts as fooled when the averaged logits are wrong; this is how
+models whose outputs are random at evaluation time (randomised defences) must be attacked. Attacks with
+``eot_iter`` >= 2 accept such models; the others refuse them.
+
+References
+----------
+.. [1] Croce and Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free
+       attacks", ICML 2020.
+.. [2] Athalye, Carlini and Wagner, "Obfuscated gradients give a false sense of security", ICML 2018.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..data._checks import ConfigError, check_option
+from ._params import check_bool, check_int, check_real
+from .base import Attack
+
+LOSSES = ("ce", "dlr", "targeted", "margin")
+VARIANTS = ("auto", "dlr", "targeted", "margin")
+_MIN_CLASSES = {"dlr": 3, "targeted": 4, "margin": 2, "ce": 2}
+
+
+def checkpoints(steps: int) -> list[int]:
+    """Iterations at which APGD may halve its step: ``ceil(p_j * steps)`` for the paper's p_j (0.22, 0.41, ...)."""
+    p = [0.0, 0.22]
+    while p[-1] < 1:
+        p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
+    return sorted({math.ceil(round(q * steps, 6)) for q in p[1:] if q <= 1 + 1e-9})
+
+
+def margin_terms(z: torch.Tensor, y: torch.Tensor):
+    """The true logit and the largest other logit per trial."""
+    z_y = z.gather(1, y[:, None]).squeeze(1)
+    z_other = z.scatter(1, y[:, None], float("-inf")).amax(1)
+    return z_y, z_other
+
+
+def loss_per_trial(z: torch.Tensor, y: torch.Tensor, kind: str, target=None) -> torch.Tensor:
+    """Per-trial loss APGD ascends: "ce", "dlr", "targeted" (DLR towards ``target``) or "margin"."""
+    if kind == "ce":
+        return nn.functional.cross_entropy(z, y, reduction="none")
+    z_y, z_other = margin_terms(z, y)
+    if kind == "margin":
+        return z_other - z_y
+    top = z.sort(1, descending=True).values
+    if kind == "dlr":
+        return -(z_y - z_other) / (top[:, 0] - top[:, 2] + 1e-12)
+    z_t = z.gather(1, target[:, None]).squeeze(1)
+    return -(z_y - z_t) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
+
+
+class _APGD(Attack):
+    """Shared APGD loop; subclasses set the loss."""
+
+    norm = "linf"
+    loss = "ce"
+
+    def __init__(self, *, steps=100, restarts=1, rho=0.75, momentum=0.75, eot_iter=1, random_start=True):
+        owner = type(self).__name__
+        self.steps = check_int(owner, "steps", steps)
+        self.restarts = check_int(owner, "restarts", restarts)
+        self.rho = check_real(owner, "rho", rho, high=1.0)
+        self.momentum = check_real(owner, "momentum", momentum, high=1.0)
+        self.eot_iter = check_int(owner, "eot_iter", eot_iter,
+                                  why=" (forward passes averaged per gradient; 1 for a deterministic model)")
+        self.random_start = check_bool(owner, "random_start", random_start)
+
+    # -- what the loss sees ----------------------------------------------------------------------------------
+    def _loss_kind(self, n_classes: int) -> str:
+        return self.loss
+
+    def _targets(self, target, S, labels, kind):
+        """Per-trial target classes of a targeted loss, one list per target rank (untargeted: ``[None]``)."""
+        return [None]
+
+    def _eval(self, target, x, y, kind, t, grad=True):
+        """EOT-averaged loss, gradient and logits at ``x``."""
+        loss_sum, grad_sum, z_sum = 0.0, 0.0, 0.0
+        for _ in range(self.eot_iter):
+            with torch.enable_grad() if grad else torch.no_grad():
+                x_ = x.detach().requires_grad_(grad)
+                z = target(x_)
+                loss = loss_per_trial(z, y, kind, t)
+                if grad:
+                    (g,) = torch.autograd.grad(loss.sum(), x_)
+                    grad_sum = grad_sum + g
+            loss_sum, z_sum = loss_sum + loss.detach(), z_sum + z.detach()
+        k = self.eot_iter
+        return loss_sum / k, (grad_sum / k if grad else None), z_sum / k
+
+    # -- the attack ------------------------------------------------------------------------------------------
+    def _run(self, target, S, labels, *, epsilon, bounds, rng):
+        n_classes = target(S[:1]).shape[1]
+        kind = self._loss_kind(n_classes)
+        best = S.clone()
+        found = torch.zeros(len(S), dtype=torch.bool, device=S.device)
+        for t in self._targets(target, S, labels, kind):
+            for _ in range(self.restarts):
+                todo = (~found).nonzero().flatten()
+                if len(todo) == 0:
+                    return best
+                x_adv, ok = self._apgd(target, S[todo], labels[todo], None if t is None else t[todo], kind,
+                                       epsilon, bounds, rng)
+                best[todo] = x_adv
+                found[todo] = ok
+        return best
+
+    @staticmethod
+    def _clip(S, X, eps, bounds):
+        """Onto the L-inf ball of radius ``eps`` around ``S`` and into the bounds."""
+        return torch.min(torch.max(X, S - eps), S + eps).clamp(bounds.low, bounds.high)
+
+    def _apgd(self, target, S, y, t, kind, eps, bounds, rng):
+        """One APGD run; returns (adversarial or highest-loss points, fooled mask)."""
+        n, dev = len(S), S.device
+        if self.random_start:
+            r = torch.from_numpy(rng.uniform(-1.0, 1.0, size=tuple(S.shape)).astype("float32")).to(dev)
+            x = self._clip(S, S + eps * r / r.reshape(n, -1).abs().amax(1).clamp_min(1e-12)[:, None, None],
+                              eps, bounds)
+        else:
+            x = S.clone()
+        loss, g, z = self._eval(target, x, y, kind, t)
+        fooled = z.argmax(1) != y
+        out = x.clone()
+        x_best, loss_best, g_best = x.clone(), loss.clone(), g.clone()
+        step = torch.full((n,), 2.0 * eps, device=dev)
+        x_prev = x.clone()
+        marks = set(checkpoints(self.steps))
+        last_mark, n_up = 0, torch.zeros(n, device=dev)
+        loss_best_mark, step_reduced_last = loss_best.clone(), torch.ones(n, dtype=torch.bool, device=dev)
+        loss_prev = loss.clone()
+        a = self.momentum
+        for k in range(self.steps):
+            act = (~fooled).nonzero().flatten()
+            if len(act) == 0:
+                break
+            xs, xp, s = x[act], x_prev[act], step[act][:, None, None]
+            z_step = self._clip(S[act], xs + s * g[act].sign(), eps, bounds)
+            x_new = z_step if k == 0 else self._clip(S[act], xs + a * (z_step - xs) + (1 - a) * (xs - xp), eps,
+                                                        bounds)
+            loss_new, g_new, z_new = self._eval(target, x_new, y[act], kind, None if t is None else t[act])
+            x_prev[act], x[act], g[act] = xs, x_new, g_new
+            hit = z_new.argmax(1) != y[act]
+            out[act[hit]] = x_new[hit]
+            fooled[act[hit]] = True
+            n_up[act] += (loss_new > loss_prev[act]).float()
+            loss_prev[act] = loss_new
+            better = loss_new > loss_best[act]
+            i = act[better]
+            x_best[i], loss_best[i], g_best[i] = x_new[better], loss_new[better], g_new[better]
+            if k + 1 in marks:
+                h = k + 1 - last_mark
+                reduce = (n_up < self.rho * h) | (~step_reduced_last & (loss_best_mark >= loss_best))
+                step = torch.where(reduce, step / 2, step)
+                x = torch.where(reduce[:, None, None], x_best, x)
+                x_prev = torch.where(reduce[:, None, None], x_best, x_prev)
+                g = torch.where(reduce[:, None, None], g_best, g)
+                step_reduced_last, loss_best_mark = reduce, loss_best.clone()
+                n_up.zero_()
+                last_mark = k + 1
+        out = torch.where(fooled[:, None, None], out, x_best)
+        return out, fooled
+
+    def _info(self):
+        return {"loss": getattr(self, "_kind", self.loss), "eot_iter": self.eot_iter}
+
+
+class APGDCE(_APGD):
+    """APGD on the cross-entropy loss [1]_ (L-inf).
+
+    Parameters
+    ----------
+    steps : int >= 1, default=100
+        Iterations (the paper's 100; the step-size checkpoints scale with it).
+    restarts : int >= 1, default=1
+        Random restarts; later restarts run only on the trials not yet fooled.
+    rho : float in (0, 1], default=0.75
+        Halve the step at a checkpoint unless the loss rose in at least this fraction of the steps since the last.
+    momentum : float in (0, 1], default=0.75
+        Weight of the new gradient step (1: no momentum).
+    eot_iter : int >= 1, default=1
+        Forward passes averaged per gradient (Expectation over Transformation); >= 2 for randomised models.
+    random_start : bool, default=True
+    """
+
+    name = "apgd_ce"
+
+
+class APGDDLR(_APGD):
+    """APGD on the Difference of Logits Ratio loss [1]_ (L-inf); see the module docstring for the variants.
+
+    Parameters
+    ----------
+    variant : {"auto", "dlr", "targeted", "margin"}, default="auto"
+        "dlr" (untargeted, >= 3 classes), "targeted" (the targeted DLR of AutoAttack's APGD-T towards each of the
+        ``n_target_classes`` most likely wrong classes, >= 4 classes), "margin" (Carlini-Wagner margin, any number
+        of classes), "auto" (targeted for >= 4 classes, dlr for 3, margin for 2).
+    n_target_classes : int >= 1, default=9
+        Targeted variant: how many target classes are tried in turn (AutoAttack's 9), on the trials not yet fooled.
+    steps, restarts, rho, momentum, eot_iter, random_start
+        As `APGDCE`.
+    """
+
+    name = "apgd_dlr"
+
+    def __init__(self, *, variant="auto", n_target_classes=9, **kw):
+        super().__init__(**kw)
+        self.variant = check_option("APGDDLR variant", variant, VARIANTS)
+        self.n_target_classes = check_int("APGDDLR", "n_target_classes", n_target_classes)
+
+    def _loss_kind(self, n_classes):
+        if self.variant == "auto":
+            kind = "targeted" if n_classes >= 4 else "dlr" if n_classes == 3 else "margin"
+        else:
+            kind = self.variant
+        if n_classes < _MIN_CLASSES[kind]:
+            use = "'margin' (or 'auto')" if n_classes == 2 else "'dlr', 'margin' or 'auto'"
+            raise ConfigError(f"apgd_dlr variant={kind!r} needs >= {_MIN_CLASSES[kind]} classes (its denominator uses "
+                              f"the {'third' if kind == 'dlr' else 'fourth'}-largest logit), got a model with "
+                              f"{n_classes}: use variant={use}.")
+        self._kind = kind
+        return kind
+
+    def _targets(self, target, S, labels, kind):
+        if kind != "targeted":
+            return [None]
+        with torch.no_grad():
+            z = torch.cat([target(S[i:i + 512]) for i in range(0, len(S), 512)])
+        order = z.scatter(1, labels[:, None], float("-inf")).argsort(1, descending=True)
+        n = min(self.n_target_classes, z.shape[1] - 1)
+        return [order[:, r] for r in range(n)]

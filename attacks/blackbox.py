@@ -165,8 +165,10 @@ class SquareAttack(Attack):
     """L-inf Square attack [3]_ adapted to EEG: random search over time windows of a random channel subset.
 
     The attacker sees class probabilities only. Windows cover a fraction ``p`` of the time axis that shrinks on
-    the paper's schedule; a change is kept when it lowers the margin of the oracle's own label. A trial stops
-    as soon as the oracle's label flips.
+    the paper's schedule; a change is kept when it lowers the margin of the oracle's own label (or flips it). A
+    trial stops at the first query whose label differs from the clean one, so its ``n_queries`` counts the
+    queries up to and including that one (the whole budget if none did). The schedule is tied to
+    ``max_queries``: a run with a larger budget searches differently from its first queries on.
 
     Parameters
     ----------

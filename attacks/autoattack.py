@@ -84,7 +84,7 @@ class AutoAttack(Attack):
     @staticmethod
     def _component(attack, target, S, labels, epsilon, bounds, rng):
         if attack.threat_model == "black_box":  # Square: the victim seen through its scores only
-            from .blackbox import QueryOracle
+            from .oracle import QueryOracle
 
             return attack._run(QueryOracle(target, scores=True), S, labels, epsilon=epsilon, bounds=bounds, rng=rng)
         if attack.minimal:  # minimal-norm: keep the trials whose smallest perturbation fits the budget

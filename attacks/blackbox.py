@@ -1,164 +1,27 @@
-"""Black-box attacks: the attacker can only query the victim, and every query is counted.
-
-Three attacks: a substitute trained through the oracle with Jacobian-based dataset augmentation, then a transfer
-attack [1]_; HopSkipJump, decision-based (labels only) [2]_; and Square, score-based (class scores) [3]_.
+"""Query attacks on the victim's outputs: HopSkipJump, decision-based (labels only) [1]_, and Square,
+score-based (class scores) [2]_. The counting oracle is in `oracle`, the Papernot substitute in `substitute`, SimBA
+and RayS in their own modules.
 
 References
 ----------
-.. [1] Papernot et al., "Practical black-box attacks against machine learning", ACM AsiaCCS 2017.
-.. [2] Chen, Jordan and Wainwright, "HopSkipJumpAttack: a query-efficient decision-based attack", IEEE S&P 2020.
-.. [3] Andriushchenko et al., "Square attack: a query-efficient black-box adversarial attack via random
+.. [1] Chen, Jordan and Wainwright, "HopSkipJumpAttack: a query-efficient decision-based attack", IEEE S&P 2020.
+.. [2] Andriushchenko et al., "Square attack: a query-efficient black-box adversarial attack via random
        search", ECCV 2020.
-.. [4] Zhang and Wu, "On the vulnerability of CNN classifiers in EEG-based BCIs", IEEE TNSRE 27(5), 2019.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
-
-from ..data._checks import ConfigError, EEGRobustError, check_option
-from ..data.containers import EEGData
 
 from ._foolbox import fb, run_foolbox
-from ._params import ConfigTypeError, check_bool, check_int, check_real, check_seed
-from .base import Attack, BudgetSpace, check_base, eval_mode
-from .whitebox import LinfPGD
+from ._params import check_int, check_real
+from .base import Attack
+from .oracle import QueryBudgetExceeded, QueryOracle
+from .substitute import JacobianSubstitute, SubstituteEnsemble
 
-
-class QueryBudgetExceeded(EEGRobustError, RuntimeError):
-    """An attack asked the oracle for more queries than its budget allows."""
-
-
-class QueryOracle(nn.Module):
-    """The victim as a black-box attacker sees it: labels (one-hot) or class probabilities, counted.
-
-    With `track` the oracle also keeps per-trial books for the harness (never shown to the attack): queries per
-    trial, and the adversarial query nearest to each clean trial (L-inf, budget space) with the query count at
-    which each improvement happened. A query batch is attributed to trials through ``rows`` (the trial of each
-    row); without ``rows`` a batch of exactly as many rows as tracked trials is row i = trial i (what foolbox's
-    batched attacks do). A batch that cannot be attributed charges every tracked trial all its rows and credits
-    none of them with an adversarial point: an upper bound on the queries, never an optimistic one. A query is
-    credited as adversarial only when another class's logit beats the clean label's by more than ``margin_tol``
-    (relative to the largest logit): decision-based searches end on the boundary, where float round-off can flip
-    a label with the batch a point is evaluated in, and the template re-evaluates the points in other batches.
-
-    Parameters
-    ----------
-    victim : torch.nn.Module
-        The victim in budget space.
-    scores : bool, default=False
-        Return softmax probabilities (score-based attacks) instead of one-hot labels (decision-based).
-    max_queries : int >= 0 or None, default=None
-        Total queries allowed; one more raises `QueryBudgetExceeded`. None: unlimited.
-    """
-
-    def __init__(self, victim: nn.Module, *, scores: bool = False, max_queries: int | None = None):
-        super().__init__()
-        if not isinstance(victim, nn.Module):
-            raise TypeError(f"QueryOracle victim must be a torch.nn.Module, got {type(victim).__name__}.")
-        self.victim, self.scores = victim, check_bool("QueryOracle", "scores", scores)
-        self.max_queries = None if max_queries is None else check_int("QueryOracle", "max_queries", max_queries,
-                                                                        low=0)
-        self.n_queries = 0
-        self._clean = None
-        self.margin_tol = 1e-4
-
-    def forward(self, S, rows=None):
-        S = torch.as_tensor(S)
-        if self.max_queries is not None and self.n_queries + len(S) > self.max_queries:
-            raise QueryBudgetExceeded(f"query budget of {self.max_queries} exhausted")  # refused: not counted
-        rows = self._rows(S, rows)
-        self.n_queries += len(S)
-        with torch.no_grad():
-            out = self.victim(S)
-        if self._clean is not None:
-            self._book(S, out, rows)
-        if self.scores:
-            return out.softmax(1)
-        return nn.functional.one_hot(out.argmax(1), out.shape[1]).to(S.dtype)
-
-    def labels(self, S, rows=None):
-        return self(S, rows).argmax(1)
-
-    # -- per-trial books --------------------------------------------------------------------------------------
-    def track(self, S, *, max_per_trial: int | None = None):
-        """Query the clean trials ``S`` once each, start the per-trial books, and return the oracle's output."""
-        self._clean, self._y, self.rows = S, None, None
-        n = len(S)
-        self.trial_queries = np.zeros(n, dtype=np.int64)
-        self.max_per_trial = max_per_trial
-        self.best_dist = np.full(n, np.inf)
-        self.best = S.clone()
-        self._events: list[tuple] = []  # arrays: trial, its queries so far, its new nearest distance
-        out = self(S, torch.arange(n, device=S.device))
-        self._y = out.argmax(1)
-        return out
-
-    def _rows(self, S, rows):
-        if self._clean is None:
-            return None
-        rows = self.rows if rows is None else rows
-        if rows is None and len(S) == len(self._clean):
-            rows = torch.arange(len(S), device=S.device)
-        if rows is not None and len(rows) != len(S):
-            rows = None
-        if rows is None:
-            cost = self.trial_queries + len(S)
-        else:
-            r = rows.cpu().numpy()
-            cost = self.trial_queries[r] + np.bincount(r, minlength=len(self._clean))[r]
-        if self.max_per_trial is not None and cost.max(initial=0) > self.max_per_trial:
-            raise QueryBudgetExceeded(f"query budget of {self.max_per_trial} per trial exhausted")
-        return rows
-
-    def _book(self, S, logits, rows):
-        if rows is None:  # not attributable: charge every trial every row, credit none
-            self.trial_queries += len(S)
-            return
-        r = rows.cpu().numpy()
-        np.add.at(self.trial_queries, r, 1)
-        if self._y is None:  # the clean query itself
-            return
-        y = self._y[rows]
-        gap = logits.scatter(1, y[:, None], -torch.inf).amax(1) - logits.gather(1, y[:, None]).squeeze(1)
-        # credited only when clearly adversarial: a point on the boundary (where decision-based searches end) can
-        # change label with the batch it is evaluated in, and the template re-evaluates it in another batch
-        adv = (gap > self.margin_tol * (1 + logits.abs().amax(1))).cpu().numpy()
-        if not adv.any():
-            return
-        dist = (S - self._clean[rows]).reshape(len(S), -1).abs().amax(1).double().cpu().numpy()
-        q = self.trial_queries[r]
-        if len(np.unique(r)) < len(r):  # a trial queried twice in one batch: book its rows one by one, in order
-            q = q - np.bincount(r, minlength=len(self._clean))[r] + [np.sum(r[:j + 1] == r[j]) for j in range(len(r))]
-            for j in np.flatnonzero(adv):
-                self._improve(S[j:j + 1], r[j:j + 1], q[j:j + 1], dist[j:j + 1])
-        else:
-            self._improve(S[torch.from_numpy(adv).to(S.device)], r[adv], q[adv], dist[adv])
-
-    def _improve(self, S, r, q, dist):
-        better = dist < self.best_dist[r]
-        if better.any():
-            r, mask = r[better], torch.from_numpy(better).to(S.device)
-            self.best[torch.from_numpy(r).to(S.device)] = S[mask]
-            self.best_dist[r] = dist[better]
-            self._events.append((r, q[better], dist[better]))
-
-    def fooled(self):
-        """Per trial: did some query get a label other than the clean one (clearly: see ``margin_tol``)?"""
-        return np.isfinite(self.best_dist)
-
-    def queries_at(self, budget: float, rtol: float = 1e-4) -> np.ndarray:
-        """Per trial: queries up to the first adversarial query within L-inf ``budget``, else all it spent."""
-        q = self.trial_queries.astype(float)
-        if self._events:
-            t, n, d = (np.concatenate(a) for a in zip(*self._events))
-            ok = d <= budget * (1 + rtol)
-            first = np.full(len(q), np.inf)
-            np.minimum.at(first, t[ok], n[ok])
-            q = np.where(np.isfinite(first), first, q)
-        return q
+__all__ = ["HopSkipJump", "JacobianSubstitute", "QueryBudgetExceeded", "QueryOracle", "SquareAttack",
+           "SubstituteEnsemble"]
 
 
 class SquareAttack(Attack):
@@ -303,119 +166,3 @@ class HopSkipJump(Attack):
         self._queries = oracle.trial_queries.astype(float)
         self._queries_at = oracle.queries_at
         return oracle.best
-
-
-class JacobianSubstitute(Attack):
-    """Papernot et al.'s black-box attack [1]_: grow a substitute through the oracle, then transfer.
-
-    The attacker holds an unlabelled seed set (for example 150 trials kept out of the evaluation). Each round
-    labels the current set by querying the victim, trains the substitute, and adds ``x + lam * sign(dF_y/dx)``
-    for every trial (Jacobian-based dataset augmentation). Adversarial trials are then crafted on the
-    substitute with ``base`` and sent to the victim.
-
-    Parameters
-    ----------
-    seed : EEGData
-        The attacker's seed trials (their labels are ignored: the oracle labels them).
-    arch : str, default="eegnet"
-        Substitute architecture (a `models` registry name).
-    rounds : int >= 1, default=3
-        Augmentation rounds: the set doubles each round.
-    lam : float > 0, default=0.3
-        Augmentation step in budget units (channel standard deviations).
-    base : Attack, default=LinfPGD()
-        A white-box attack run on the substitute.
-    train_config : models.TrainConfig or None
-        Training of the substitute in each round (warm-started after the first).
-    random_state : int >= 0 or None, default=0
-
-    Attributes
-    ----------
-    substitute_ : EEGDecoder
-        The trained substitute.
-    training_queries_ : int
-        Oracle queries spent on labelling the seed and augmented trials.
-    """
-
-    threat_model = "black_box"
-    nested = False
-
-    def __init__(self, *, seed: EEGData, arch: str = "eegnet", rounds: int = 3, lam: float = 0.3,
-                 base: Attack | None = None, train_config=None, random_state: int = 0):
-        from ..models import TrainConfig, model_names
-
-        if not isinstance(seed, EEGData):
-            raise TypeError(f"JacobianSubstitute seed must be an EEGData, got {type(seed).__name__}.")
-        self.seed, self.arch = seed, check_option("JacobianSubstitute arch", arch, model_names())
-        self.rounds = check_int("JacobianSubstitute", "rounds", rounds)
-        self.lam = check_real("JacobianSubstitute", "lam", lam)
-        self.base = check_base("JacobianSubstitute", base) if base is not None else LinfPGD()
-        if train_config is not None and not isinstance(train_config, TrainConfig):
-            raise ConfigTypeError(f"JacobianSubstitute train_config must be a models.TrainConfig or None, got "
-                                  f"{type(train_config).__name__}.")
-        self.train_config = train_config
-        self.random_state = check_seed(random_state, name="JacobianSubstitute random_state")
-        self.substitute_ = None
-
-    @property
-    def name(self):
-        return f"substitute_{self.base.name}"
-
-    @property
-    def norm(self):
-        return self.base.norm
-
-    def __repr__(self):
-        return (f"{type(self).__name__}(arch={self.arch!r}, rounds={self.rounds}, lam={self.lam}, "
-                f"n_seed={self.seed.n_trials}, base={self.base!r})")
-
-    def fit(self, victim: nn.Module, scale) -> "JacobianSubstitute":
-        """Train the substitute against ``victim`` (microvolts in, logits out) through a counting oracle."""
-        from ..models import TrainConfig, build_model, fit_model
-
-        scale = np.asarray(scale, dtype=np.float32)
-        oracle = QueryOracle(BudgetSpace(victim, scale), scores=False)
-        config = self.train_config or TrainConfig(max_epochs=15, patience=None, show_progress=False)
-        S = torch.from_numpy(self.seed.X / scale[None, :, None])
-        with eval_mode(victim):
-            y = oracle.labels(S)
-            model = None
-            for r in range(self.rounds + 1):
-                data = EEGData(S.numpy() * scale[None, :, None], y.numpy(), self.seed.sfreq, self.seed.ch_names,
-                               self.seed.classes)
-                if model is None:
-                    model = build_model(self.arch, data, random_state=self.random_state)
-                model = fit_model(model, data, config)
-                if r == self.rounds:
-                    break
-                S_new = S + self.lam * self._jacobian_sign(BudgetSpace(model, scale), S, y)
-                y = torch.cat([y, oracle.labels(S_new)])
-                S = torch.cat([S, S_new])
-        self.substitute_ = model.eval()
-        self.training_queries_ = oracle.n_queries
-        return self
-
-    @staticmethod
-    def _jacobian_sign(module, S, y):
-        with eval_mode(module):
-            S = S.clone().requires_grad_(True)
-            out = module(S).gather(1, y[:, None]).sum()
-            (g,) = torch.autograd.grad(out, S)
-        return g.sign()
-
-    def _target(self, victim):
-        if self.substitute_ is None:
-            raise ConfigError("JacobianSubstitute must be fitted first: call attack.fit(victim, scale).")
-        self._oracle, self._labels = QueryOracle(victim), None
-        return BudgetSpace(self.substitute_, victim.scale.flatten().cpu().numpy()).to(victim.scale.device)
-
-    def _run(self, target, S, labels, *, epsilon, bounds, rng):
-        if self._labels is None or len(self._labels) != len(S):  # one label query per trial per call
-            self._labels = self._oracle.labels(S)
-        self._queries = np.ones(len(S))  # the label of each trial, queried once and reused for every budget
-        y = self._labels  # the attacker's labels come from the victim
-        with eval_mode(self.substitute_):
-            return self.base._run(target, S, y, epsilon=epsilon, bounds=bounds, rng=rng)
-
-    def _info(self):
-        return {"training_queries": self.training_queries_}

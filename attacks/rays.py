@@ -19,7 +19,7 @@ import torch
 
 from ._params import check_int, check_real
 from .base import Attack
-from .blackbox import QueryOracle
+from .oracle import QueryOracle
 
 
 def eeg_blocks(n_chans: int, n_times: int, level: int) -> np.ndarray:

@@ -7,7 +7,8 @@ from ..data._checks import check_option
 from .apgd import APGDCE, APGDDLR
 from .autoattack import AutoAttack
 from .bandlimit import BandPGD
-from .blackbox import HopSkipJump, JacobianSubstitute, SquareAttack
+from .blackbox import HopSkipJump, SquareAttack
+from .substitute import JacobianSubstitute
 from .fmn import FMN
 from .graybox import TransferAttack
 from .noise import RandomSignNoise

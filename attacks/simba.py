@@ -32,7 +32,7 @@ import torch
 
 from ._params import check_int, check_real
 from .base import Attack
-from .blackbox import QueryOracle
+from .oracle import QueryOracle
 
 
 def dct_atoms(n_times: int, n_freqs: int) -> torch.Tensor:

@@ -109,6 +109,9 @@ def _build(spec: AttackSpec, victim, ctx: FoldContext, seed: int, info: dict):
             bb = ctx.test.X[ctx.bb_idx]
             info["agreement"] = float(np.mean(predict(attack.substitute_, bb) == predict(victim, bb)))
             info["training_queries"] = int(attack.training_queries_)
+            if attack.members_:  # "agreement": each member's held-out agreement, and the one chosen
+                info["substitute_members"] = dict(attack.members_)
+                info["substitute_chosen"] = str(attack.substitute_.arch)
             return attack, ctx.bb_idx
         return make_attack(spec.attack, **spec.kwargs), ctx.bb_idx
     if getattr(ATTACKS.get(spec.attack), "needs_fit_data", False):  # universal perturbations: fit on held-out trials

@@ -222,6 +222,9 @@ def _run_and_print(study, args, *, formats=("md", "csv")) -> int:
     if agree:
         print("\nBlack-box substitute agreement with its victim: "
               + ", ".join(f"{k} {v:.3f}" for k, v in agree.items()))
+    for key, pick in (result.provenance.get("substitute_members") or {}).items():
+        print(f"  {key}: chose {pick['chosen']} by held-out agreement ("
+              + ", ".join(f"{a} {v:.3f}" for a, v in pick["agreement"].items()) + ")")
     print("\nSanity checks:")
     for c in result.checks:
         print(f"  [{'ok' if c['passed'] else 'FAIL'}] {c['name']}: {c['detail']}")

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..attacks.budget import BUDGET_UNITS, DEFAULT_EPSILONS, check_epsilons
 from ..attacks.registry import attack_names
+from ..attacks.substitute import SELECTIONS as SUBSTITUTE_SELECTIONS
 from ..data._checks import ConfigError, check_option
 from ..models import model_names
 
@@ -65,7 +66,9 @@ class SuiteConfig:
         improve with more steps on SCP1 (bench/demo.json), and every step is paid on every trial: a transferred
         attack cannot stop at trials that already fool the victim.
     substitute_arch, substitute_rounds, substitute_attack
-        Black-box Jacobian substitute: architecture, augmentation rounds, transferred attack.
+        Black-box Jacobian substitute: architecture (a model name; "ensemble": one of every architecture, attacked
+        as one model; "agreement": the member that agrees most with the victim on held-out seed trials), augmentation
+        rounds, transferred attack.
     train : dict
         `models.TrainConfig` fields for the victims and substitutes.
     """
@@ -117,7 +120,7 @@ class SuiteConfig:
         for a in self.black_box:
             check("black-box attack", a, BLACK_BOX_ATTACKS)
         check("substitute_attack", self.substitute_attack, TRANSFER_BASES)
-        check("substitute_arch", self.substitute_arch, model_names())
+        check("substitute_arch", self.substitute_arch, (*model_names(), *SUBSTITUTE_SELECTIONS))
         check("unit", self.unit, BUDGET_UNITS)
         for name, low in (("max_queries", 2), ("pgd_steps", 1), ("transfer_steps", 1), ("n_seed_trials", 1),
                           ("substitute_rounds", 1)):

@@ -17,6 +17,7 @@ drop of 0; `ChanceLevelError` says so unless ``allow_chance=True``.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from dataclasses import asdict, dataclass
 
@@ -102,8 +103,8 @@ class RobustnessResult:
 def resolve_attack(attack, *, preset=None) -> Attack:
     """An `Attack` from a registry name (or alias such as ``"pgd"``) or an `Attack` instance.
 
-    With a preset (`harness.config.SuiteConfig`), PGD attacks get its ``pgd_steps`` and Square and HopSkipJump
-    its ``max_queries``.
+    With a preset (`harness.config.SuiteConfig`), PGD attacks get its ``pgd_steps`` and every query attack
+    (an attack whose constructor takes ``max_queries``: Square, SimBA, RayS, HopSkipJump) its ``max_queries``.
     """
     if isinstance(attack, Attack):
         return attack
@@ -115,7 +116,7 @@ def resolve_attack(attack, *, preset=None) -> Attack:
     if preset is not None:
         if name.endswith("pgd"):
             params["steps"] = preset.pgd_steps
-        elif name in ("square", "hopskipjump"):
+        elif "max_queries" in inspect.signature(ATTACKS[name]).parameters:
             params["max_queries"] = preset.max_queries
     return make_attack(name, **params)
 

@@ -202,6 +202,9 @@ def execute_fold(fold_plan: FoldPlan, store, *, progress: bool = True) -> FoldRe
                  if "agreement" in r.info}
     queries = {f"{r.cell.model}/seed{r.cell.attack_seed}": r.info["training_queries"] for r in out.results
                if "training_queries" in r.info}
+    chosen = {f"{r.cell.model}/seed{r.cell.attack_seed}": {"chosen": r.info["substitute_chosen"],
+                                                           "agreement": r.info["substitute_members"]}
+              for r in out.results if "substitute_members" in r.info}
     out.provenance = {
         **keys.as_dict(), "test_data_hash": test.data_hash(),
         "train_data_hash": None if train is None else train.data_hash(), "n_test_trials": test.n_trials,
@@ -212,7 +215,7 @@ def execute_fold(fold_plan: FoldPlan, store, *, progress: bool = True) -> FoldRe
                          r.info.get("victim_hash") for r in out.results},
         "victim_ids": sorted({c.victim_id for c in out.cells}),
         "victims_trained_by_suite": fold_plan.trained_here, "skipped": fold_plan.skipped, "substitute_agreement": agreement,
-        "substitute_training_queries": queries, "n_cells": len(plan), "n_cells_run": len(todo),
+        "substitute_training_queries": queries, "substitute_members": chosen, "n_cells": len(plan), "n_cells_run": len(todo),
     }
     return out
 

@@ -15,7 +15,7 @@ from eegrobust.attacks import (
     SquareAttack,
     channel_scale,
 )
-from eegrobust.data import ConfigError
+from eegrobust.data import ConfigError, epochs_to_data, make_synthetic_epochs
 
 
 class CountingModel(nn.Module):
@@ -190,3 +190,51 @@ def test_substitute_repr_and_name(fitted_substitute, jacobian_seed):
 
 def test_substitute_norm_follows_base(jacobian_seed):
     assert JacobianSubstitute(seed=jacobian_seed, base=L2PGD()).norm == "l2"
+
+
+# ------------------------------------------------------------------ ensemble and agreement substitutes
+@pytest.mark.parametrize("arch", ["ensemble", "agreement"])
+def test_substitute_from_several_architectures(arch, trained_toy, jacobian_seed, attack_eval, acc):
+    from eegrobust.attacks import SubstituteEnsemble
+    from tests.attacks.conftest import _train_config, one_torch_thread
+
+    attack = JacobianSubstitute(seed=jacobian_seed, arch=arch, members=("toy", "eegnet"), rounds=1,
+                                train_config=_train_config(max_epochs=3))
+    with one_torch_thread():
+        attack.fit(trained_toy, channel_scale(attack_eval.X))
+    n_held = jacobian_seed.n_trials // 5 if arch == "agreement" else 0
+    n_train = jacobian_seed.n_trials - n_held
+    # seed labels, one augmentation round, and (agreement) the held-out trials' labels: each queried once
+    assert attack.training_queries_ == 2 * n_train + n_held
+    if arch == "ensemble":
+        assert isinstance(attack.substitute_, SubstituteEnsemble)
+        assert attack.substitute_.arch == "ensemble(toy,eegnet)" and attack.members_ == {}
+        X = torch.from_numpy(attack_eval.X[:5])
+        logp = attack.substitute_(X)
+        members = [torch.log_softmax(m(X), 1) for m in attack.substitute_.members]
+        assert torch.allclose(logp, (members[0] + members[1]) / 2, atol=1e-5)
+    else:
+        assert set(attack.members_) == {"toy", "eegnet"}
+        assert all(0.0 <= v <= 1.0 for v in attack.members_.values())
+        best = max(attack.members_.values())
+        assert attack.members_[attack.substitute_.arch] == best
+    outputs = attack(trained_toy, attack_eval.X, attack_eval.y, epsilons=(0.0, 1.0))
+    assert acc(trained_toy, outputs[1].X_adv, attack_eval.y) <= acc(trained_toy, outputs[0].X_adv, attack_eval.y)
+    assert "members=('toy', 'eegnet')" in repr(attack)
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"arch": "ensemble", "members": ("toy", "toy")}, r"members must be distinct architecture names, got \('toy', 'toy'\)"),
+    ({"arch": "ensemble", "members": "toy"}, r"members must be distinct architecture names, got 'toy'"),
+    ({"arch": "ensemble", "members": ("toy", "eegnett")}, r"JacobianSubstitute member must be one of .*'eegnet'"),
+])
+def test_substitute_members_checked(kw, match, jacobian_seed):
+    with pytest.raises(ConfigError, match=match):
+        JacobianSubstitute(seed=jacobian_seed, **kw)
+
+
+def test_substitute_members_too_long_for_the_trials(trained_toy, attack_eval):
+    short = epochs_to_data(make_synthetic_epochs(n_trials=10, n_times=16, random_state=2))
+    attack = JacobianSubstitute(seed=short, arch="ensemble", members=("deep4",), rounds=1)
+    with pytest.raises(ConfigError, match=r"none of the members \('deep4',\) accepts trials of 16 samples at 128 Hz"):
+        attack.fit(trained_toy, channel_scale(short.X))

@@ -177,6 +177,8 @@ def test_preset_sets_attack_strength():
     assert resolve_attack("pgd", preset=PRESETS["quick"]).steps == 10
     assert resolve_attack("linf_pgd", preset=PRESETS["paper"]).steps == 40
     assert resolve_attack("square", preset=PRESETS["standard"]).max_queries == PRESETS["standard"].max_queries
+    for name in ("simba", "rays", "hopskipjump"):  # every query attack takes the preset's query budget
+        assert resolve_attack(name, preset=PRESETS["paper"]).max_queries == PRESETS["paper"].max_queries
     assert resolve_attack("fgsm", preset=PRESETS["paper"]).name == "fgsm"
 
 

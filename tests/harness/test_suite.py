@@ -194,3 +194,21 @@ def test_report_shows_query_curves_and_band_snr(result, tmp_path):
     assert (tmp_path / "figures" / "accuracy_queries.png").stat().st_size > 1000
     line = next(ln for ln in text.splitlines() if ln.startswith("| toy | square | 1 |"))
     assert len(line.split("|")) > 5
+
+
+def test_black_box_substitute_chosen_by_agreement(split, _toy_victims):
+    train, test = split
+    config = SuiteConfig(**{**FAST, "models": ("toy",), "threat_models": ("black_box",), "black_box": ("substitute",),
+                            "substitute_arch": "agreement"})
+    result = run_suite(config, train=train, test=test, victims=_toy_victims, progress=False)
+    pick = result.provenance["substitute_members"]["toy/seed0"]
+    assert pick["chosen"] in pick["agreement"] and set(pick["agreement"]) <= {"eegnet", "deep4", "shallow"}
+    assert pick["agreement"][pick["chosen"]] == max(pick["agreement"].values())
+    # 16 trained seeds and 16 augmented, plus the 4 held-out seeds that score the members
+    assert result.provenance["substitute_training_queries"]["toy/seed0"] == 36
+    assert rows_of(result, attack="substitute_linf_pgd", epsilon=1.0)
+
+
+def test_substitute_arch_checked():
+    with pytest.raises(ConfigError, match=r"substitute_arch must be one of .*'agreement'.*Did you mean 'ensemble'"):
+        SuiteConfig(substitute_arch="ensembl")

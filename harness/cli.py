@@ -178,7 +178,7 @@ def _cmd_demo(args) -> int:
 
     study = StudyConfig(dataset=args.dataset, protocol="official", preset=args.preset, models=args.models,
                         seeds=_seeds(args), device=args.device, out=args.out, resume=args.resume,
-                        cache=not args.no_cache)
+                        cache=not args.no_cache, engine=args.engine or "serial", jobs=args.jobs, ray_address=args.ray_address)
     _check_out(study.out)
     return _run_and_print(study, args, formats=("md", "html", "csv"))
 
@@ -261,7 +261,8 @@ def _cmd_run(args) -> int:
               "dataset": args.dataset, "subjects": args.subjects, "protocol": args.protocol, "folds": args.folds,
               "models": args.models, "preset": args.preset, "seeds": _seeds(args), "threat": args.threat,
               "attacks": args.attacks, "eps": _float_list(args.eps, "--eps") if args.eps is not None else None,
-              "device": args.device, "out": args.out, "resume": args.resume or None,
+              "device": args.device, "out": args.out, "resume": args.resume or None, "engine": args.engine,
+              "jobs": args.jobs, "ray_address": args.ray_address,
               "cache": False if args.no_cache else None, "paradigm": args.paradigm,
               "epochs_kwargs": _epochs_kwargs(args) or None}
     if args.config:
@@ -560,6 +561,9 @@ def add_gan_parser(subparsers) -> None:
 def add_study_options(p) -> None:
     """Options every study command shares: device, resume, cache, quiet, debug."""
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    p.add_argument("--engine", default=None, help="where cells run: serial (default), process or ray")
+    p.add_argument("--jobs", type=int, default=None, help="parallel workers of --engine process/ray (default: cores)")
+    p.add_argument("--ray-address", default=None, help="host:port of a running Ray cluster (default: start one)")
     p.add_argument("--resume", action="store_true", help="continue (or re-use) the study already in --out")
     p.add_argument("--no-cache", action="store_true", help="train every victim, do not use the victim cache")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

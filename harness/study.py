@@ -21,7 +21,8 @@ from .cache import VictimCache
 from .config import PRESETS, SuiteConfig
 from .plan import check_attacks_planned
 from .store import Store
-from .suite import FoldKeys, execute_fold, plan_fold, plan_identity, suite_result
+from .engines import Engine
+from .suite import FoldKeys, execute_folds, plan_fold, plan_identity, suite_result
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,9 @@ class StudyConfig:
     suite : dict
         Any other `SuiteConfig` field (e.g. ``{"n_trials": 100, "train": {"max_epochs": 30}}``).
     device : {"auto", "cpu", "cuda"}
+    engine : {"serial", "process", "ray"}, default="serial"
+        Where the cells run (`harness.engines`); ``jobs`` workers (None: one per core), ``ray_address`` an existing
+        Ray cluster. Not part of the study's identity: a study resumes on any engine, with the same rows.
     out : str
         Study folder (store, results, tables).
     resume : bool
@@ -111,6 +115,9 @@ class StudyConfig:
     eps: tuple | None = None
     suite: dict = field(default_factory=dict)
     device: str = "auto"
+    engine: str = "serial"
+    jobs: int | None = None
+    ray_address: str | None = None
     out: str = "eegrobust-study"
     resume: bool = False
     cache: bool = True
@@ -140,6 +147,7 @@ class StudyConfig:
                               "files (--data, --train/--test) only, not to --dataset or --moabb.")
         check_option("preset", self.preset, PRESETS)
         check_option("device", self.device, ("auto", "cpu", "cuda"))
+        Engine(self.engine, self.jobs, self.ray_address)  # validates the engine, --jobs and --ray-address
         if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
             raise ConfigError(f"folds must be an integer >= 2, got {self.folds!r}.")
         make_protocol(self.protocol, n_folds=self.folds)  # validates the name
@@ -273,10 +281,9 @@ def run_study(config, *, progress: bool = True, on_fail: str = "warn", **overrid
     identity = plan_identity(suite, cells)
     store.open({**identity, "study": config.to_dict(), "dataset": name, "protocol": protocol.name,
                 "folds": [p.keys.as_dict() for p in plans]}, cells, resume=config.resume)
-    folds = []
-    for i, p in enumerate(plans):
-        logger.info("fold %d/%d: %s (%d cells)", i + 1, len(plans), p.keys.fold, len(p.cells))
-        folds.append(execute_fold(p, store, progress=progress))
+    logger.info("%d folds, %d cells, engine %s", len(plans), len(cells), config.engine)
+    folds = execute_folds(plans, store, progress=progress,
+                          engine=Engine(config.engine, config.jobs, config.ray_address))
     extra = {"study": config.to_dict(), "dataset": name, "protocol": protocol.name,
              "n_subjects": len(data.subjects), "n_folds": len(plans)}
     result = suite_result(replace(suite, dataset=name), folds, on_fail=on_fail, extra_provenance=extra)

@@ -11,9 +11,11 @@ their attacks; a model given by the user is attacked once per seed.
 from __future__ import annotations
 
 import logging
+import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from torch import nn
 from tqdm.auto import tqdm
@@ -22,12 +24,13 @@ from ..data import EEGData, split_disjoint
 from ..data._checks import ConfigError, DataError
 from ..models import conform_data, conform_pair
 from .cache import VictimCache, victim_key
-from .cell import FoldContext, run_cell
+from .cell import CellResult, FoldContext, run_cell
 from .checks import run_checks
 from .config import SuiteConfig
+from .engines import build_tasks, make_engine, run_tasks
 from .plan import Cell, attack_specs, check_attacks_planned, digest_of
 from .results import SuiteResult, environment, model_hash
-from .store import MemoryStore
+from .store import MemoryStore, Store
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +138,7 @@ def plan_fold(config: SuiteConfig, *, test: EEGData, train: EEGData | None = Non
                             attack_seed=seed, victim_id=v.victim_id, **common)
                 (gray if spec.threat_model == "gray_box" else plan).append((cell, v, subs))
         plan += sorted(gray, key=lambda t: list(subs).index(t[0].attack.substitute))
-    return FoldPlan(config, keys, test, train, plan, trained_here, skipped, len(by_seed))
+    return FoldPlan(config, keys, test, train, plan, trained_here, skipped, len(by_seed), device)
 
 
 @dataclass
@@ -150,6 +153,7 @@ class FoldPlan:
     trained_here: bool
     skipped: list
     n_seeds: int
+    device: str = "cpu"
 
     @property
     def cells(self) -> list:
@@ -159,7 +163,7 @@ class FoldPlan:
 def run_fold(config: SuiteConfig, *, test: EEGData, train: EEGData | None = None,
              victims: Mapping[str, nn.Module] | None = None, keys: FoldKeys = FoldKeys(), store=None,
              cache: VictimCache | None = None, progress: bool = True, device: str = "cpu",
-             resume: bool = False, require_attack: bool = False) -> FoldResult:
+             resume: bool = False, require_attack: bool = False, engine=None) -> FoldResult:
     """Plan every cell of one fold, check the store, run the cells not stored yet (see `run_suite`)."""
     cache = VictimCache(enabled=False, progress=progress, device=device) if cache is None else cache
     store = MemoryStore() if store is None else store
@@ -167,36 +171,59 @@ def run_fold(config: SuiteConfig, *, test: EEGData, train: EEGData | None = None
     if require_attack:
         check_attacks_planned(plan.cells, skipped=plan.skipped)
     store.open(plan_identity(plan.config, plan.cells), plan.cells, resume=resume)
-    return execute_fold(plan, store, progress=progress)
+    return execute_folds([plan], store, progress=progress, engine=engine)[0]
 
 
-def execute_fold(fold_plan: FoldPlan, store, *, progress: bool = True) -> FoldResult:
-    """Run the planned cells of one fold that ``store`` does not hold yet; read the others from it."""
+def execute_folds(plans, store, *, progress: bool = True, engine=None) -> list:
+    """Run the planned cells of every fold that ``store`` does not hold yet, on ``engine`` (`harness.engines`):
+    serial runs them here fold by fold; process and ray run the cells of all folds as one pool of tasks, then the
+    folds are read back from the store."""
+    engine = make_engine(engine)
+    todo = [(p, [t for t in p.entries if not store.has(t[0])]) for p in plans]
+    n_todo = sum(len(t) for _, t in todo)
+    if engine.name != "serial" and n_todo:
+        bar = tqdm(total=n_todo, desc=f"attacks ({engine.name}, {engine.n_jobs} jobs)", disable=not progress,
+                   unit="cell")
+        disk = isinstance(store, Store)
+        with tempfile.TemporaryDirectory(prefix="eegrobust-engine-") as model_dir:
+            saved: dict = {}
+            tasks = [task for p, entries in todo if entries
+                     for task in build_tasks(entries, test=p.test, unit=p.config.unit,
+                                             n_seed_trials=p.config.n_seed_trials,
+                                             store_root=str(store.root) if disk else None, device=p.device,
+                                             model_dir=Path(model_dir), saved=saved)]
+            done = run_tasks(engine, tasks, on_done=lambda t: bar.update(len(t["cells"])))
+        bar.close()
+        if not disk:
+            for d in (d for results in done for d in results):
+                store.put(CellResult.from_dict(d))
+    return [execute_fold(p, store, progress=progress, n_run=len(entries)) for p, entries in todo]
+
+
+def execute_fold(fold_plan: FoldPlan, store, *, progress: bool = True, n_run: int | None = None) -> FoldResult:
+    """Run the planned cells of one fold that ``store`` does not hold yet, here; read the others from it.
+
+    ``n_run``: cells of this fold an engine ran just before (recorded as ``n_cells_run``)."""
     config, keys, test, train, plan = (fold_plan.config, fold_plan.keys, fold_plan.test, fold_plan.train,
                                        fold_plan.entries)
     out = FoldResult(cells=fold_plan.cells)
-    ctx_by_seed: dict = {}
-    with_example: set = set()
     todo = [t for t in plan if not store.has(t[0])]
     bar = tqdm(total=len(todo), desc="attacks", disable=not progress or not todo, unit="cell")
-    for cell, victim, subs in plan:
-        if store.has(cell):
-            result = store.get(cell)
-        else:
-            ctx = ctx_by_seed.get(cell.attack_seed)
-            if ctx is None:
-                ctx_by_seed.clear()
-                ctx = ctx_by_seed[cell.attack_seed] = FoldContext(test, config.unit, config.n_seed_trials,
-                                                                  _LazyModels(subs))
-            bar.set_postfix_str(cell.describe())
-            result = run_cell(cell, victim.model, ctx, keep_example=victim.victim_id not in with_example)
-            result.info["victim_hash"] = model_hash(victim.model)
-            store.put(result)
-            bar.update()
-        if result.examples:
-            with_example.add(victim.victim_id)
-        out.results.append(result)
+    ctx_by_seed: dict = {}
+    for cell, victim, subs in todo:
+        ctx = ctx_by_seed.get(cell.attack_seed)
+        if ctx is None:
+            ctx_by_seed.clear()
+            ctx = ctx_by_seed[cell.attack_seed] = FoldContext(test, config.unit, config.n_seed_trials,
+                                                              _LazyModels(subs))
+        bar.set_postfix_str(cell.describe())
+        # every white-box cell keeps one fooled trial (the report shows each model's first, in plan order)
+        result = run_cell(cell, victim.model, ctx, keep_example=cell.attack.threat_model == "white_box")
+        result.info["victim_hash"] = model_hash(victim.model)
+        store.put(result)
+        bar.update()
     bar.close()
+    out.results = [store.get(cell) for cell in fold_plan.cells]
     ctx = FoldContext(test, config.unit, config.n_seed_trials)
     agreement = {f"{r.cell.model}/seed{r.cell.attack_seed}": r.info["agreement"] for r in out.results
                  if "agreement" in r.info}
@@ -215,7 +242,7 @@ def execute_fold(fold_plan: FoldPlan, store, *, progress: bool = True) -> FoldRe
                          r.info.get("victim_hash") for r in out.results},
         "victim_ids": sorted({c.victim_id for c in out.cells}),
         "victims_trained_by_suite": fold_plan.trained_here, "skipped": fold_plan.skipped, "substitute_agreement": agreement,
-        "substitute_training_queries": queries, "substitute_members": chosen, "n_cells": len(plan), "n_cells_run": len(todo),
+        "substitute_training_queries": queries, "substitute_members": chosen, "n_cells": len(plan), "n_cells_run": len(todo) if n_run is None else n_run,
     }
     return out
 
@@ -271,7 +298,7 @@ def plan_identity(config: SuiteConfig, cells) -> dict:
 def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,
               victims: Mapping[str, nn.Module] | None = None, progress: bool = True, on_fail: str = "warn",
               store=None, cache: VictimCache | None = None, keys: FoldKeys | None = None,
-              device: str = "cpu", resume: bool = False, require_attack: bool = False) -> SuiteResult:
+              device: str = "cpu", resume: bool = False, require_attack: bool = False, engine=None) -> SuiteResult:
     """Run a robustness suite on one train/test pair and return its rows with provenance and sanity checks.
 
     Parameters
@@ -294,11 +321,14 @@ def run_suite(config=None, *, test: EEGData, train: EEGData | None = None,
         Dataset, subject and fold named in every row (default: dataset ``config.dataset``, official split).
     require_attack : bool, default=False
         Raise ConfigError when the plan holds no attack at a budget > 0 (CI gates fail closed).
+    engine : harness.engines.Engine, str or None
+        Where the cells run: "serial" (None, this process), "process" (a local pool) or "ray" (`harness.engines`);
+        every engine gives the same rows apart from timing fields.
     """
     config = SuiteConfig.make(config)
     keys = FoldKeys(dataset=config.dataset if victims is None else "custom") if keys is None else keys
     fold = run_fold(config, test=test, train=train, victims=victims, keys=keys, store=store, cache=cache,
-                    progress=progress, device=device, resume=resume, require_attack=require_attack)
+                    progress=progress, device=device, resume=resume, require_attack=require_attack, engine=engine)
     return suite_result(config, [fold], on_fail=on_fail)
 
 

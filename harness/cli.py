@@ -145,13 +145,14 @@ def _cmd_train(args) -> int:
     from .tables import text_table
     from ..models import TrainConfig, build_model, fit_model, predict, save_bundle
 
+    device = _device(args.device)
     out = _out_dir(args.out) if args.out else None
     train, test = _dataset(args.dataset)
     rows = []
     for name in args.models.split(","):
         t0 = time.perf_counter()
         config = TrainConfig(seed=args.seed, show_progress=not args.quiet)
-        model = fit_model(build_model(name.strip(), train, random_state=args.seed), train, config)
+        model = fit_model(build_model(name.strip(), train, random_state=args.seed).to(device), train, config)
         wall = time.perf_counter() - t0
         pred = predict(model, test.X)
         rows.append([name, rca(test.y, pred), bca(test.y, pred), len(model.history_), round(wall, 1)])
@@ -378,7 +379,7 @@ def _gan_demo(args, config, train, test, out, t0) -> int:
     seeds = (first, first + 1, first + 2)
     config = SuiteConfig.make(config, **COMPARISON)
     result = run_gan_comparison(config, train, test, seeds=seeds, gan_ratio=args.gan_ratio,
-                                force_gan=args.force_gan, progress=not args.quiet)
+                                force_gan=args.force_gan, progress=not args.quiet, device=_device(args.device))
     paths = result.save(out)
     _write_reports(result, out, ("md", "html", "csv"))
     print()
@@ -443,7 +444,8 @@ def cmd_gan_train(args) -> int:
         overrides.update(n_iterations=None, max_minutes=args.minutes)
     elif args.iterations is not None:
         overrides["n_iterations"] = args.iterations
-    gan, report = train_gan_with_gates(train, GANConfig(**overrides), seed=args.seed, event_id=event_id)
+    gan, report = train_gan_with_gates(train, GANConfig(**overrides), seed=args.seed, event_id=event_id,
+                                       device=_device(args.device))
     _out_dir(out)
     save_gan(gan, out)
     atomic_write(out / "gates.json", json.dumps(report, indent=1, default=float) + "\n")
@@ -543,6 +545,7 @@ def add_gan_parser(subparsers) -> None:
     budget.add_argument("--iterations", type=int, default=None, help="generator steps (default 1200)")
     budget.add_argument("--minutes", type=float, default=None, help="train for this wall time instead")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     add_global_options(p)
     p.set_defaults(func=cmd_gan_train)
 
@@ -643,6 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--models", default="eegnet,deep4,shallow", help="comma-separated registry names")
     p.add_argument("--out", default=None, help="also save a model bundle per model into this folder")
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("audit", help=_cmd_audit.__doc__, description=_cmd_audit.__doc__)

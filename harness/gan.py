@@ -395,7 +395,7 @@ def gan_holdout_split(train: EEGData, val_fraction: float = 0.2, seed: int = 0):
 
 
 def train_gan_with_gates(train: EEGData, gan_config=None, *, val_fraction: float = 0.2, seed: int = 0,
-                         thresholds=None, event_id=None):
+                         thresholds=None, event_id=None, device="cpu"):
     """Fit an EEG-GAN on the training split minus its held-out trials, then gate it on those trials.
 
     Parameters
@@ -408,6 +408,8 @@ def train_gan_with_gates(train: EEGData, gan_config=None, *, val_fraction: float
         Share of the real trials held out; use the decoders' ``TrainConfig.val_fraction`` (0 is replaced by 0.2).
     seed : int, default=0
         Seed of the split (as ``fit_model``'s with the same seed), the GAN and the gates.
+    device : str, default="cpu"
+        Where the GAN trains (`models.gan.fit_gan`).
 
     Returns
     -------
@@ -422,7 +424,7 @@ def train_gan_with_gates(train: EEGData, gan_config=None, *, val_fraction: float
     fit, holdout = train.subset(fit_idx), train.subset(hold_idx)
     config = GANConfig.make(gan_config)
     config = GANConfig.from_dict({**config.to_dict(), "seed": seed})
-    gan = fit_gan(fit, config, event_id=event_id)
+    gan = fit_gan(fit, config, event_id=event_id, device=device)
     report = evaluate_gan(gan, fit, holdout, thresholds=thresholds, random_state=seed)
     report.update(holdout_indices=hold_idx.tolist(), fit_seconds=round(gan.fit_seconds_, 1),
                   gan_config=config.to_dict())
@@ -458,7 +460,7 @@ def _arm_name(arch: str, arm: str) -> str:
 
 def run_gan_comparison(config, train: EEGData, test: EEGData, *, seeds=(0, 1, 2), gan_ratio: float = 1.0,
                        force_gan: bool = False, progress: bool = True, gan_config=None, thresholds=None,
-                       arms=ARMS, pretrained=None):
+                       arms=ARMS, pretrained=None, device="cpu"):
     """Train each model without augmentation, with gated EEG-GAN augmentation and with braindecode transforms,
     then run the same attack suite on all; one :class:`~harness.results.SuiteResult` for all of it.
 
@@ -509,11 +511,11 @@ def run_gan_comparison(config, train: EEGData, test: EEGData, *, seeds=(0, 1, 2)
     t0 = time.perf_counter()
     for seed in seeds:
         arm_data = _arm_training_sets(config, train, seed, gan_ratio, force_gan, gan_config, thresholds, arms,
-                                      gan_info, progress, (pretrained or {}).get(seed))
+                                      gan_info, progress, (pretrained or {}).get(seed), device)
         for arm, (data, callbacks) in arm_data.items():
-            victims = _train_arm(config, data, seed, callbacks, progress)
+            victims = _train_arm(config, data, seed, callbacks, progress, device)
             res = run_suite(SuiteConfig.make(config, seeds=(seed,)), test=test, train=train, victims=victims,
-                            progress=progress)
+                            progress=progress, device=device)
             for row in res.rows:
                 rows.append({**row, "model": _arm_name(row["model"], arm), "augmentation": arm})
             checks += [{**c, "name": f"{c['name']} [{arm}, seed {seed}]"} for c in res.checks]
@@ -529,7 +531,7 @@ def run_gan_comparison(config, train: EEGData, test: EEGData, *, seeds=(0, 1, 2)
 
 
 def _arm_training_sets(config, train, seed, gan_ratio, force_gan, gan_config, thresholds, arms, gan_info, progress,
-                       pretrained):
+                       pretrained, device="cpu"):
     """Training data and fit_model callbacks of each arm for one seed; a refused GAN arm is left out."""
     from ..data.augment import BatchAugmentation
 
@@ -547,7 +549,7 @@ def _arm_training_sets(config, train, seed, gan_ratio, force_gan, gan_config, th
             gan_cfg = {**(gan_config.to_dict() if hasattr(gan_config, "to_dict") else dict(gan_config or {})),
                        "show_progress": progress}
             gan, report = train_gan_with_gates(train, gan_cfg, val_fraction=val_fraction, seed=seed,
-                                               thresholds=thresholds)
+                                               thresholds=thresholds, device=device)
         info = {"passed": report["passed"], "refused": None, "forced": False, **gate_summary(report)}
         try:
             mixed = augment_with_gan(train, gan, gan_ratio, report=report, force=force_gan, random_state=seed)
@@ -582,11 +584,12 @@ def _check_pretrained(gan, report, train, val_fraction, seed) -> None:
                         f"(val_fraction={val_fraction}); train it with train_gan_with_gates(train, seed={seed}).")
 
 
-def _train_arm(config, data, seed, callbacks, progress) -> dict:
+def _train_arm(config, data, seed, callbacks, progress, device="cpu") -> dict:
     from ..models import TrainConfig, build_model, fit_model
 
     tc = TrainConfig.from_dict({**config.train, "seed": seed, "show_progress": progress})
-    return {name: fit_model(build_model(name, data, random_state=seed), data, tc, callbacks=callbacks).eval()
+    return {name: fit_model(build_model(name, data, random_state=seed).to(device), data, tc,
+                            callbacks=callbacks).eval()
             for name in config.models}
 
 

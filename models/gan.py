@@ -217,7 +217,7 @@ class Generator(nn.Module):
         for conv in self.blocks[k]:
             h = conv(h)
             if self.noise:
-                h = h + self.noise_scale[k] * torch.randn(len(h), 1, h.shape[2], generator=gen)
+                h = h + self.noise_scale[k] * torch.randn(len(h), 1, h.shape[2], generator=gen).to(h.device)
             h = pixel_norm(_act(h))
         return h
 
@@ -464,7 +464,7 @@ def log_spectrum(x: torch.Tensor) -> torch.Tensor:
 
 
 def _gradient_penalty(critic, real, fake, y, stage, alpha, gen):
-    eps = torch.rand(len(real), 1, 1, generator=gen)
+    eps = torch.rand(len(real), 1, 1, generator=gen).to(real.device)
     mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mixed, y, stage, alpha).sum(), mixed, create_graph=True)
     return F.relu(grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
@@ -475,7 +475,7 @@ def _balanced_batch(by_class, per_class, gen):
     return idx
 
 
-def fit_gan(train: EEGData, config: GANConfig | dict | None = None, *, event_id=None) -> EEGGAN:
+def fit_gan(train: EEGData, config: GANConfig | dict | None = None, *, event_id=None, device="cpu") -> EEGGAN:
     """Train a class-conditional EEG-GAN on the real trials of ``train``.
 
     Parameters
@@ -488,11 +488,14 @@ def fit_gan(train: EEGData, config: GANConfig | dict | None = None, *, event_id=
         of wall time on the shared 2-core machine (``bench/gan.json``).
     event_id : dict of str to int, optional
         Event codes of the classes for :meth:`EEGGAN.sample_epochs`; default ``{class: index + 1}``.
+    device : str or torch.device, default="cpu"
+        Where to train ("cuda" on a GPU). Random draws come from one CPU generator on every device, so a seed
+        gives the same draws anywhere.
 
     Returns
     -------
     gan : EEGGAN
-        In eval mode.
+        In eval mode, on the CPU.
 
     Raises
     ------
@@ -529,7 +532,8 @@ def fit_gan(train: EEGData, config: GANConfig | dict | None = None, *, event_id=
     mean = train.X.mean(axis=(0, 2), dtype=np.float64)[:, None]
     std = np.maximum(train.X.std(axis=(0, 2), dtype=np.float64)[:, None], 1e-6)
     work = _to_work((train.X - mean) / std, _resample_ratio(train.sfreq, config.work_sfreq))
-    real = [torch.from_numpy(_to_work(work, Fraction(1, 2 ** (len(lengths) - 1 - k)))[..., :n])
+    device = torch.device(device)
+    real = [torch.from_numpy(_to_work(work, Fraction(1, 2 ** (len(lengths) - 1 - k)))[..., :n]).to(device)
             for k, n in enumerate(lengths)]
     y_all = torch.from_numpy(train.y)
     by_class = [torch.nonzero(y_all == k).flatten() for k in range(train.n_classes)]
@@ -541,9 +545,10 @@ def fit_gan(train: EEGData, config: GANConfig | dict | None = None, *, event_id=
                               config.kernel_size, config.noise)
         critic = Critic(train.n_chans, train.n_classes, lengths, config.n_filters, config.kernel_size,
                         config.critic_diff)
+        generator, critic = generator.to(device), critic.to(device)
         critic.diff_scale.copy_(torch.stack([1 / r.diff(dim=2).std().clamp_min(1e-6) for r in real]))
         history, stage, alpha = _train_loop(generator, critic, real, y_all, by_class, per_class, config, gen)
-    gan = EEGGAN(generator, config=config, ch_names=train.ch_names,
+    gan = EEGGAN(generator.cpu(), config=config, ch_names=train.ch_names,
                  sfreq=train.sfreq, n_times=train.n_times, classes=train.classes, event_id=event_id, stage=stage,
                  alpha=alpha)
     gan.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
@@ -557,6 +562,7 @@ def _train_loop(generator, critic, real, y_all, by_class, per_class, config, gen
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas)
     opt_c = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=betas)
     schedule, history = _Schedule(config), []
+    device = real[0].device
     spectra = [log_spectrum(r) for r in real]
     total = config.n_iterations or None
     bar = tqdm(total=total, desc="fit EEG-GAN", disable=not config.show_progress, leave=False)
@@ -567,9 +573,10 @@ def _train_loop(generator, critic, real, y_all, by_class, per_class, config, gen
             break
         for _ in range(config.n_critic):
             idx = _balanced_batch(by_class, per_class, gen)
-            xr, yb = real[stage][idx], y_all[idx]
+            xr, yb = real[stage][idx.to(device)], y_all[idx].to(device)
             with torch.no_grad():
-                xf = generator(torch.randn(len(idx), config.latent_dim, generator=gen), yb, stage, alpha, gen)
+                z = torch.randn(len(idx), config.latent_dim, generator=gen).to(device)
+                xf = generator(z, yb, stage, alpha, gen)
             d_real, d_fake = critic(xr, yb, stage, alpha), critic(xf, yb, stage, alpha)
             gp = _gradient_penalty(critic, xr, xf, yb, stage, alpha, gen)
             loss_c = d_fake.mean() - d_real.mean() + config.gp_weight * gp + config.drift * d_real.pow(2).mean()
@@ -577,7 +584,8 @@ def _train_loop(generator, critic, real, y_all, by_class, per_class, config, gen
             loss_c.backward()
             opt_c.step()
         critic.requires_grad_(False)
-        fake = generator(torch.randn(len(idx), config.latent_dim, generator=gen), yb, stage, alpha, gen)
+        fake = generator(torch.randn(len(idx), config.latent_dim, generator=gen).to(device), yb, stage, alpha,
+                         gen)
         loss_g = -critic(fake, yb, stage, alpha).mean()
         if config.spectral_weight > 0:
             loss_g = loss_g + config.spectral_weight * (log_spectrum(fake) - spectra[stage]).pow(2).mean()
@@ -670,7 +678,7 @@ def load_gan(path, *, ch_names=None, sfreq=None) -> EEGGAN:
         _check_match(meta, ch_names, sfreq, path)
         generator = Generator(len(meta["ch_names"]), len(meta["classes"]), meta["lengths"], config.n_filters,
                               config.latent_dim, config.kernel_size, config.noise)
-        gan = EEGGAN(generator, config=config, ch_names=meta["ch_names"], sfreq=meta["sfreq"],
+        gan = EEGGAN(generator.cpu(), config=config, ch_names=meta["ch_names"], sfreq=meta["sfreq"],
                      n_times=meta["n_times"], classes=meta["classes"], event_id=meta["event_id"],
                      stage=meta["stage"], alpha=meta["alpha"])
         gan.load_state_dict(load_file(str(path / WEIGHTS_FILE)), strict=True)

@@ -130,6 +130,26 @@ CASES = [
                                                  r / "afile" / "s-epo.fif"], 2, ["lies below", "afile"]),
     ("gan-sample-out-is-folder", lambda r, t: ["gan", "sample", r / "gen", "--n", "4", "--out",
                                                 t / "d-epo.fif"], 2, ["is a folder", "d-epo.fif"]),
+    # -- engines and devices (issue 13) ------------------------------------------------------------------------
+    ("run-engine-unknown", lambda r, t: ["run", "--data", r / "test-epo.fif", "--out", t / "o", "--engine", "dask",
+                                          "--quiet"], 2, ["engine must be one of", "'dask'"]),
+    ("run-jobs-zero", lambda r, t: ["run", "--data", r / "test-epo.fif", "--out", t / "o", "--engine", "process",
+                                     "--jobs", "0", "--quiet"], 2, ["--jobs must be an integer >= 1, got 0"]),
+    ("demo-jobs-without-engine", lambda r, t: ["demo", "--quick", "--out", t / "o", "--jobs", "2", "--quiet"], 2,
+     ["--jobs 2 needs a parallel engine"]),
+    ("run-ray-address-not-host-port", lambda r, t: ["run", "--data", r / "test-epo.fif", "--out", t / "o",
+                                                     "--engine", "ray", "--ray-address", "nowhere", "--quiet"], 2,
+     ["--ray-address must be host:port", "'nowhere'"]),
+    *([] if torch.cuda.is_available() else [
+        (f"{cmd}-device-cuda-without-gpu", lambda r, t, argv=argv: [*argv(r, t), "--device", "cuda"], 2,
+         ["--device cuda: no CUDA device is available here"])
+        for cmd, argv in (
+            ("train", lambda r, t: ["train", "--models", "toy", "--quiet"]),
+            ("demo", lambda r, t: ["demo", "--quick", "--out", t / "o", "--quiet"]),
+            ("run", lambda r, t: ["run", "--data", r / "test-epo.fif", "--out", t / "o", "--quiet"]),
+            ("audit", lambda r, t: ["audit", r / "bundle", "--data", r / "test-epo.fif", "--out", t / "o", *QUICK]),
+            ("gan-train", lambda r, t: ["gan", "train", "--data", r / "train-epo.fif", "--out", t / "g", "--quiet"]),
+        )]),
     # -- gan sample never replaces what is there (row 4) -----------------------------------------------------
     ("gan-sample-out-is-data", lambda r, t: ["gan", "sample", r / "gen", "--n", "4", "--data", r / "test-epo.fif",
                                               "--out", r / "test-epo.fif"], 2, ["is the --data file", "test-epo"]),

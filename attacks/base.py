@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..data._checks import ConfigError, DataError, EEGRobustError, check_option, check_random_state, check_X
+from ..models._seed import seeded
 
 from ._params import (ConfigTypeError, check_class_labels, check_int, check_real, check_scale, check_seed,
                       check_X_numeric)
@@ -192,8 +193,7 @@ class Attack(abc.ABC):
         batch_size = check_int("", "batch_size", batch_size)
         self._sfreq = None if sfreq is None else check_real("", "sfreq", sfreq)
         self._check_sfreq(X.shape)
-        with eval_mode(model), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(rng.integers(2**31)))
+        with eval_mode(model), seeded(int(rng.integers(2**31))):
             n_outputs = self._check_outputs(model, X, batch_size)
             if y.max() >= n_outputs:
                 raise DataError(f"y (labels) must lie in [0, {n_outputs - 1}] for a model with {n_outputs} outputs, "

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import socket
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -12,6 +12,7 @@ import torch
 from ..data._checks import ConfigError, check_option
 from ..data.containers import EEGData
 
+from ._seed import seeded
 from .decoder import EEGDecoder
 from .registry import get_spec
 
@@ -118,11 +119,9 @@ def instantiate(name: str, init_kwargs: dict, *, ch_names, sfreq: float, classes
     """
     spec = get_spec(name)
     seed = _seed_from(random_state)
-    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+    with seeded(seed) if seed is not None else torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
-        if seed is not None:
-            torch.manual_seed(seed)
         try:
             net = spec.build(**init_kwargs)
         except (RuntimeError, ValueError) as err:

@@ -28,6 +28,7 @@ from ..data._checks import ConfigError, DataError, ModelFileError, check_option,
 from ..data.containers import EEGData
 
 from ._config import ConfigMixin
+from ._seed import seeded
 
 logger = logging.getLogger(__name__)
 
@@ -511,7 +512,8 @@ def fit_gan(train: EEGData, config: GANConfig | dict | None = None, *, event_id=
     label. Beyond EEG-GAN, and each switchable in :class:`GANConfig`: noise inputs in the generator [4]_, the
     temporal derivative as a second critic input, and a spectral feature-matching term [5]_; without them the
     generator missed SCP1's band power by 4 to 7 dB. Real trials reach each stage through an anti-aliased
-    polyphase resampler. Everything runs under ``torch.random.fork_rng`` seeded with ``config.seed``.
+    polyphase resampler. Everything runs under ``models._seed.seeded(config.seed)``: the caller's generators (CPU and CUDA)
+    are restored.
 
     References
     ----------
@@ -538,8 +540,7 @@ def fit_gan(train: EEGData, config: GANConfig | dict | None = None, *, event_id=
     y_all = torch.from_numpy(train.y)
     by_class = [torch.nonzero(y_all == k).flatten() for k in range(train.n_classes)]
     per_class = max(config.batch_size // train.n_classes, 1)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+    with seeded(config.seed):
         gen = torch.Generator().manual_seed(config.seed)
         generator = Generator(train.n_chans, train.n_classes, lengths, config.n_filters, config.latent_dim,
                               config.kernel_size, config.noise)

@@ -15,6 +15,7 @@ from ..data._checks import ConfigError, DataError, check_option
 from ..data.containers import EEGData
 
 from ._config import ConfigMixin
+from ._seed import seeded
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ def fit_model(model: nn.Module, train: EEGData, config: TrainConfig | dict | Non
     Notes
     -----
     The batch order and the validation split come from generators seeded with ``config.seed``; dropout draws
-    from torch's global RNG, so the loop runs inside ``torch.random.fork_rng`` seeded from ``config.seed``, which
+    from torch's global RNG, so the loop runs inside ``models._seed.seeded(config.seed)`` (CPU and CUDA), which
     makes runs repeatable and leaves the caller's RNG state as it was.
     """
     config = TrainConfig.make(config)
@@ -266,8 +267,7 @@ def fit_model(model: nn.Module, train: EEGData, config: TrainConfig | dict | Non
     gen = torch.Generator().manual_seed(config.seed)
     history, best = [], (np.inf, None, 0)
     _call(callbacks, "on_train_begin", model, train)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+    with seeded(config.seed):
         bar = tqdm(range(config.max_epochs), desc=f"fit {getattr(model, 'arch', type(model).__name__)}",
                    disable=not config.show_progress, leave=False)
         for epoch in bar:

@@ -8,7 +8,21 @@ _SEED = int(os.environ.get("HARNESS_TEST_SEED", "0"))
 
 
 def pytest_report_header(config):
-    return f"eegrobust: global_random_seed={_SEED} (set HARNESS_TEST_SEED to change it)"
+    import torch
+
+    gpu = "CUDA available: gpu tests run" if torch.cuda.is_available() else "no CUDA device: gpu tests are skipped"
+    return f"eegrobust: global_random_seed={_SEED} (set HARNESS_TEST_SEED to change it); {gpu}"
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (none here)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

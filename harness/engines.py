@@ -120,6 +120,7 @@ class _Bundles(dict):
 
 def run_task(task: dict) -> list:
     """Run one task's cells in a worker; return their results as dicts (or None for each one written to a store)."""
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # foolbox imports git-python
     import torch
 
     from .cell import FoldContext, run_cell
@@ -238,8 +239,9 @@ def _run_ray(engine: Engine, tasks, on_done) -> list:
             check_ray_address(engine.ray_address)
             ray.init(address=engine.ray_address, logging_level="ERROR", log_to_driver=False)
         else:
-            ray.init(num_cpus=engine.n_jobs, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
-                     runtime_env={"env_vars": {"GIT_PYTHON_REFRESH": "quiet"}})
+            # workers inherit this environment (a runtime_env would make Ray start a second, dedicated pool)
+            os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+            ray.init(num_cpus=engine.n_jobs, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
         started = True
     try:
         gpus = engine.gpu_fraction if any(t["device"] == "cuda" for t in tasks) else 0

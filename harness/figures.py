@@ -83,6 +83,7 @@ def save_figure(fig: Figure, out_dir, name: str, formats=FIGURE_FORMATS) -> dict
             try:
                 fig.savefig(tmp, format=ext, dpi=110, metadata={"CreationDate": None} if ext == "pdf" else None)
                 os.replace(tmp, path)
+                fig.set_layout_engine("none")  # the first save laid the figure out; the others keep that layout
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eegrobust.attacks import DEFAULT_EPSILONS, BudgetSpace, channel_scale, make_attack
+from eegrobust.attacks import BudgetSpace, channel_scale, make_attack
 from eegrobust.attacks.base import eval_mode
 from eegrobust.data import epochs_to_data, load_bundled
 from eegrobust.harness.cache import VictimCache

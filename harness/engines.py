@@ -185,23 +185,13 @@ def build_tasks(entries, *, test, unit, n_seed_trials, store_root, device, model
 
 
 def run_tasks(engine: Engine, tasks: list, *, on_done=None) -> list:
-    """Run ``tasks`` on ``engine``; return each task's list of results (in task order)."""
+    """Run ``tasks`` on a parallel ``engine``; return each task's list of results (in task order). The serial
+    engine never comes here: `harness.suite.execute_fold` runs its cells in this process."""
     if engine.name == "process":
         return _run_process(engine, tasks, on_done)
     if engine.name == "ray":
         return _run_ray(engine, tasks, on_done)
-    out = []
-    for t in tasks:
-        out.append(run_task({**t, "threads": _threads()}))
-        if on_done:
-            on_done(t)
-    return out
-
-
-def _threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
+    raise ValueError(f"run_tasks runs the process and ray engines, not {engine.name!r}.")
 
 
 def _run_process(engine: Engine, tasks, on_done) -> list:

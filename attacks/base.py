@@ -339,3 +339,11 @@ class Attack(abc.ABC):
     @abc.abstractmethod
     def _run(self, target, S, labels, *, epsilon, bounds, rng) -> torch.Tensor:
         """Return adversarial trials in budget space, shape of ``S`` (``epsilon`` None for minimal attacks)."""
+
+    def _craft(self, target, S, labels, *, epsilon, bounds, rng) -> torch.Tensor:
+        """``_run`` on a substitute whose adversarial trials are sent to another model (transfer).
+
+        Attacks that stop at a trial's first fooling iterate (`LinfPGD`) run every step here instead: fooling the
+        substitute is not the goal, so stopping there would craft weaker transfer trials.
+        """
+        return self._run(target, S, labels, epsilon=epsilon, bounds=bounds, rng=rng)

@@ -76,7 +76,7 @@ class TransferAttack(Attack):
             idx = torch.as_tensor(new, device=S.device)
             with eval_mode(self.surrogate):
                 own = predict_labels(target, S[idx])  # the attacker has no labels for the victim's trials
-                crafted = self.base._run(target, S[idx], own, epsilon=epsilon, bounds=bounds, rng=rng)
+                crafted = self.base._craft(target, S[idx], own, epsilon=epsilon, bounds=bounds, rng=rng)
             for i, row in zip(new, crafted.detach()):
                 self._crafted[keys[i]] = row
         return torch.stack([self._crafted[k] for k in keys])

@@ -210,7 +210,7 @@ class JacobianSubstitute(Attack):
         self._queries = np.ones(len(S))  # the label of each trial, queried once and reused for every budget
         y = self._labels  # the attacker's labels come from the victim
         with eval_mode(self.substitute_):
-            return self.base._run(target, S, y, epsilon=epsilon, bounds=bounds, rng=rng)
+            return self.base._craft(target, S, y, epsilon=epsilon, bounds=bounds, rng=rng)
 
     def _info(self):
         return {"training_queries": self.training_queries_}

@@ -82,8 +82,8 @@ def test_transfer_crafts_each_trial_once(trained_toy, surrogate_eegnet, attack_e
     X, y = attack_eval.X, attack_eval.y
     base = LinfPGD(steps=5)
     crafted = []
-    run = base._run
-    base._run = lambda target, S, labels, **kw: crafted.append(len(S)) or run(target, S, labels, **kw)
+    run = base._craft
+    base._craft = lambda target, S, labels, **kw: crafted.append(len(S)) or run(target, S, labels, **kw)
     attack = TransferAttack(surrogate=surrogate_eegnet, base=base)
     first = attack(trained_toy, X[:20], y[:20], epsilons=(0.3,), scale=channel_scale(X))
     second = attack(trained_toy, X[10:30], y[10:30], epsilons=(0.3, 0.5), scale=channel_scale(X))

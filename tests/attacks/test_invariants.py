@@ -136,7 +136,9 @@ def test_linf_attacks_use_the_whole_budget(name, trained_toy, attack_eval):
     changed = np.any(out.X_adv != X, axis=(1, 2))
     assert changed.any()
     D = np.abs(out.X_adv[changed].astype(np.float64) - X[changed]) / scale[None, :, None]
-    np.testing.assert_allclose(D.max(axis=(1, 2)), 0.2, rtol=1e-3)
+    # PGD returns a trial at the first iterate that fools it: one fooled by its random start (uniform in the
+    # ball) reaches 0.2 only up to the largest of its uniform draws; a wrong unit would be off by far more
+    np.testing.assert_allclose(D.max(axis=(1, 2)), 0.2, rtol=1e-2 if name == "linf_pgd" else 1e-3)
 
 
 def test_l2_pgd_reaches_l2_budget(trained_toy, attack_eval, within_budget):

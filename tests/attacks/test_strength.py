@@ -78,3 +78,41 @@ def test_suite_pgd_as_strong_as_reference(epsilon, victim, attack_eval, acc, glo
     assert np.all(np.abs(X_ref - X).max(axis=(0, 2)) / scale <= epsilon * (1 + 1e-4))  # the reference is honest
     suite, ref = acc(victim, out.X_adv, y), acc(victim, X_ref, y)
     assert suite <= ref + 0.02, f"suite PGD {suite:.3f} vs reference PGD {ref:.3f} at epsilon={epsilon}"
+
+
+class _CountingModel(nn.Module):
+    """Counts the trials each forward pass sees."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.seen = model, []
+
+    def forward(self, x):
+        self.seen.append(len(x))
+        return self.model(x)
+
+
+def test_pgd_leaves_fooled_trials_and_keeps_their_fooling_iterate(victim, attack_eval, acc):
+    """White-box PGD stops stepping a trial at the first iterate that fools it: later passes see fewer trials, and
+    every trial it reports fooled is fooled by the returned (in-budget) trial."""
+    X, y = attack_eval.X, attack_eval.y
+    scale = channel_scale(X)
+    counting = _CountingModel(victim)
+    (out,) = LinfPGD(steps=20)(counting, X, y, epsilons=(0.25,), scale=scale, random_state=0)
+    attack_passes = counting.seen[-21:]  # the 21 passes of the loop come last (after the template's checks)
+    assert min(attack_passes) < max(attack_passes), counting.seen
+    assert np.abs(out.X_adv - X).max(axis=(0, 2)).max() / scale.min() <= 0.25 * (1 + 1e-4) * scale.max() / scale.min()
+    assert acc(victim, out.X_adv, y) < acc(victim, X, y)
+
+
+def test_pgd_crafted_for_transfer_runs_every_step_on_every_trial(victim, attack_eval):
+    """On a substitute (`_craft`), PGD must not stop at the substitute's first fooling iterate."""
+    from eegrobust.attacks.base import BudgetSpace
+    from eegrobust.attacks.budget import Bounds
+    X, y = attack_eval.X, attack_eval.y
+    scale = channel_scale(X)
+    counting = _CountingModel(BudgetSpace(victim.eval(), scale))
+    S = torch.from_numpy(X / scale[None, :, None]).float()
+    bounds = Bounds.from_data(S.numpy(), pad=1.0)
+    LinfPGD(steps=10)._craft(counting, S, torch.from_numpy(y), epsilon=0.25, bounds=bounds, rng=None)
+    assert counting.seen == [len(X)] * 11

@@ -85,10 +85,11 @@ class _CountingModel(nn.Module):
 
     def __init__(self, model):
         super().__init__()
-        self.model, self.seen = model, []
+        self.model, self.seen, self.grad = model, [], []
 
     def forward(self, x):
         self.seen.append(len(x))
+        self.grad.append(torch.is_grad_enabled() and x.requires_grad)
         return self.model(x)
 
 
@@ -116,3 +117,23 @@ def test_pgd_crafted_for_transfer_runs_every_step_on_every_trial(victim, attack_
     bounds = Bounds.from_data(S.numpy(), pad=1.0)
     LinfPGD(steps=10)._craft(counting, S, torch.from_numpy(y), epsilon=0.25, bounds=bounds, rng=None)
     assert counting.seen == [len(X)] * 11
+
+
+def test_fgsm_takes_one_gradient_for_every_budget_and_matches_foolbox(victim, attack_eval):
+    """FGSM's step at each budget equals foolbox's FGSM there, from a single backward pass for all budgets."""
+    from eegrobust.attacks import FGSM
+    from eegrobust.attacks._foolbox import fb, run_foolbox
+    from eegrobust.attacks.base import BudgetSpace
+    from eegrobust.attacks.budget import Bounds
+    X, y = attack_eval.X, attack_eval.y
+    scale = channel_scale(X)
+    counting = _CountingModel(victim)
+    epsilons = (0.05, 0.1, 0.2)
+    outs = FGSM()(counting, X, y, epsilons=epsilons, scale=scale)
+    S = torch.from_numpy(X / scale[None, :, None]).float()
+    bounds = Bounds.from_data(S.numpy(), pad=max(1.0, 2 * max(epsilons)))
+    target = BudgetSpace(victim.eval(), scale)
+    for eps, out in zip(epsilons, outs):
+        ref = run_foolbox(fb.attacks.FGSM(), target, S, torch.from_numpy(y), budget=eps, bounds=bounds)
+        np.testing.assert_allclose(out.X_adv, (ref * target.scale).numpy(), atol=1e-3 * scale.max())
+    assert sum(counting.grad) == 2, counting.grad  # the template's gradient check, then one for all budgets

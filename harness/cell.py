@@ -142,6 +142,7 @@ def run_cell(cell: Cell, victim: nn.Module, ctx: FoldContext, *, keep_example: b
         attack, trials = _build(spec, victim, ctx, seed, info)
     else:
         trials = np.arange(ctx.test.n_trials)
+    info["attack_repr"] = repr(attack)  # every parameter, for the methods paragraph of the report
     data = ctx.test.subset(trials)
     clean = ctx.clean_predictions(cell.victim_id, victim)[trials]
     idx = np.arange(data.n_trials) if spec.all_trials else np.flatnonzero(clean == data.y)

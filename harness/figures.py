@@ -19,6 +19,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 FIGURE_FORMATS = ("png", "pdf")
+DPI = 300
+#: Journal widths in inches: one column and both columns of a two-column layout (IEEE).
+SINGLE_COLUMN, DOUBLE_COLUMN = 3.5, 7.16
 THREAT_ORDER = ("white_box", "gray_box", "black_box", "control")
 MAX_TRACE_CHANNELS = 8
 
@@ -81,7 +84,10 @@ def save_figure(fig: Figure, out_dir, name: str, formats=FIGURE_FORMATS) -> dict
             fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.name}.", suffix=".tmp")
             os.close(fd)
             try:
-                fig.savefig(tmp, format=ext, dpi=110, metadata={"CreationDate": None} if ext == "pdf" else None)
+                fig.savefig(tmp, format=ext, dpi=DPI, metadata={"CreationDate": None} if ext == "pdf" else None)
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; figures are meant to be shared
                 os.replace(tmp, path)
                 fig.set_layout_engine("none")  # the first save laid the figure out; the others keep that layout
             except BaseException:
@@ -122,7 +128,7 @@ def _accuracy_figure(rows, x_key: str, xlabel: str, title: str) -> Figure:
 
 def accuracy_vs_epsilon(rows, unit: str = "rel") -> Figure:
     """Worst-case adversarial RCA against epsilon, one panel per threat model, one line per model."""
-    label = "epsilon (x channel std)" if unit == "rel" else f"epsilon ({unit})"
+    label = "epsilon (x channel std)" if unit == "rel" else ("epsilon (µV)" if unit == "uV" else f"epsilon ({unit})")
     return _accuracy_figure(rows, "epsilon", label, "Accuracy vs budget")
 
 
@@ -131,6 +137,55 @@ def accuracy_vs_snr(rows) -> Figure:
     fig = _accuracy_figure(rows, "snr_db", "SNR of signal to perturbation (dB)", "Accuracy vs SNR")
     for ax in fig.axes:
         ax.invert_xaxis()  # weaker perturbation (higher SNR) on the left, as epsilon grows to the right
+    return fig
+
+
+def main_accuracy(tables, chance: dict, *, width: float = DOUBLE_COLUMN, unit: str = "rel") -> Figure:
+    """The paper's main figure: robust accuracy against epsilon, one panel per threat model and norm (never both
+    norms in one panel), one line per model with its 95 % interval as a band, and each model's chance level dashed.
+
+    ``tables`` are `harness.paper.compact_tables`; ``chance`` maps model -> chance-level accuracy (majority class).
+    """
+    n = len(tables)
+    ncols = 1 if width <= SINGLE_COLUMN else min(n, 3)
+    nrows = -(-n // ncols)
+    panel_w = width / ncols
+    fig = _new_figure(width, 0.35 + nrows * panel_w * 0.78)
+    grid = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+    axes = grid.ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    models = list(dict.fromkeys(r["model"] for t in tables for r in t.rows))
+    color = {m: f"C{i % 10}" for i, m in enumerate(models)}
+    small = 7 if width <= SINGLE_COLUMN else 8
+    for ax, t in zip(axes, tables):
+        for row in t.rows:
+            eps = [0.0] + [e for e in t.epsilons if e in row["cells"]]
+            stats = [row["clean"]] + [row["cells"][e] for e in eps[1:]]
+            c = color[row["model"]]
+            ax.plot(eps, [s.mean for s in stats], marker="o", ms=2.5, lw=1.1, color=c, label=row["label"])
+            ax.fill_between(eps, [s.ci_low for s in stats], [s.ci_high for s in stats], color=c, alpha=0.18, lw=0)
+            full = max((len(v) for v in t.attack_sets.values()), default=0)
+            partial = [e for e in eps[1:] if len(t.attack_sets.get(e, ())) < full]
+            if partial:  # fewer attacks ran at these budgets: hollow markers
+                ax.plot(partial, [row["cells"][e].mean for e in partial], ls="none", marker="o", ms=3.5, mfc="white",
+                        color=c)
+        levels = {chance[r["model"]] for r in t.rows if r["model"] in chance}
+        if len(levels) == 1:
+            ax.axhline(levels.pop(), color="0.4", lw=0.8, ls=":", label="chance")
+        else:
+            for row in t.rows:
+                if row["model"] in chance:
+                    ax.axhline(chance[row["model"]], color=color[row["model"]], lw=0.7, ls=":")
+        norm = "L∞" if t.norm == "linf" else "L2"
+        ax.set_title(f"{t.threat_model.replace('_', '-')}, {norm}", fontsize=small + 1)
+        ax.set_xlabel("ε (× channel std)" if unit == "rel" else "ε (µV)", fontsize=small)
+        ax.tick_params(labelsize=small)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    for ax in grid[:, 0]:
+        ax.set_ylabel("robust accuracy (worst case)", fontsize=small)
+    axes[0].legend(fontsize=small - 1, loc="upper right", frameon=False)
     return fig
 
 
@@ -178,7 +233,7 @@ def traces(example: dict) -> Figure:
         name = example["ch_names"][c]
         row[0].plot(t, clean[c], lw=0.9, label="clean")
         row[0].plot(t, adv[c], lw=0.9, ls="--", label="adversarial")
-        row[0].set_ylabel(f"{name}\n(uV)", fontsize="small")
+        row[0].set_ylabel(f"{name}\n(µV)", fontsize="small")
         row[1].plot(t, delta[c], lw=0.9, color="C3")
     axes[0][0].set_title("clean and adversarial")
     axes[0][1].set_title("perturbation (own scale)")
@@ -205,7 +260,7 @@ def spectrum(example: dict) -> Figure:
     ax.semilogy(freqs, np.maximum(p_signal.mean(axis=0), floor), label="signal (clean trial)")
     ax.semilogy(freqs, np.maximum(p_delta.mean(axis=0), floor), label="perturbation", color="C3")
     ax.set_xlabel("frequency (Hz)")
-    ax.set_ylabel("PSD (uV^2/Hz), channel mean")
+    ax.set_ylabel("PSD (µV²/Hz), channel mean")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small")
     ax.set_title(example_title(example), fontsize="small")
@@ -217,7 +272,25 @@ def draw_all(result, out_dir) -> list[dict]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     unit = result.provenance.get("budget_unit") or result.config.get("unit", "rel")
-    specs = [("accuracy_epsilon", lambda: accuracy_vs_epsilon(result.rows, unit),
+    specs = []
+    from .paper import compact_tables  # the main figure shows what the main tables show
+
+    tables = compact_tables(result)
+    if tables:
+        chance = {}
+        for r in result.rows:
+            if r.get("chance_rca") is not None and r["threat_model"] == "white_box":
+                chance.setdefault(r["model"], r["chance_rca"])
+        n_units = max(t.n_units for t in tables)
+        what = ("95 % Clopper-Pearson bands over the test trials, n = 1 evaluation" if n_units == 1 else
+                f"mean over up to {n_units} units with 95 % bands ({', '.join(sorted({m for t in tables for m in t.ci_methods}))})")
+        text = ("Robust accuracy (per-trial worst case over each threat model's attacks of one norm) against "
+                f"epsilon, one panel per threat model and norm; {what}; dotted: chance level (majority class); "
+                "hollow markers: budgets at which not every attack of the panel ran.")
+        for name, width in (("main_accuracy", DOUBLE_COLUMN), ("main_accuracy_single", SINGLE_COLUMN)):
+            specs.append((name, lambda width=width: main_accuracy(tables, chance, width=width, unit=unit),
+                          text + f" {width:g} in wide."))
+    specs += [("accuracy_epsilon", lambda: accuracy_vs_epsilon(result.rows, unit),
               "Adversarial RCA against epsilon: per threat model the worst L∞ attack at each budget, one line per "
               "model (seeds averaged)."),
              ("accuracy_snr", lambda: accuracy_vs_snr(result.rows),

@@ -11,7 +11,6 @@ import base64
 import html
 import json
 import os
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,7 +20,7 @@ from string import Template
 from ..data._checks import ConfigError, DataError, check_option
 
 from .results import COLUMNS, SuiteResult, atomic_write
-from .tables import fmt
+from .tables import fmt, tex_escape
 
 REPORT_FORMATS = ("md", "html", "tex", "csv")
 TITLE = "EEG adversarial-robustness report"
@@ -455,23 +454,6 @@ def _html_figure(f, i) -> str:
             f"<figcaption>{e(f['caption'])}</figcaption></figure>")
 
 
-_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
-        "|": r"\textbar{}", "ε": r"$\varepsilon$", "∞": r"$\infty$", "µ": r"\textmu{}", "→": r"$\rightarrow$",
-        "×": r"$\times$", "\n": " "}
-
-
-def tex_escape(text) -> str:
-    """Escape LaTeX's special characters; other non-ASCII characters are transliterated or dropped."""
-    out = []
-    for ch in str(text).replace("->", "→"):
-        if ch in _TEX:
-            out.append(_TEX[ch])
-        else:
-            out.append(ch if ord(ch) < 128 else unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode())
-    return "".join(out)
-
-
 def _tex_head(text: str, align: str) -> str:
     """A header cell on two lines when it has a space, so that wide tables fit the page."""
     first, _, rest = text.partition(" ")
@@ -501,7 +483,22 @@ _FORMATS = {"md": (_md_table, _md_figure, _md_text, lambda c: f"```json\n{c}\n``
             "tex": (_tex_table, _tex_figure, tex_escape, lambda c: f"\\begin{{verbatim}}\n{c}\n\\end{{verbatim}}")}
 
 
-def render(kind: str, result, tables, figures) -> str:
+def _main_section(kind: str, result, main) -> str:
+    """The main-text material (`harness.paper`): compact tables per threat model and norm, and the methods."""
+    from . import paper
+
+    if not main:
+        return _FORMATS[kind][2]("No per-trial outcomes in these results: no compact tables.")
+    if kind == "md":
+        return "\n".join(paper.markdown(t) for t in main) + "\n**Methods.** " + paper.methods_paragraph(result)
+    if kind == "html":
+        return ("\n".join(paper.html_table(t) for t in main) + '\n<p class="methods" id="methods"><b>Methods.</b> '
+                + html.escape(paper.methods_paragraph(result)) + "</p>")
+    return ("\n".join(paper.fragment(t) for t in main) + "\n\\paragraph{Methods.} "
+            + paper.methods_paragraph(result, tex=True))
+
+
+def render(kind: str, result, tables, figures, main=()) -> str:
     """Fill ``templates/report.<kind>`` with the tables, figures and text of one report."""
     table, figure, text, config = _FORMATS[kind]
     checks, ok = _checks_summary(result)
@@ -511,6 +508,7 @@ def render(kind: str, result, tables, figures) -> str:
         title=text(TITLE), verdict=text(verdict(result)), checks_summary=text(_upper_first(checks)),
         checks_class="checks-ok" if ok else "checks-fail", meta=text(_meta(result)),
         date=text(result.environment.get("time", "")),
+        main=_main_section(kind, result, main),
         summary="\n".join(map(table, tables["summary"])), threats="\n".join(map(table, tables["threats"])),
         transfer="\n".join(map(table, tables["transfer"])) or none,
         figures="\n".join(figure(f, i) for i, f in enumerate(figures)),
@@ -568,13 +566,20 @@ def write_report(result, out_dir, formats=REPORT_FORMATS) -> dict[str, Path]:
         figures = draw_all(result, out / "figures")
         paths["figures"] = out / "figures"
     tables = report_tables(result)
+    main = []
+    if {"md", "html", "tex"} & set(formats):
+        from . import paper
+
+        paths.update(paper.write_paper(result, out / "paper"))
+        paths["paper"] = out / "paper"
+        main = paper.compact_tables(result)
     for f in formats:
         if f == "csv":
             paths["csv"] = out / "results.csv"
             result.to_csv(paths["csv"])
         else:
             paths[f] = out / f"report.{f}"
-            atomic_write(paths[f], render(f, result, tables, figures))
+            atomic_write(paths[f], render(f, result, tables, figures, main))
     for name, value in (("config", result.config), ("environment", result.environment)):
         paths[name] = out / f"{name}.json"
         atomic_write(paths[name], json.dumps(value, indent=1))

@@ -1,7 +1,8 @@
-"""Plain-text tables for the terminal (one number format for every table)."""
+"""Plain-text tables for the terminal (one number format for every table), and LaTeX escaping."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 
 
@@ -38,3 +39,21 @@ def accuracy_table(rows) -> str:
 
 
 _THREAT_ORDER = {"white_box": 0, "gray_box": 1, "black_box": 2, "control": 3}
+
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+        "|": r"\textbar{}", "ε": r"$\varepsilon$", "∞": r"$\infty$", "µ": r"\textmu{}", "→": r"$\rightarrow$",
+        "×": r"$\times$", "±": r"$\pm$", "·": r"$\cdot$",
+        "–": "--", "←": r"$\leftarrow$", "≥": r"$\geq$", "≤": r"$\leq$", "\n": " "}
+
+
+def tex_escape(text) -> str:
+    """Escape LaTeX's special characters; other non-ASCII characters are transliterated or dropped."""
+    out = []
+    for ch in str(text).replace("->", "→"):
+        if ch in _TEX:
+            out.append(_TEX[ch])
+        else:
+            out.append(ch if ord(ch) < 128 else unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode())
+    return "".join(out)

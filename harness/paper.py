@@ -1,0 +1,436 @@
+"""Main-text material for a paper, from a results file alone: compact tables, LaTeX fragments, a methods paragraph.
+
+**Compact tables.** One per threat model and norm: L-inf and L2 attacks never share a table, a cell or a worst
+case. Rows are models (x training arm when there are several), columns the budgets. A cell is the per-trial worst
+case over that threat model's attacks of that norm (AutoAttack's robust accuracy, `analysis.worst_case`), as the
+mean over the evaluation units (subjects x folds x seeds) with its sd (ddof=1) when there is more than one unit, and
+a 95 % confidence interval: Clopper-Pearson over the trials for one unit; a t-interval over units for one subject
+with several folds or seeds; a percentile bootstrap over subjects (each subject's mean over its units) for several
+subjects. The attack that was the worst most often is named under each cell; clean accuracy appears once per row.
+
+**LaTeX fragments** are ``table`` (one column wide) or ``table*`` (both columns) floats with booktabs rules and
+siunitx ``S`` columns, meant for ``\\input`` into a one- or two-column paper (``\\usepackage{booktabs,siunitx}``);
+no ``longtable``, no preamble.
+
+**Methods paragraph**: threat models, budget definition and unit, grid, attacks with their parameters, trials,
+seeds, subjects and versions, in Markdown and LaTeX, ready to paste.
+
+Like `harness.report`, nothing here imports torch or re-runs an attack.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import analysis
+from .results import SuiteResult
+from .tables import tex_escape
+
+__all__ = ["CompactTable", "Stat", "compact_tables", "fragment", "methods_paragraph", "tables_frame"]
+
+THREAT_ORDER = ("white_box", "gray_box", "black_box")
+THREAT_NAMES = {"white_box": "white-box", "gray_box": "gray-box (transfer)", "black_box": "black-box"}
+NORM_NAMES = {"linf": "L∞", "l2": "L2"}
+NORM_TEX = {"linf": r"$L_\infty$", "l2": r"$L_2$"}
+MODEL_NAMES = {"eegnet": "EEGNet", "deep4": "Deep4Net", "shallow": "ShallowFBCSPNet"}
+#: Short attack names for the second line of a cell (a legend in the caption spells out those used).
+ATTACK_SHORT = {
+    "fgsm": ("FGSM", "FGSM"), "ufgsm": ("UFGSM", "unsupervised FGSM"), "linf_pgd": ("PGD", "PGD"),
+    "l2_pgd": ("PGD", "L2 PGD"), "apgd_ce": ("APGD", "APGD-CE"), "apgd_dlr": ("APGD-T", "APGD-DLR/targeted"),
+    "autoattack": ("AA", "AutoAttack"), "fmn": ("FMN", "fast minimum-norm"), "deepfool": ("DF", "DeepFool"),
+    "cw_l2": ("CW", "Carlini-Wagner L2"), "band_pgd": ("bPGD", "band-limited PGD"),
+    "uap": ("UAP", "universal perturbation"), "simba": ("SimBA", "SimBA"), "square": ("Sq", "Square"),
+    "rays": ("RayS", "RayS"), "hopskipjump": ("HSJ", "HopSkipJump"),
+    "substitute_linf_pgd": ("Sub", "Jacobian substitute + PGD"),
+    "substitute_fgsm": ("Sub", "Jacobian substitute + FGSM"),
+}
+MODEL_SHORT = {"eegnet": "E", "deep4": "D", "shallow": "S"}
+CONFIDENCE = 0.95
+N_BOOTSTRAP = 2000
+
+
+@dataclass(frozen=True)
+class Stat:
+    """One table cell: a mean over units with its spread and a 95 % interval."""
+
+    mean: float
+    sd: float | None  # ddof=1; None for one unit
+    n: int  # units (subjects x folds x seeds)
+    ci_low: float
+    ci_high: float
+    ci_method: str
+    n_trials: int  # trials per unit (the smallest when units differ)
+
+
+@dataclass
+class CompactTable:
+    key: str
+    threat_model: str
+    norm: str
+    epsilons: list
+    rows: list = field(default_factory=list)  # {"model", "arm", "label", "clean": Stat, "cells": {eps: Stat}, "best": {eps: str}}
+    n_units: int = 1
+    n_subjects: int = 1
+    unit: str = "rel"
+    ci_methods: tuple = ()
+    attack_sets: dict = field(default_factory=dict)  # epsilon -> attacks evaluated there
+
+    @property
+    def title(self) -> str:
+        return f"Robust accuracy, {THREAT_NAMES.get(self.threat_model, self.threat_model)}, {NORM_NAMES[self.norm]}"
+
+
+# -- statistics ------------------------------------------------------------------------------------------------
+def clopper_pearson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Exact binomial interval for k successes in n trials."""
+    if n <= 0:
+        return math.nan, math.nan
+    a = 1 - confidence
+    low = 0.0 if k == 0 else float(stats.beta.ppf(a / 2, k, n - k + 1))
+    high = 1.0 if k == n else float(stats.beta.ppf(1 - a / 2, k + 1, n - k))
+    return low, high
+
+
+def _stat(values: pd.Series, n_trials: pd.Series, subjects: pd.Series) -> Stat:
+    v = values.to_numpy(dtype=float)
+    n, mean = len(v), float(np.mean(v))
+    trials = int(n_trials.min())
+    if n == 1:
+        low, high = clopper_pearson(int(round(v[0] * trials)), trials)
+        return Stat(mean, None, 1, low, high, "Clopper-Pearson over trials", trials)
+    sd = float(np.std(v, ddof=1))
+    per_subject = pd.Series(v, index=subjects.to_numpy()).groupby(level=0).mean().to_numpy()
+    if len(per_subject) > 1:
+        if np.ptp(per_subject) == 0:
+            low = high = float(per_subject[0])
+        else:
+            res = stats.bootstrap((per_subject,), np.mean, n_resamples=N_BOOTSTRAP, confidence_level=CONFIDENCE,
+                                  method="percentile", random_state=0)
+            low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        return Stat(mean, sd, n, max(low, 0.0), min(high, 1.0), "bootstrap over subjects", trials)
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * sd / math.sqrt(n))
+    return Stat(mean, sd, n, max(mean - half, 0.0), min(mean + half, 1.0), "t-interval over units", trials)
+
+
+# -- the tables ------------------------------------------------------------------------------------------------
+def _outcomes_frame(result: SuiteResult) -> pd.DataFrame | None:
+    if not result.outcomes:
+        return None
+    frame = result.outcomes_frame()
+    return frame[frame["epsilon"] > 0]
+
+
+def _short(attack_label: str) -> str:
+    """'transfer_linf_pgd<-deep4' -> 'PGD/D'; 'linf_pgd' -> 'PGD'."""
+    attack, _, sub = attack_label.partition("<-")
+    base = attack.removeprefix("transfer_")
+    short = ATTACK_SHORT.get(base, (base, base))[0]
+    return f"{short}/{MODEL_SHORT.get(sub, sub)}" if sub else short
+
+
+def model_label(model: str) -> str:
+    return MODEL_NAMES.get(model, model)
+
+
+def compact_tables(result) -> list[CompactTable]:
+    """The compact tables of a results file (empty when it holds no per-trial outcomes, i.e. format 1)."""
+    result = result if isinstance(result, SuiteResult) else SuiteResult.from_json(result)
+    frame = _outcomes_frame(result)
+    if frame is None or frame.empty:
+        return []
+    unit = result.config.get("unit", "rel") if isinstance(result.config, dict) else "rel"
+    arms = sorted(frame["arm"].dropna().unique())
+    model_order = {m: i for i, m in enumerate(dict.fromkeys(frame["model"]))}
+    tables = []
+    for threat in THREAT_ORDER:
+        if not (frame["threat_model"] == threat).any():
+            continue
+        wc = analysis.worst_case(frame, threat_models=(threat,))
+        wc = wc[wc["n_trials"] > 0]
+        for norm in [n for n in ("linf", "l2") if (wc["norm"] == n).any()]:
+            g = wc[wc["norm"] == norm]
+            eps = sorted(g["epsilon"].unique())
+            t = CompactTable(f"{threat}-{norm}", threat, norm, [float(e) for e in eps], unit=unit)
+            per_row = [k for k in analysis.UNIT_KEYS if k not in ("model", "arm")]
+            units = g.groupby(["model", "arm"], dropna=False)[per_row].apply(lambda d: len(d.drop_duplicates()))
+            t.n_units, t.n_subjects = int(units.max()), int(g["subject"].nunique())
+            t.attack_sets = {float(e): sorted(set(a.split(","))) for e, a in
+                             g.groupby("epsilon")["attacks"].agg(lambda v: ",".join(sorted(set(v)))).items()}
+            methods = set()
+            for (model, arm), gm in sorted(g.groupby(["model", "arm"], dropna=False),
+                                           key=lambda kv: (model_order.get(kv[0][0], 99), str(kv[0][1]))):
+                first = gm[gm["epsilon"] == gm["epsilon"].min()]
+                row = {"model": model, "arm": arm,
+                       "label": model_label(model) + (f" ({arm})" if len(arms) > 1 else ""),
+                       "clean": _stat(first["clean_rca"], first["n_trials"], first["subject"]), "cells": {}, "best": {}}
+                for e, ge in gm.groupby("epsilon"):
+                    row["cells"][float(e)] = s = _stat(ge["robust_rca"], ge["n_trials"], ge["subject"])
+                    methods.add(s.ci_method)
+                    row["best"][float(e)] = Counter(ge["worst_attack"]).most_common(1)[0][0]
+                t.rows.append(row)
+            t.ci_methods = tuple(sorted(methods))
+            tables.append(t)
+    return tables
+
+
+def tables_frame(tables) -> pd.DataFrame:
+    """Every cell of the compact tables as a long table (the CSV next to the fragments), CIs included."""
+    out = []
+    for t in tables:
+        for row in t.rows:
+            for eps, s in [(0.0, row["clean"]), *row["cells"].items()]:
+                out.append({"table": t.key, "threat_model": t.threat_model, "norm": t.norm, "model": row["model"],
+                            "arm": row["arm"], "epsilon": eps, "unit": t.unit, "mean": s.mean, "sd": s.sd, "n": s.n,
+                            "ci_low": s.ci_low, "ci_high": s.ci_high, "ci_method": s.ci_method,
+                            "n_trials": s.n_trials, "worst_attack": row["best"].get(eps, "") if eps else "clean"})
+    return pd.DataFrame(out)
+
+
+def _n_text(t: CompactTable) -> str:
+    if t.n_units == 1:
+        return "n = 1 evaluation (one subject, one fold, one seed): no spread across units"
+    what = f"{t.n_subjects} subject{'s' * (t.n_subjects > 1)}"
+    return f"mean ± sd (ddof = 1) over n = {t.n_units} units ({what} x folds x seeds)"
+
+
+def _trials_text(t: CompactTable) -> str:
+    trials = sorted({s.n_trials for row in t.rows for s in row["cells"].values()})
+    return "/".join(map(str, trials))
+
+
+def _eps_text(t: CompactTable) -> str:
+    if t.unit == "uV":
+        return "ε in µV"
+    return ("ε relative to each channel's std (after removing each trial's mean)"
+            + ("; the L2 radius is ε·sqrt(channels × samples) in those units" if t.norm == "l2" else ""))
+
+
+def _legend(t: CompactTable) -> str:
+    used = {}
+    for row in t.rows:
+        for label in row["best"].values():
+            attack, _, sub = label.partition("<-")
+            base = attack.removeprefix("transfer_")
+            short, long = ATTACK_SHORT.get(base, (base, base))
+            used[short] = long
+            if sub:
+                used[MODEL_SHORT.get(sub, sub)] = f"crafted on {model_label(sub)}"
+    return "; ".join(f"{k}: {v}" for k, v in sorted(used.items()))
+
+
+def _coverage_note(t: CompactTable) -> str:
+    """Which attacks ran only at some budgets (a worst case over fewer attacks can rise with epsilon)."""
+    if len({tuple(v) for v in t.attack_sets.values()}) <= 1:
+        return ""
+    every = set.intersection(*(set(v) for v in t.attack_sets.values()))
+    partial = {}
+    for e, attacks in t.attack_sets.items():
+        for a in set(attacks) - every:
+            partial.setdefault(a, []).append(e)
+    text = "; ".join(f"{_short(a)} only at ε {', '.join(f'{e:g}' for e in sorted(es))}" for a, es in sorted(partial.items()))
+    return f" Not every attack ran at every budget ({text}), so the worst case may rise between budgets."
+
+
+def caption(t: CompactTable) -> str:
+    """The caption without the title: what a cell is, over which trials and units, and the legend."""
+    ci = ", ".join(t.ci_methods)
+    return (f"per-trial worst case over the {THREAT_NAMES.get(t.threat_model, t.threat_model)} "
+            f"{NORM_NAMES[t.norm]} attacks (a trial counts as robust only if every attack left it correct), on "
+            f"{_trials_text(t)} test trials; {_n_text(t)}; 95 % CIs ({ci}) in main_tables.csv. {_eps_text(t)}. "
+            f"Second line: the attack that was worst most often ({_legend(t)}).{_coverage_note(t)}")
+
+
+# -- rendering -------------------------------------------------------------------------------------------------
+def _num(s: Stat) -> str:
+    return f"{s.mean:.3f}" if s.sd is None else f"{s.mean:.3f} ± {s.sd:.3f}"
+
+
+def _upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def markdown(t: CompactTable) -> str:
+    head = ["model", "clean"] + [f"ε={e:g}" for e in t.epsilons]
+    lines = [f"**{t.title}.** {_upper(caption(t))}", "", "| " + " | ".join(head) + " |",
+             "|" + "|".join([":---"] + ["---:"] * (len(head) - 1)) + "|"]
+    for row in t.rows:
+        cells = [_num(row["cells"][e]) if e in row["cells"] else "–" for e in t.epsilons]
+        lines.append("| " + " | ".join([row["label"], _num(row["clean"]), *cells]) + " |")
+        best = [f"*{_short(row['best'][e])}*" if e in row["best"] else "" for e in t.epsilons]
+        lines.append("| " + " | ".join(["", "", *best]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _tex_num(s: Stat) -> str:
+    if s.sd is None:
+        return f"{s.mean:.3f}"
+    return f"{s.mean:.3f}({int(round(s.sd * 1000))})"  # siunitx compact uncertainty, printed as ± sd
+
+
+def _wide(t: CompactTable) -> bool:
+    """Does the table need both columns of a two-column paper? (about 3.4 in of columns at footnotesize)"""
+    per = 11 if any(s.sd is not None for r in t.rows for s in r["cells"].values()) else 5
+    label = max(len(r["label"]) for r in t.rows) if t.rows else 6
+    return label + (len(t.epsilons) + 1) * (per + 1.6) > 62
+
+
+def fragment(t: CompactTable, *, label_prefix: str = "tab:eegrobust-") -> str:
+    """A ``table`` / ``table*`` float for ``\\input``: booktabs, siunitx S columns, no preamble."""
+    env = "table*" if _wide(t) else "table"
+    sd = any(s.sd is not None for r in t.rows for s in [r["clean"], *r["cells"].values()])
+    fmt = "table-format=1.3(3), uncertainty-mode=separate" if sd else "table-format=1.3"
+    cols = "@{}l" + f" S[{fmt}]" * (len(t.epsilons) + 1) + "@{}"
+    n = len(t.epsilons)
+    lines = [f"% eegrobust compact table {t.key}; needs \\usepackage{{booktabs,siunitx}}",
+             f"\\begin{{{env}}}[tbp]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
+             f"\\caption{{{tex_escape(t.title + ': ' + caption(t))}}}", f"\\label{{{label_prefix}{t.key}}}",
+             f"\\begin{{tabular}}{{{cols}}}", r"\toprule",
+             f"{{Model}} & {{Clean}} & \\multicolumn{{{n}}}{{c}}{{Robust accuracy at $\\epsilon$}} \\\\",
+             f"\\cmidrule(l){{3-{n + 2}}}",
+             " & & " + " & ".join(f"{{{e:g}}}" for e in t.epsilons) + r" \\", r"\midrule"]
+    for row in t.rows:
+        cells = [_tex_num(row["cells"][e]) if e in row["cells"] else "{--}" for e in t.epsilons]
+        lines.append(" & ".join([tex_escape(row["label"]), _tex_num(row["clean"]), *cells]) + r" \\")
+        best = [f"{{\\scriptsize {tex_escape(_short(row['best'][e]))}}}" if e in row["best"] else "{}"
+                for e in t.epsilons]
+        lines.append(" & {} & " + " & ".join(best) + r" \\[2pt]")
+    lines += [r"\bottomrule", r"\end{tabular}", f"\\end{{{env}}}", ""]
+    return "\n".join(lines)
+
+
+# -- the methods paragraph -------------------------------------------------------------------------------------
+def _attack_reprs(result: SuiteResult) -> dict:
+    seen = {}
+    for r in result.rows:
+        rep = (r.get("info") or {}).get("attack_repr")
+        if rep and r["attack"] not in seen:
+            seen[r["attack"]] = rep
+    return seen
+
+
+def methods_paragraph(result, *, tex: bool = False) -> str:
+    """A paragraph that states what was measured and how, from the results file alone."""
+    result = result if isinstance(result, SuiteResult) else SuiteResult.from_json(result)
+    cfg = result.config if isinstance(result.config, dict) else {}
+    prov, env = result.provenance or {}, result.environment or {}
+    rows = result.rows
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    threats = [t for t in THREAT_ORDER if any(r["threat_model"] == t for r in rows)]
+    eps = sorted({r["epsilon"] for r in rows if r["epsilon"] > 0})
+    seeds = sorted({r["attack_seed"] for r in rows if r.get("attack_seed") is not None})
+    subjects = sorted({str(r["subject"]) for r in rows})
+    n_test = prov.get("n_test_trials") or max((r["n_trials"] for r in rows), default=0)
+    unit = cfg.get("unit", "rel")
+    budget = ("ε is a fraction of each channel's standard deviation over trials × time of the clean evaluation "
+              "trials after removing each trial's mean on that channel (an L∞ bound on every sample, in the space "
+              "the network sees, since every model standardises its input per channel first); L2 attacks get the "
+              "radius of the same energy, ε·sqrt(channels × samples)" if unit == "rel" else
+              "ε is an absolute bound in µV on every sample (L∞); L2 attacks get ε·sqrt(channels × samples) µV")
+    names = {"white_box": "white-box (gradients of the victim)",
+             "gray_box": "gray-box (attacks crafted on a substitute of another architecture trained on the victim's "
+                         "training data, then transferred)",
+             "black_box": "black-box (label or score queries only)"}
+    reprs = _attack_reprs(result)
+    per_threat = []
+    for t in threats:
+        attacks = list(dict.fromkeys(r["attack"] for r in rows if r["threat_model"] == t))
+        described = [reprs.get(a, a) for a in attacks]
+        per_threat.append(f"{names[t]}: {', '.join(described)}")
+    pgd = cfg.get("pgd_steps")
+    queries = cfg.get("max_queries")
+    qeps = cfg.get("query_epsilons")
+    parts = [
+        f"We evaluated {', '.join(model_label(m) for m in models)} on {n_test} test trials "
+        f"({prov.get('dataset', rows[0]['dataset'] if rows else '')}, protocol {prov.get('protocol', 'n/a')}; "
+        f"{len(subjects)} subject{'s' * (len(subjects) > 1)}; {len(seeds)} attack seed{'s' * (len(seeds) > 1)}: "
+        f"{', '.join(map(str, seeds))}) with eegrobust {env.get('versions', {}).get('eegrobust', '?')}.",
+        f"Budgets: {budget}; grid {', '.join(f'{e:g}' for e in eps)}.",
+        "Threat models and attacks (with their parameters): " + "; ".join(per_threat) + ".",
+    ]
+    if pgd:
+        parts.append(f"PGD ran {pgd} steps of size 2.5·ε/steps from a uniform random start"
+                     f"{', and transfer PGD ' + str(cfg.get('transfer_steps')) + ' steps on the substitute' if 'gray_box' in threats else ''}.")
+    if queries and "black_box" in threats:
+        at = f" at ε {', '.join(f'{e:g}' for e in qeps)}" if qeps else ""
+        parts.append(f"Query attacks had at most {queries} queries per trial{at}; black-box attacks were evaluated on "
+                     f"the {prov.get('n_black_box_eval_trials', 'n/a')} test trials outside the attacker's seed set of "
+                     f"{prov.get('n_black_box_seed_trials', 'n/a')}.")
+    parts += [
+        "Following AutoAttack, each attack ran on the trials the model classified correctly, robust accuracy counts a "
+        "trial only if it is correct before and after, and the worst case is taken per trial over the attacks of "
+        "one threat model and one norm; L∞ and L2 attacks are never pooled.",
+        "Numbers are means over evaluation units (subjects × folds × seeds) with sd (ddof = 1) where n > 1; 95 % "
+        "intervals are Clopper-Pearson over trials for a single unit and a percentile bootstrap over subjects "
+        "otherwise; paired comparisons use Wilcoxon signed-rank tests with Holm correction.",
+        "Software: " + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v) + ".",
+    ]
+    text = " ".join(parts)
+    return tex_escape(text) + "\n" if tex else text + "\n"
+
+
+def html_table(t: CompactTable) -> str:
+    """The compact table as HTML (for the self-contained report)."""
+    import html
+
+    e = html.escape
+    head = "".join(f"<th{' class=num' if i else ''}>{e(h)}</th>"
+                   for i, h in enumerate(["model", "clean"] + [f"ε={x:g}" for x in t.epsilons]))
+    body = []
+    for row in t.rows:
+        cells = "".join(f'<td class="num">{e(_num(row["cells"][x])) if x in row["cells"] else "–"}'
+                        f'<br><small>{e(_short(row["best"][x])) if x in row["best"] else ""}</small></td>'
+                        for x in t.epsilons)
+        body.append(f'<tr><td class="label">{e(row["label"])}</td><td class="num">{e(_num(row["clean"]))}</td>'
+                    f"{cells}</tr>")
+    return (f"<h3>{e(t.title)}</h3>\n<div class=\"scroll\"><table id=\"main-{e(t.key)}\"><caption>"
+            f"{e(_upper(caption(t)))}</caption>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body)
+            + "\n</tbody></table></div>")
+
+
+TWO_COLUMN_EXAMPLE = r"""%% A two-column paper that \input's every fragment eegrobust wrote (compile: pdflatex two_column_example.tex)
+\documentclass[10pt,twocolumn]{article}
+\usepackage[T1]{fontenc}
+\usepackage[utf8]{inputenc}
+\usepackage[margin=1.8cm,columnsep=0.25in]{geometry}
+\usepackage{booktabs}
+\usepackage{siunitx}
+\begin{document}
+\section*{Methods}
+\input{methods.tex}
+%(inputs)s
+\end{document}
+"""
+
+
+def write_paper(result, out_dir) -> dict:
+    """Write the main-text material into ``out_dir``: main_tables.md/.csv, tables/*.tex, methods.md/.tex, and a
+    two-column example document that inputs them all. Returns the paths by name."""
+    from pathlib import Path
+
+    from .results import atomic_write
+
+    result = result if isinstance(result, SuiteResult) else SuiteResult.from_json(result)
+    out = Path(out_dir)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    tables = compact_tables(result)
+    paths = {"main_tables_md": out / "main_tables.md", "main_tables_csv": out / "main_tables.csv",
+             "methods_md": out / "methods.md", "methods_tex": out / "methods.tex",
+             "example_tex": out / "two_column_example.tex"}
+    note = "" if tables else "No per-trial outcomes in this results file (format 1): no compact tables.\n"
+    atomic_write(paths["main_tables_md"], note + "\n".join(markdown(t) for t in tables))
+    atomic_write(paths["main_tables_csv"], tables_frame(tables).to_csv(index=False) if tables else "")
+    atomic_write(paths["methods_md"], methods_paragraph(result))
+    atomic_write(paths["methods_tex"], methods_paragraph(result, tex=True))
+    inputs = []
+    for t in tables:
+        paths[f"table_{t.key}"] = out / "tables" / f"{t.key}.tex"
+        atomic_write(paths[f"table_{t.key}"], fragment(t))
+        inputs.append(f"\\input{{tables/{t.key}.tex}}")
+    atomic_write(paths["example_tex"], TWO_COLUMN_EXAMPLE % {"inputs": "\n".join(inputs)})
+    return paths

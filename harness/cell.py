@@ -186,8 +186,9 @@ def run_cell(cell: Cell, victim: nn.Module, ctx: FoldContext, *, keep_example: b
             q = np.full(data.n_trials, np.nan)
             q[idx] = out.n_queries
             queries[repr(float(eps))] = [None if np.isnan(v) else float(v) for v in q]
-        if keep_example and not examples and spec.threat_model == "white_box" and fooled.any():
-            examples.append(_example(row, data, idx[np.flatnonzero(fooled)[0]], X_adv, clean, adv))
+        if keep_example and spec.threat_model == "white_box" and fooled.any():
+            # the largest budget that fooled a trial: a difference a reader can see in the traces
+            examples[:] = [_example(row, data, idx[np.flatnonzero(fooled)[0]], X_adv, clean, adv)]
     outcomes = {"trial": trials.astype(int).tolist(), "y": data.y.astype(int).tolist(),
                 "clean_pred": clean.astype(int).tolist(), "adv_pred": adv_preds}
     if queries:

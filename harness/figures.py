@@ -267,6 +267,121 @@ def spectrum(example: dict) -> Figure:
     return fig
 
 
+def channel_positions(ch_names, positions=None) -> tuple[np.ndarray | None, str]:
+    """2-D sensor positions for a topomap, and where they came from.
+
+    ``positions`` (name -> (x, y, z) in metres, e.g. from the epochs' montage, stored in the results' provenance)
+    win; otherwise names are matched, case-insensitively, against MNE's standard 10-05 montage. Returns
+    ``(None, reason)`` when fewer than three channels have a position.
+    """
+    names = list(ch_names)
+    if positions:
+        xyz = [positions.get(n) for n in names]
+        source = "the recording's montage"
+    else:
+        import mne
+
+        kinds = mne.channels.get_builtin_montages()
+        montage = mne.channels.make_standard_montage("colin27_1005" if "colin27_1005" in kinds else "standard_1005")
+        pos = {k.lower(): v for k, v in montage.get_positions()["ch_pos"].items()}
+        xyz = [pos.get(n.lower()) for n in names]
+        source = "MNE's standard 10-05 montage (matched by channel name)"
+    if sum(p is not None for p in xyz) < 3 or any(p is None for p in xyz):
+        missing = [n for n, p in zip(names, xyz) if p is None]
+        return None, (f"no topomap: channels {missing[:6]}{'...' if len(missing) > 6 else ''} have no position "
+                      "(not in the recording's montage nor in the standard 10-05 names)")
+    xyz = np.asarray(xyz, dtype=float)
+    return xyz[:, :2], source
+
+
+def topomap(example: dict, pos2d: np.ndarray, source: str) -> Figure:
+    """Where the perturbation's energy goes: mean squared perturbation per channel (µV²) of the example trial, and
+    the same relative to the clean trial's per-channel power (dB), on the scalp."""
+    import mne
+
+    clean, adv = np.asarray(example["clean_uv"]), np.asarray(example["adv_uv"])
+    delta = adv - clean
+    energy = np.mean(delta ** 2, axis=1)
+    clean_d = clean - clean.mean(axis=1, keepdims=True)
+    rel = 10 * np.log10(np.maximum(energy, 1e-30) / np.maximum(np.mean(clean_d ** 2, axis=1), 1e-30))
+    fig = _new_figure(DOUBLE_COLUMN * 0.62, 2.3)
+    axes = fig.subplots(1, 2)
+    for ax, values, label in ((axes[0], energy, "perturbation power (µV²)"),
+                              (axes[1], rel, "perturbation / signal (dB)")):
+        im, _ = mne.viz.plot_topomap(values, pos2d, axes=ax, show=False, cmap="viridis", contours=0,
+                                     sphere=(0.0, 0.0, 0.0, 0.095))
+        cb = fig.colorbar(im, ax=ax, shrink=0.8)
+        cb.ax.tick_params(labelsize=7)
+        ax.set_title(label, fontsize=8)
+    fig.suptitle(f"{example['model']}, {example['attack']} eps={example['epsilon']:g} (positions: {source})",
+                 fontsize=7)
+    return fig
+
+
+def confusion_matrices(frame, classes) -> Figure:
+    """Clean vs attacked confusion matrices, one row of two panels per model (counts; rows: true class)."""
+    models = list(dict.fromkeys(frame["model"]))
+    n = len(classes)
+    fig = _new_figure(SINGLE_COLUMN * 1.3, 0.5 + 1.55 * len(models) * max(1.0, n / 3))
+    axes = fig.subplots(len(models), 2, squeeze=False)
+    for row, model in zip(axes, models):
+        sub = frame[frame["model"] == model]
+        attack, eps = sub["attack"].iloc[0], sub["epsilon"].iloc[0]
+        for ax, kind in zip(row, ("clean", "adv")):
+            m = (sub[sub["kind"] == kind].pivot_table(index="true", columns="pred", values="count", aggfunc="sum")
+                 .reindex(index=range(n), columns=range(n), fill_value=0).to_numpy())
+            ax.imshow(m, cmap="Blues", vmin=0, vmax=max(int(m.max()), 1))
+            for (i, j), v in np.ndenumerate(m):
+                ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=7,
+                        color="white" if v > m.max() / 2 else "black")
+            ax.set_xticks(range(n), [str(c)[:8] for c in classes], fontsize=6, rotation=30)
+            ax.set_yticks(range(n), [str(c)[:8] for c in classes], fontsize=6)
+            ax.set_title(f"{model}: clean" if kind == "clean" else f"{attack} ε={eps:g}", fontsize=7)
+        row[0].set_ylabel("true", fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("predicted", fontsize=7)
+    return fig
+
+
+def _confusion_frame(result):
+    """Per model, the white-box L-inf attack with the lowest accuracy at the budget nearest 0.1, as confusion counts."""
+    from .analysis import confusion
+
+    rows = [r for r in result.rows if r["threat_model"] == "white_box" and r.get("norm", "linf") == "linf"
+            and r["epsilon"] > 0]
+    if not rows or not result.outcomes:
+        return None
+    eps = min({r["epsilon"] for r in rows}, key=lambda e: (abs(e - 0.1), e))
+    frame = result.outcomes_frame()
+    parts = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        cands = [r for r in rows if r["model"] == model and r["epsilon"] == eps]
+        if not cands:
+            continue
+        worst = min(cands, key=lambda r: r["adv_rca"])
+        sub = frame[(frame["model"] == model) & (frame["threat_model"] == "white_box") & (frame["attack"] == worst["attack"])
+                    & (frame["epsilon"] == eps)]
+        if len(sub):
+            parts.append(confusion(sub, by=("model", "attack", "epsilon"),
+                                   n_classes=len(result.provenance.get("classes") or []) or None))
+    if not parts:
+        return None
+    import pandas as pd
+
+    return pd.concat(parts, ignore_index=True)
+
+
+def n_caption(result) -> str:
+    """What the numbers of a figure are over: trials per threat model and evaluation units (n in every caption)."""
+    trials = {}
+    for r in result.rows:
+        trials.setdefault(r["threat_model"], set()).add(r["n_trials"])
+    units = {(r.get("subject"), r.get("fold"), r.get("train_seed"), r.get("attack_seed")) for r in result.rows}
+    per = ", ".join(f"{t.replace('_', '-')} {'/'.join(map(str, sorted(v)))}" for t, v in trials.items()
+                    if t != "control")
+    return f"n = {len(units)} evaluation unit{'s' * (len(units) != 1)} (subjects x folds x seeds); test trials: {per}."
+
+
 def draw_all(result, out_dir) -> list[dict]:
     """Draw every report figure into ``out_dir``; return ``{"name", "caption", "png", "pdf"}`` per figure."""
     out_dir = Path(out_dir)
@@ -305,7 +420,20 @@ def draw_all(result, out_dir) -> list[dict]:
             specs.append(("accuracy_queries", lambda: accuracy_vs_queries(curve),
                           "Black-box robust accuracy against the queries spent per trial, per budget (a trial is "
                           "fooled from the query that first flipped its label)."))
+    conf = _confusion_frame(result)
+    if conf is not None:
+        classes = result.provenance.get("classes") or sorted(set(conf["true"]))
+        c_eps = float(conf["epsilon"].iloc[0])
+        specs.append(("confusion", lambda: confusion_matrices(conf, classes),
+                      f"Confusion matrices (counts; rows: true class) on the test trials, clean and under each model's "
+                      f"strongest white-box L∞ attack at ε = {c_eps:g}."))
     seen: set = set()
+    for ex in result.examples:
+        pos2d, source = channel_positions(ex["ch_names"], (result.provenance or {}).get("ch_pos"))
+        if pos2d is not None:
+            stem_t = slug(ex["model"])
+            specs.append((f"topomap_{stem_t}", lambda ex=ex, pos2d=pos2d, source=source: topomap(ex, pos2d, source),
+                          f"Per-channel energy of the perturbation on the scalp: {example_title(ex)}."))
     for ex in result.examples:
         stem = slug(ex["model"])
         stem = stem if stem not in seen else f"{stem}-{len(seen)}"
@@ -314,5 +442,17 @@ def draw_all(result, out_dir) -> list[dict]:
                       f"EEG traces of one fooled trial: {example_title(ex)}."))
         specs.append((f"spectrum_{stem}", lambda ex=ex: spectrum(ex),
                       f"Welch power spectrum of the perturbation against the clean signal: {example_title(ex)}."))
+    n = n_caption(result)
+    specs = [(name, build, f"{caption} {n}") for name, build, caption in specs]
     # one figure at a time: drawn, saved, released
     return [{"name": name, "caption": caption, **save_figure(build(), out_dir, name)} for name, build, caption in specs]
+
+
+def skipped_figures(result) -> list[str]:
+    """Figures `draw_all` leaves out, and why (the report says so next to the figures)."""
+    notes = []
+    for ex in result.examples:
+        pos2d, reason = channel_positions(ex["ch_names"], (result.provenance or {}).get("ch_pos"))
+        if pos2d is None:
+            notes.append(f"Topomap of {ex['model']}: {reason}.")
+    return list(dict.fromkeys(notes))

@@ -218,7 +218,8 @@ def _legend(t: CompactTable) -> str:
             attack, _, sub = label.partition("<-")
             base = attack.removeprefix("transfer_")
             short, long = ATTACK_SHORT.get(base, (base, base))
-            used[short] = long
+            if short != long:
+                used[short] = long
             if sub:
                 used[MODEL_SHORT.get(sub, sub)] = f"crafted on {model_label(sub)}"
     return "; ".join(f"{k}: {v}" for k, v in sorted(used.items()))
@@ -243,7 +244,8 @@ def caption(t: CompactTable) -> str:
     return (f"per-trial worst case over the {THREAT_NAMES.get(t.threat_model, t.threat_model)} "
             f"{NORM_NAMES[t.norm]} attacks (a trial counts as robust only if every attack left it correct), on "
             f"{_trials_text(t)} test trials; {_n_text(t)}; 95 % CIs ({ci}) in main_tables.csv. {_eps_text(t)}. "
-            f"Second line: the attack that was worst most often ({_legend(t)}).{_coverage_note(t)}")
+            f"Second line: the attack that was worst most often{f' ({_legend(t)})' if _legend(t) else ''}."
+            f"{_coverage_note(t)}")
 
 
 # -- rendering -------------------------------------------------------------------------------------------------
@@ -273,11 +275,26 @@ def _tex_num(s: Stat) -> str:
     return f"{s.mean:.3f}({int(round(s.sd * 1000))})"  # siunitx compact uncertainty, printed as ± sd
 
 
+#: One column of a two-column journal page (IEEE: 3.5 in = 252 pt), with a margin for rules and rounding.
+COLUMN_PT = 236.0
+
+
+def _width_pt(t: CompactTable) -> float:
+    """Estimated width of the tabular at footnotesize (cmr8: digits 4.25 pt; scriptsize labels 3.9 pt per char)."""
+    sd = any(s.sd is not None for r in t.rows for s in [r["clean"], *r["cells"].values()])
+    number = (5 + (5 if sd else 0)) * 4.25 + (6 if sd else 0)
+    labels = [len(_short(b)) * 3.9 for r in t.rows for b in r["best"].values()] or [0.0]
+    column = max(number, max(labels)) + 2 * TABCOLSEP_PT
+    first = max([len(r["label"]) * 4.4 for r in t.rows] + [22.0]) + TABCOLSEP_PT
+    return first + number + 2 * TABCOLSEP_PT + len(t.epsilons) * column
+
+
+TABCOLSEP_PT = 2.5
+
+
 def _wide(t: CompactTable) -> bool:
-    """Does the table need both columns of a two-column paper? (about 3.4 in of columns at footnotesize)"""
-    per = 11 if any(s.sd is not None for r in t.rows for s in r["cells"].values()) else 5
-    label = max(len(r["label"]) for r in t.rows) if t.rows else 6
-    return label + (len(t.epsilons) + 1) * (per + 1.6) > 62
+    """Does the table need both columns of a two-column paper?"""
+    return _width_pt(t) > COLUMN_PT
 
 
 def fragment(t: CompactTable, *, label_prefix: str = "tab:eegrobust-") -> str:
@@ -288,7 +305,7 @@ def fragment(t: CompactTable, *, label_prefix: str = "tab:eegrobust-") -> str:
     cols = "@{}l" + f" S[{fmt}]" * (len(t.epsilons) + 1) + "@{}"
     n = len(t.epsilons)
     lines = [f"% eegrobust compact table {t.key}; needs \\usepackage{{booktabs,siunitx}}",
-             f"\\begin{{{env}}}[tbp]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
+             f"\\begin{{{env}}}[tbp]", r"\centering", r"\footnotesize", f"\\setlength{{\\tabcolsep}}{{{TABCOLSEP_PT:g}pt}}",
              f"\\caption{{{tex_escape(t.title + ': ' + caption(t))}}}", f"\\label{{{label_prefix}{t.key}}}",
              f"\\begin{{tabular}}{{{cols}}}", r"\toprule",
              f"{{Model}} & {{Clean}} & \\multicolumn{{{n}}}{{c}}{{Robust accuracy at $\\epsilon$}} \\\\",
@@ -371,7 +388,11 @@ def methods_paragraph(result, *, tex: bool = False) -> str:
         "Software: " + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v) + ".",
     ]
     text = " ".join(parts)
-    return tex_escape(text) + "\n" if tex else text + "\n"
+    if not tex:
+        return text + "\n"
+    # attack parameters are long tokens: let a narrow column break them after "_", "(" and ","
+    body = tex_escape(text).replace(r"\_", r"\_\allowbreak{}").replace("(", r"(\allowbreak{}")
+    return "{\\sloppy " + body + "\\par}\n"
 
 
 def html_table(t: CompactTable) -> str:
@@ -409,8 +430,8 @@ TWO_COLUMN_EXAMPLE = r"""%% A two-column paper that \input's every fragment eegr
 
 
 def write_paper(result, out_dir) -> dict:
-    """Write the main-text material into ``out_dir``: main_tables.md/.csv, tables/*.tex, methods.md/.tex, and a
-    two-column example document that inputs them all. Returns the paths by name."""
+    """Write the main-text material into ``out_dir``: main_tables.md/.csv, tables/*.tex, paired_tests.csv,
+    methods.md/.tex, and a two-column example document that inputs them all. Returns the paths by name."""
     from pathlib import Path
 
     from .results import atomic_write
@@ -425,6 +446,9 @@ def write_paper(result, out_dir) -> dict:
     note = "" if tables else "No per-trial outcomes in this results file (format 1): no compact tables.\n"
     atomic_write(paths["main_tables_md"], note + "\n".join(markdown(t) for t in tables))
     atomic_write(paths["main_tables_csv"], tables_frame(tables).to_csv(index=False) if tables else "")
+    paths["paired_tests_csv"] = out / "paired_tests.csv"
+    tests = paired_tests(result)
+    atomic_write(paths["paired_tests_csv"], tests.to_csv(index=False) if len(tests) else "")
     atomic_write(paths["methods_md"], methods_paragraph(result))
     atomic_write(paths["methods_tex"], methods_paragraph(result, tex=True))
     inputs = []
@@ -434,3 +458,40 @@ def write_paper(result, out_dir) -> dict:
         inputs.append(f"\\input{{tables/{t.key}.tex}}")
     atomic_write(paths["example_tex"], TWO_COLUMN_EXAMPLE % {"inputs": "\n".join(inputs)})
     return paths
+
+
+def paired_tests(result, *, min_pairs: int = 5) -> pd.DataFrame:
+    """Paired Wilcoxon signed-rank tests of the per-trial worst case between models, across subjects, per threat
+    model, norm and budget, Holm-corrected over the whole table (`analysis.paired_tests`). Empty without outcomes
+    or with fewer than two models."""
+    result = result if isinstance(result, SuiteResult) else SuiteResult.from_json(result)
+    frame = _outcomes_frame(result)
+    if frame is None or frame.empty or frame["model"].nunique() < 2:
+        return pd.DataFrame()
+    parts = []
+    for threat in THREAT_ORDER:
+        if (frame["threat_model"] == threat).any():
+            wc = analysis.worst_case(frame, threat_models=(threat,))
+            parts.append(wc[wc["n_trials"] > 0].assign(threat_model=threat))
+    table = pd.concat(parts, ignore_index=True)
+    return analysis.paired_tests(table, between="model", value="robust_rca", pair_on="subject",
+                                 by=("threat_model", "norm", "epsilon"), min_pairs=min_pairs)
+
+
+def paired_text(result) -> str:
+    """One sentence on the paired tests: the significant differences, or why there are none."""
+    tests = paired_tests(result)
+    if tests.empty:
+        return "Paired tests between models: not applicable (one model, or no per-trial outcomes)."
+    n = int(tests["n_pairs"].max())
+    if tests["p"].isna().all():
+        return (f"Paired tests between models (Wilcoxon signed-rank across subjects, Holm-corrected): not run, "
+                f"{n} paired subject{'s' * (n != 1)} (at least 5 needed).")
+    sig = tests[tests["significant"]]
+    if sig.empty:
+        return (f"Paired tests between models (Wilcoxon signed-rank across {n} subjects, Holm-corrected over "
+                f"{len(tests)} tests): no difference significant at 0.05.")
+    items = [f"{model_label(r.a)} vs {model_label(r.b)}, {THREAT_NAMES[r.threat_model]} {NORM_NAMES[r.norm]} "
+             f"ε={r.epsilon:g}: mean difference {r.mean_diff:+.3f}, Holm p={r.p_holm:.3g}" for r in sig.itertuples()]
+    return (f"Paired tests between models (Wilcoxon signed-rank across {n} subjects, Holm-corrected over "
+            f"{len(tests)} tests), significant at 0.05: " + "; ".join(items) + ".")

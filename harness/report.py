@@ -129,18 +129,28 @@ def _eps(value) -> str:
 
 
 def verdict(result) -> str:
-    """One line naming the worst cell: the largest accuracy drop at a non-zero epsilon (ties: smallest epsilon)."""
+    """One line naming the worst cell of each norm: the largest accuracy drop at a non-zero epsilon (ties: smallest
+    epsilon). L-inf and L2 cells are judged apart: at the same epsilon an L2 attack may move single samples far
+    beyond the L-inf budget, so one worst cell over both would compare different budgets."""
     agg = aggregate(_load(result).rows)
+    norm_of = {(r["model"], r["threat_model"], r["attack"], r["substitute"] or ""): r.get("norm", "linf")
+               for r in _load(result).rows}
     attacked = [(k, v) for k, v in agg.items() if k[4] > 0 and k[1] != "control" and v["drop"] is not None]
     if not attacked:
         return "no attacked cells (only epsilon 0 or control rows): nothing to judge"
     rank = {t: i for i, t in enumerate(_THREAT_ORDER)}
-    (model, threat, attack, sub, eps), v = max(attacked, key=lambda kv: (kv[1]["drop"], -kv[0][4],
+    parts = []
+    for norm in ("linf", "l2"):
+        cells = [(k, v) for k, v in attacked if norm_of.get(k[:4], "linf") == norm]
+        if not cells:
+            continue
+        (model, threat, attack, sub, eps), v = max(cells, key=lambda kv: (kv[1]["drop"], -kv[0][4],
                                                                          -rank.get(kv[0][1], 9)))
-    via = f" (substitute {sub})" if sub else ""
-    seeds = f", {_over(v)}" if v["n_seeds"] > 1 else ""
-    return (f"worst: {model} {threat} {attack}{via} eps={_eps(eps)}: accuracy {fmt(v['clean_rca'])} -> "
-            f"{fmt(v['adv_rca'])} (drop {fmt(v['drop'])}{seeds})")
+        via = f" (substitute {sub})" if sub else ""
+        seeds = f", {_over(v)}" if v["n_seeds"] > 1 else ""
+        parts.append(f"worst {_NORM_NAMES[norm]}: {model} {threat} {attack}{via} eps={_eps(eps)}: accuracy "
+                     f"{fmt(v['clean_rca'])} -> {fmt(v['adv_rca'])} (drop {fmt(v['drop'])}{seeds})")
+    return "; ".join(parts)
 
 
 def _upper_first(text: str) -> str:
@@ -159,6 +169,13 @@ def _seed_note(agg) -> str:
     return f" {_upper_first(_over(v))}." if v["n_seeds"] > 1 else ""
 
 
+def _value(column, value):
+    """Query counts are counts: one decimal (a mean over trials), never '118.000'."""
+    if column == "queries_per_trial" and isinstance(value, float):
+        return f"{value:.1f}"
+    return value
+
+
 def threat_tables(rows) -> list[Table]:
     """One table per threat model: clean vs adversarial RCA/BCA, perturbation size, SNR and queries per cell."""
     agg, tables = aggregate(rows), []
@@ -167,7 +184,7 @@ def threat_tables(rows) -> list[Table]:
         has_sub = any(k[3] for k in cells)
         extra = [(h, c) for h, c in _OPTIONAL if any(v[c] is not None for v in cells.values())]
         header = ["model"] + ["substitute"] * has_sub + ["attack", "ε"] + [h for h, _ in _COLUMNS + extra]
-        body = [[k[0]] + [k[3]] * has_sub + [k[2], _eps(k[4])] + [v[c] for _, c in _COLUMNS + extra]
+        body = [[k[0]] + [k[3]] * has_sub + [k[2], _eps(k[4])] + [_value(c, v[c]) for _, c in _COLUMNS + extra]
                 for k, v in cells.items()]
         trials = sorted({v["n_trials"] for v in cells.values()})
         caption = (f"{_THREAT_TITLES.get(threat, threat)} attacks on {'/'.join(map(str, trials))} test trials: "
@@ -299,9 +316,12 @@ def provenance_table(result) -> Table:
 
 
 def _mean_sd(values) -> str:
+    """Mean ± sd with ddof=1 (the sample sd), and n; one value has no spread and says so."""
     m = sum(values) / len(values)
-    sd = (sum((v - m) ** 2 for v in values) / len(values)) ** 0.5
-    return f"{m:.3f} ± {sd:.3f}"
+    if len(values) < 2:
+        return f"{m:.3f} (n=1)"
+    sd = (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{m:.3f} ± {sd:.3f} (n={len(values)})"
 
 
 def comparison_table(rows) -> tuple[list[str], list[list]]:
@@ -489,13 +509,28 @@ def _main_section(kind: str, result, main) -> str:
 
     if not main:
         return _FORMATS[kind][2]("No per-trial outcomes in these results: no compact tables.")
+    tests = paper.paired_text(result)
     if kind == "md":
-        return "\n".join(paper.markdown(t) for t in main) + "\n**Methods.** " + paper.methods_paragraph(result)
+        return ("\n".join(paper.markdown(t) for t in main) + f"\n{tests}\n\n**Methods.** "
+                + paper.methods_paragraph(result))
     if kind == "html":
-        return ("\n".join(paper.html_table(t) for t in main) + '\n<p class="methods" id="methods"><b>Methods.</b> '
-                + html.escape(paper.methods_paragraph(result)) + "</p>")
-    return ("\n".join(paper.fragment(t) for t in main) + "\n\\paragraph{Methods.} "
+        return ("\n".join(paper.html_table(t) for t in main) + f'\n<p id="paired-tests">{html.escape(tests)}</p>'
+                + '\n<p class="methods" id="methods"><b>Methods.</b> ' + html.escape(paper.methods_paragraph(result))
+                + "</p>")
+    return ("\n".join(paper.fragment(t) for t in main) + f"\n\n{tex_escape(tests)}\n\n\\paragraph{{Methods.}} "
             + paper.methods_paragraph(result, tex=True))
+
+
+def _figure_notes(kind: str, result, figures) -> str:
+    if not figures:
+        return ""
+    from .figures import skipped_figures
+
+    notes = skipped_figures(result)
+    if not notes:
+        return ""
+    text = _FORMATS[kind][2](" ".join(notes))
+    return {"md": f"\n*{text}*\n", "html": f'\n<p class="meta" id="figure-notes">{text}</p>'}.get(kind, f"\n\n{text}\n")
 
 
 def render(kind: str, result, tables, figures, main=()) -> str:
@@ -511,7 +546,7 @@ def render(kind: str, result, tables, figures, main=()) -> str:
         main=_main_section(kind, result, main),
         summary="\n".join(map(table, tables["summary"])), threats="\n".join(map(table, tables["threats"])),
         transfer="\n".join(map(table, tables["transfer"])) or none,
-        figures="\n".join(figure(f, i) for i, f in enumerate(figures)),
+        figures="\n".join(figure(f, i) for i, f in enumerate(figures)) + _figure_notes(kind, result, figures),
         checks=table(tables["checks"][0]), provenance=table(tables["provenance"][0]),
         config=config(json.dumps(result.config, indent=1, ensure_ascii=True)))
 

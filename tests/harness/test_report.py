@@ -115,7 +115,9 @@ def expected_cells(result):
 
 # -- every format --------------------------------------------------------------------------------------------
 def test_every_format_is_written(report):
-    assert set(REPORT_FORMATS) | {"figures", "config", "environment"} == set(report)
+    paper = {"paper", "main_tables_md", "main_tables_csv", "paired_tests_csv", "methods_md", "methods_tex",
+             "example_tex"}  # format 1 results: no per-trial outcomes, so no compact table fragments
+    assert set(REPORT_FORMATS) | {"figures", "config", "environment"} | paper == set(report)
     for key in ("md", "html", "tex", "csv", "config", "environment"):
         assert report[key].is_file() and report[key].stat().st_size > 0, key
     names = {p.name for p in report["figures"].iterdir()}
@@ -146,7 +148,7 @@ def test_markdown_numbers_match_results(report, result):
         for column, field in CHECKED.items():
             assert shown[column] == fmt(row[field]), (threat, key, column)
         if threat == "black_box":
-            assert shown["queries/trial"] == fmt(row["queries_per_trial"])
+            assert shown["queries/trial"] == f"{row['queries_per_trial']:.1f}"  # a count: one decimal
 
 
 def test_html_numbers_match_results(report, result):
@@ -185,12 +187,16 @@ def test_transfer_matrix(report, result):
     assert rf"transfer\_ufgsm at $\varepsilon$ = {eps:g}" in report["tex"].read_text()
 
 
-def test_verdict_names_the_worst_cell(report, result):
-    attacked = [r for r in result.rows if r["epsilon"] > 0 and r["threat_model"] != "control"]
-    worst = max(attacked, key=lambda r: (r["drop"], -r["epsilon"]))
+def test_verdict_names_the_worst_cell_of_each_norm(report, result):
     line = verdict(result)
-    assert line.startswith(f"worst: {worst['model']} {worst['threat_model']} ")
-    assert f"accuracy {fmt(worst['clean_rca'])} -> {fmt(worst['adv_rca'])} (drop {fmt(worst['drop'])})" in line
+    parts = line.split("; ")
+    norms = [n for n in ("linf", "l2") if any(r["norm"] == n for r in result.rows)]
+    assert len(parts) == len(norms)
+    for part, norm in zip(parts, norms):
+        attacked = [r for r in result.rows if r["epsilon"] > 0 and r["threat_model"] != "control" and r["norm"] == norm]
+        worst = max(attacked, key=lambda r: (r["drop"], -r["epsilon"]))
+        assert part.startswith(f"worst {'L∞' if norm == 'linf' else 'L2'}: {worst['model']} {worst['threat_model']} ")
+        assert f"accuracy {fmt(worst['clean_rca'])} -> {fmt(worst['adv_rca'])} (drop {fmt(worst['drop'])})" in part
     assert line in report["md"].read_text() and line in report["html"].read_text().replace("-&gt;", "->")
 
 

@@ -82,7 +82,7 @@ def mix_synthetic(real: EEGData, generated, ratio: float, random_state=0) -> EEG
     syn_meta["is_synthetic"] = True
     metadata = pd.concat([real.metadata, syn_meta], ignore_index=True)
     return EEGData(np.concatenate([real.X, X_syn]), np.concatenate([real.y, y_syn]), real.sfreq, real.ch_names,
-                   real.classes, np.concatenate([real.is_synthetic, np.ones(len(y_syn), bool)]), metadata)
+                   real.classes, np.concatenate([real.is_synthetic, np.ones(len(y_syn), bool)]), metadata, real.ch_pos)
 
 
 def _draw_from_pool(real, pool, quotas, rng):

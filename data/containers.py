@@ -40,6 +40,9 @@ class EEGData:
         holds the columns ``subject``, ``session`` and ``run`` (str; defaults ``"1"``, ``"0"``, ``"0"``) and
         ``is_synthetic`` (bool, equal to the field). Other columns (``split``, ``source``, ...) are kept.
         Treat it as read-only: `subset`, `relabel` and `concat_data` make new frames.
+    ch_pos : dict of str to (x, y, z) or None, default=None
+        Sensor positions in metres (head frame) from the recording's montage, for the report's topomaps; None
+        when the recording has none.
     """
 
     X: np.ndarray
@@ -49,6 +52,7 @@ class EEGData:
     classes: tuple
     is_synthetic: np.ndarray = field(default=None)
     metadata: pd.DataFrame = field(default=None)
+    ch_pos: dict = field(default=None)
 
     def __post_init__(self):
         X = check_X(self.X).astype(np.float32, copy=False)
@@ -113,7 +117,7 @@ class EEGData:
         """Return the trials selected by ``idx`` (indices or a boolean mask), metadata rows included."""
         idx = np.asarray(idx)
         return EEGData(self.X[idx], self.y[idx], self.sfreq, self.ch_names, self.classes, self.is_synthetic[idx],
-                       self.metadata.iloc[idx].reset_index(drop=True))
+                       self.metadata.iloc[idx].reset_index(drop=True), self.ch_pos)
 
     def relabel(self, classes) -> EEGData:
         """Return the data with class list ``classes``, each trial's label remapped by class name.
@@ -147,7 +151,7 @@ class EEGData:
                             "the class names must match, e.g. those the model was trained on.")
         new_index = np.array([classes.index(name) if name in classes else -1 for name in self.classes])
         return EEGData(self.X, new_index[self.y], self.sfreq, self.ch_names, classes, self.is_synthetic,
-                       self.metadata)
+                       self.metadata, self.ch_pos)
 
     def data_hash(self) -> str:
         """SHA-256 of X, y, channels, sfreq, classes and the metadata columns subject, session, run, is_synthetic.
@@ -209,7 +213,7 @@ def concat_data(datas) -> EEGData:
     parts = [item.relabel(classes) for item in datas]
     return EEGData(np.concatenate([p.X for p in parts]), np.concatenate([p.y for p in parts]), first.sfreq,
                    first.ch_names, tuple(classes), np.concatenate([p.is_synthetic for p in parts]),
-                   pd.concat([p.metadata for p in parts], ignore_index=True))
+                   pd.concat([p.metadata for p in parts], ignore_index=True), first.ch_pos)
 
 
 def _checked_metadata(metadata, n_trials: int) -> pd.DataFrame:

@@ -352,7 +352,7 @@ def _with_columns(data: EEGData, **columns) -> EEGData:
     metadata = data.metadata.copy()
     for key, value in columns.items():
         metadata[key] = value
-    return EEGData(data.X, data.y, data.sfreq, data.ch_names, data.classes, data.is_synthetic, metadata)
+    return EEGData(data.X, data.y, data.sfreq, data.ch_names, data.classes, data.is_synthetic, metadata, data.ch_pos)
 
 
 def _epochs_with_subject(epochs, subject: str):

@@ -138,8 +138,19 @@ def epochs_to_data(epochs, *, classes=None) -> EEGData:
     y = check_labels(y, len(X), name="epochs labels")
     ch_names = [epochs.ch_names[i] for i in idx]
     metadata = None if epochs.metadata is None else epochs.metadata.reset_index(drop=True)
-    data = EEGData(X, y, epochs.info["sfreq"], tuple(ch_names), code_classes, synthetic_mask(epochs), metadata)
+    data = EEGData(X, y, epochs.info["sfreq"], tuple(ch_names), code_classes, synthetic_mask(epochs), metadata,
+                   _positions(epochs, ch_names))
     return data if classes is None else data.relabel(classes)
+
+
+def _positions(epochs, ch_names) -> dict | None:
+    """Sensor positions (m) of the EEG channels from the epochs' montage; None unless every channel has one."""
+    montage = epochs.get_montage()
+    if montage is None:
+        return None
+    pos = montage.get_positions()["ch_pos"]
+    out = {n: [float(v) for v in pos[n]] for n in ch_names if n in pos and np.all(np.isfinite(pos[n]))}
+    return out if len(out) == len(ch_names) else None
 
 
 def _labels(epochs):

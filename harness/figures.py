@@ -104,7 +104,7 @@ def _accuracy_figure(rows, x_key: str, xlabel: str, title: str) -> Figure:
     color = {m: f"C{i % 10}" for i, m in enumerate(dict.fromkeys(r["model"] for r in rows))}  # same in every panel
     ncols = min(len(threats), 2)
     nrows = -(-len(threats) // ncols)
-    fig = _new_figure(4.2 * ncols, 0.5 + 3.0 * nrows)
+    fig = _new_figure(DOUBLE_COLUMN if ncols > 1 else SINGLE_COLUMN * 1.2, 0.5 + 2.6 * nrows)
     grid = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
     axes = grid.ravel()
     for ax in axes[len(threats):]:
@@ -192,7 +192,7 @@ def main_accuracy(tables, chance: dict, *, width: float = DOUBLE_COLUMN, unit: s
 def accuracy_vs_queries(curve) -> Figure:
     """Robust accuracy against queries per trial (log scale), one panel per budget, one line per model x attack."""
     eps_values = sorted(curve["epsilon"].unique())
-    fig = _new_figure(4.2 * len(eps_values), 3.4)
+    fig = _new_figure(min(DOUBLE_COLUMN, 3.0 * len(eps_values) + 0.6), 3.0)
     axes = fig.subplots(1, len(eps_values), squeeze=False, sharey=True)[0]
     means = curve.groupby(["model", "attack", "epsilon", "queries"], sort=False)["robust_rca"].mean().reset_index()
     for ax, eps in zip(axes, eps_values):
@@ -227,7 +227,7 @@ def traces(example: dict) -> Figure:
     delta = adv - clean
     t = np.arange(clean.shape[1]) / float(example["sfreq"])
     chans = _trace_channels(delta)
-    fig = _new_figure(9, 0.9 + 1.1 * len(chans))
+    fig = _new_figure(DOUBLE_COLUMN, 0.9 + 1.0 * len(chans))
     axes = fig.subplots(len(chans), 2, sharex=True, squeeze=False)
     for row, c in zip(axes, chans):
         name = example["ch_names"][c]
@@ -254,7 +254,7 @@ def spectrum(example: dict) -> Figure:
     nperseg = min(clean.shape[1], int(2 * sfreq))
     freqs, p_signal = welch(clean, fs=sfreq, nperseg=nperseg, axis=-1)
     _, p_delta = welch(adv - clean, fs=sfreq, nperseg=nperseg, axis=-1)
-    fig = _new_figure(6, 3.4)
+    fig = _new_figure(SINGLE_COLUMN * 1.3, 2.8)
     ax = fig.subplots()
     floor = np.finfo(float).tiny
     ax.semilogy(freqs, np.maximum(p_signal.mean(axis=0), floor), label="signal (clean trial)")
@@ -344,31 +344,15 @@ def confusion_matrices(frame, classes) -> Figure:
 
 
 def _confusion_frame(result):
-    """Per model, the white-box L-inf attack with the lowest accuracy at the budget nearest 0.1, as confusion counts."""
+    """Confusion counts of `paper.selected_outcomes` (each model's strongest white-box L-inf attack near 0.1)."""
     from .analysis import confusion
+    from .paper import selected_outcomes
 
-    rows = [r for r in result.rows if r["threat_model"] == "white_box" and r.get("norm", "linf") == "linf"
-            and r["epsilon"] > 0]
-    if not rows or not result.outcomes:
+    sel = selected_outcomes(result)
+    if sel is None:
         return None
-    eps = min({r["epsilon"] for r in rows}, key=lambda e: (abs(e - 0.1), e))
-    frame = result.outcomes_frame()
-    parts = []
-    for model in dict.fromkeys(r["model"] for r in rows):
-        cands = [r for r in rows if r["model"] == model and r["epsilon"] == eps]
-        if not cands:
-            continue
-        worst = min(cands, key=lambda r: r["adv_rca"])
-        sub = frame[(frame["model"] == model) & (frame["threat_model"] == "white_box") & (frame["attack"] == worst["attack"])
-                    & (frame["epsilon"] == eps)]
-        if len(sub):
-            parts.append(confusion(sub, by=("model", "attack", "epsilon"),
-                                   n_classes=len(result.provenance.get("classes") or []) or None))
-    if not parts:
-        return None
-    import pandas as pd
-
-    return pd.concat(parts, ignore_index=True)
+    n_classes = len(result.provenance.get("classes") or []) or None
+    return confusion(sel, by=("model", "attack", "epsilon"), n_classes=n_classes)
 
 
 def n_caption(result) -> str:

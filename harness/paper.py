@@ -446,6 +446,9 @@ def write_paper(result, out_dir) -> dict:
     note = "" if tables else "No per-trial outcomes in this results file (format 1): no compact tables.\n"
     atomic_write(paths["main_tables_md"], note + "\n".join(markdown(t) for t in tables))
     atomic_write(paths["main_tables_csv"], tables_frame(tables).to_csv(index=False) if tables else "")
+    paths["per_class_csv"] = out / "per_class.csv"
+    per_class = per_class_table(result)
+    atomic_write(paths["per_class_csv"], per_class.to_csv(index=False) if len(per_class) else "")
     paths["paired_tests_csv"] = out / "paired_tests.csv"
     tests = paired_tests(result)
     atomic_write(paths["paired_tests_csv"], tests.to_csv(index=False) if len(tests) else "")
@@ -495,3 +498,55 @@ def paired_text(result) -> str:
              f"ε={r.epsilon:g}: mean difference {r.mean_diff:+.3f}, Holm p={r.p_holm:.3g}" for r in sig.itertuples()]
     return (f"Paired tests between models (Wilcoxon signed-rank across {n} subjects, Holm-corrected over "
             f"{len(tests)} tests), significant at 0.05: " + "; ".join(items) + ".")
+
+
+def strongest_white_linf(result) -> tuple[float | None, dict]:
+    """The budget nearest 0.1 and, per model, the white-box L-inf attack with the lowest accuracy there (the
+    attack the confusion matrices and per-class recall show)."""
+    rows = [r for r in result.rows if r["threat_model"] == "white_box" and r.get("norm", "linf") == "linf"
+            and r["epsilon"] > 0]
+    if not rows:
+        return None, {}
+    eps = min({r["epsilon"] for r in rows}, key=lambda e: (abs(e - 0.1), e))
+    best = {}
+    for r in rows:
+        if r["epsilon"] == eps and (r["model"] not in best or r["adv_rca"] < best[r["model"]][1]):
+            best[r["model"]] = (r["attack"], r["adv_rca"])
+    return eps, {m: a for m, (a, _) in best.items()}
+
+
+def selected_outcomes(result) -> pd.DataFrame | None:
+    """Outcomes of `strongest_white_linf`'s attack per model at its budget (all units)."""
+    frame = _outcomes_frame(result)
+    eps, attacks = strongest_white_linf(result)
+    if frame is None or eps is None:
+        return None
+    parts = [frame[(frame["model"] == m) & (frame["threat_model"] == "white_box") & (frame["attack"] == a)
+                   & (frame["epsilon"] == eps)] for m, a in attacks.items()]
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def per_class_table(result) -> pd.DataFrame:
+    """Per-class recall, clean and under each model's strongest white-box L-inf attack at the budget nearest 0.1,
+    pooled over units (trials of every subject, fold and seed)."""
+    result = result if isinstance(result, SuiteResult) else SuiteResult.from_json(result)
+    sel = selected_outcomes(result)
+    if sel is None:
+        return pd.DataFrame()
+    out = analysis.per_class(sel, by=("model", "attack", "epsilon"))
+    classes = (result.provenance or {}).get("classes") or []
+    out["class_name"] = [classes[int(c)] if int(c) < len(classes) else str(c) for c in out["class"]]
+    return out[["model", "attack", "epsilon", "class", "class_name", "n", "clean_recall", "adv_recall"]]
+
+
+def per_class_markdown(result) -> str:
+    table = per_class_table(result)
+    if table.empty:
+        return ""
+    lines = [f"**Per-class recall**, clean and under each model's strongest white-box L∞ attack at ε = "
+             f"{table['epsilon'].iloc[0]:g} (trials pooled over units):", "",
+             "| model | attack | class | n | clean recall | attacked recall |", "|:---|:---|:---|---:|---:|---:|"]
+    lines += [f"| {model_label(r.model)} | {r.attack} | {r.class_name} | {r.n} | {r.clean_recall:.3f} | "
+              f"{r.adv_recall:.3f} |" for r in table.itertuples()]
+    return "\n".join(lines) + "\n"

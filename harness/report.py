@@ -165,8 +165,9 @@ def _checks_summary(result) -> tuple[str, bool]:
 
 # -- tables --------------------------------------------------------------------------------------------------
 def _seed_note(agg) -> str:
+    """What each number is over; n = 1 is said too (one subject, fold and seed: no spread to report)."""
     v = max(agg.values(), key=lambda v: v["n_seeds"])
-    return f" {_upper_first(_over(v))}." if v["n_seeds"] > 1 else ""
+    return f" {_upper_first(_over(v))}." if v["n_seeds"] > 1 else " n = 1 (one subject, fold and seed)."
 
 
 def _value(column, value):
@@ -511,8 +512,8 @@ def _main_section(kind: str, result, main) -> str:
         return _FORMATS[kind][2]("No per-trial outcomes in these results: no compact tables.")
     tests = paper.paired_text(result)
     if kind == "md":
-        return ("\n".join(paper.markdown(t) for t in main) + f"\n{tests}\n\n**Methods.** "
-                + paper.methods_paragraph(result))
+        return ("\n".join(paper.markdown(t) for t in main) + f"\n{tests}\n\n" + paper.per_class_markdown(result)
+                + "\n**Methods.** " + paper.methods_paragraph(result))
     if kind == "html":
         return ("\n".join(paper.html_table(t) for t in main) + f'\n<p id="paired-tests">{html.escape(tests)}</p>'
                 + '\n<p class="methods" id="methods"><b>Methods.</b> ' + html.escape(paper.methods_paragraph(result))

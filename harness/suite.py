@@ -236,7 +236,7 @@ def execute_fold(fold_plan: FoldPlan, store, *, progress: bool = True, n_run: in
         **keys.as_dict(), "test_data_hash": test.data_hash(),
         "train_data_hash": None if train is None else train.data_hash(), "n_test_trials": test.n_trials,
         "n_black_box_seed_trials": len(ctx.seed_idx), "n_black_box_eval_trials": len(ctx.bb_idx),
-        "classes": list(test.classes), "ch_names": list(test.ch_names), "sfreq": test.sfreq,
+        "classes": list(test.classes), "ch_names": list(test.ch_names), "ch_pos": test.ch_pos, "sfreq": test.sfreq,
         "budget_unit": config.unit, "budget_scale_uv": [float(s) for s in ctx.scale],
         "model_hashes": {(r.cell.model if fold_plan.n_seeds == 1 else f"{r.cell.model}/seed{r.cell.attack_seed}"):
                          r.info.get("victim_hash") for r in out.results},

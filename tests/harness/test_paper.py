@@ -227,3 +227,68 @@ def test_a_narrow_table_is_one_column_and_fits_it(result, tmp_path):
                           cwd=tmp_path / "p", capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "Overfull \\hbox" not in (tmp_path / "p" / "two_column_example.log").read_text(errors="replace")
+
+
+_MAIN_PROBE = """<script>window.addEventListener('load', function () {
+var t = document.querySelectorAll('table[id^="main-"]');
+var imgs = Array.prototype.slice.call(document.images);
+document.body.setAttribute('data-probe', JSON.stringify({main: t.length,
+  rows: t.length ? t[0].querySelectorAll('tbody tr').length : 0,
+  methods: document.getElementById('methods') ? 1 : 0,
+  loaded: imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length, images: imgs.length}));
+});</script>"""
+
+
+def test_main_tables_render_in_headless_chromium(results_path, tmp_path):
+    from .test_report import _chromium
+
+    browser = _require("chromium", "chromium-browser", "google-chrome")
+    paths = write_report(results_path, tmp_path / "rep", formats="html")
+    probe = tmp_path / "probe.html"
+    probe.write_text(paths["html"].read_text().replace("</body>", _MAIN_PROBE + "</body>"))
+    dom = _chromium(browser, tmp_path, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri())
+    found = re.search(r'data-probe="([^"]*)"', dom.stdout)
+    assert found, dom.stderr[-2000:]
+    seen = json.loads(found.group(1).replace("&quot;", '"'))
+    assert seen["main"] == 4 and seen["rows"] == 3 and seen["methods"] == 1
+    assert seen["images"] >= 2 and seen["loaded"] == seen["images"]
+
+
+# -- topomaps ------------------------------------------------------------------------------------------------------
+def test_positions_from_the_montage_then_standard_names_else_a_reason():
+    from eegrobust.harness.figures import channel_positions
+
+    pos, source = channel_positions(["C3", "cz", "C4", "Pz"])
+    assert pos.shape == (4, 2) and "standard 10-05" in source
+    own = {"x1": [0.03, 0.0, 0.08], "x2": [-0.03, 0.0, 0.08], "x3": [0.0, 0.04, 0.08]}
+    pos, source = channel_positions(["x1", "x2", "x3"], own)
+    assert source == "the recording's montage" and np.allclose(pos[0], [0.03, 0.0])
+    pos, reason = channel_positions(["A1-Cz", "A2-Cz", "C3f", "C3p"])
+    assert pos is None and "A1-Cz" in reason
+
+
+def test_epochs_montage_reaches_the_data_and_survives_subsets():
+    import mne
+
+    from eegrobust.data import epochs_to_data
+
+    names = ["C3", "Cz", "C4", "Pz"]
+    info = mne.create_info(names, 128.0, "eeg")
+    rng = np.random.default_rng(0)
+    epochs = mne.EpochsArray(rng.normal(0, 1e-5, (6, 4, 128)), info,
+                             events=np.c_[np.arange(6) * 200, np.zeros(6, int), np.r_[[1] * 3, [2] * 3]],
+                             event_id={"a": 1, "b": 2}, verbose=False)
+    assert epochs_to_data(epochs).ch_pos is None  # no montage: no positions, never invented
+    epochs.set_montage("standard_1020")
+    data = epochs_to_data(epochs)
+    assert sorted(data.ch_pos) == sorted(names) and data.subset([0, 1]).ch_pos == data.ch_pos
+
+
+def test_topomap_draws_the_perturbation_energy(result):
+    from eegrobust.harness.figures import channel_positions, topomap
+
+    names = ["C3", "Cz", "C4", "Pz", "Fz", "Oz"]
+    ex = {**result.examples[0], "ch_names": names}
+    pos, source = channel_positions(names)
+    fig = topomap(ex, pos, source)
+    assert len([a for a in fig.axes if a.get_title()]) == 2

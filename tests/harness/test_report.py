@@ -115,8 +115,8 @@ def expected_cells(result):
 
 # -- every format --------------------------------------------------------------------------------------------
 def test_every_format_is_written(report):
-    paper = {"paper", "main_tables_md", "main_tables_csv", "paired_tests_csv", "methods_md", "methods_tex",
-             "example_tex"}  # format 1 results: no per-trial outcomes, so no compact table fragments
+    paper = {"paper", "main_tables_md", "main_tables_csv", "paired_tests_csv", "per_class_csv", "methods_md",
+             "methods_tex", "example_tex"}  # format 1 results: no per-trial outcomes, so no compact table fragments
     assert set(REPORT_FORMATS) | {"figures", "config", "environment"} | paper == set(report)
     for key in ("md", "html", "tex", "csv", "config", "environment"):
         assert report[key].is_file() and report[key].stat().st_size > 0, key

@@ -382,7 +382,8 @@ def draw_all(result, out_dir) -> list[dict]:
                 chance.setdefault(r["model"], r["chance_rca"])
         n_units = max(t.n_units for t in tables)
         what = ("95 % Clopper-Pearson bands over the test trials, n = 1 evaluation" if n_units == 1 else
-                f"mean over up to {n_units} units with 95 % bands ({', '.join(sorted({m for t in tables for m in t.ci_methods}))})")
+                f"mean over up to {n_units} units with 95 % bands "
+                f"({', '.join(sorted({m for t in tables for m in t.ci_methods}))})")
         text = ("Robust accuracy (per-trial worst case over each threat model's attacks of one norm) against "
                 f"epsilon, one panel per threat model and norm; {what}; dotted: chance level (majority class); "
                 "hollow markers: budgets at which not every attack of the panel ran.")

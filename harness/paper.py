@@ -74,7 +74,8 @@ class CompactTable:
     threat_model: str
     norm: str
     epsilons: list
-    rows: list = field(default_factory=list)  # {"model", "arm", "label", "clean": Stat, "cells": {eps: Stat}, "best": {eps: str}}
+    #: per row: {"model", "arm", "label", "clean": Stat, "cells": {eps: Stat}, "best": {eps: attack label}}
+    rows: list = field(default_factory=list)
     n_units: int = 1
     n_subjects: int = 1
     unit: str = "rel"
@@ -371,8 +372,9 @@ def methods_paragraph(result, *, tex: bool = False) -> str:
         "Threat models and attacks (with their parameters): " + "; ".join(per_threat) + ".",
     ]
     if pgd:
-        parts.append(f"PGD ran {pgd} steps of size 2.5·ε/steps from a uniform random start"
-                     f"{', and transfer PGD ' + str(cfg.get('transfer_steps')) + ' steps on the substitute' if 'gray_box' in threats else ''}.")
+        transfer = (f", and transfer PGD {cfg.get('transfer_steps')} steps on the substitute"
+                    if "gray_box" in threats else "")
+        parts.append(f"PGD ran {pgd} steps of size 2.5·ε/steps from a uniform random start{transfer}.")
     if queries and "black_box" in threats:
         at = f" at ε {', '.join(f'{e:g}' for e in qeps)}" if qeps else ""
         parts.append(f"Query attacks had at most {queries} queries per trial{at}; black-box attacks were evaluated on "
@@ -414,7 +416,8 @@ def html_table(t: CompactTable) -> str:
             + "\n</tbody></table></div>")
 
 
-TWO_COLUMN_EXAMPLE = r"""%% A two-column paper that \input's every fragment eegrobust wrote (compile: pdflatex two_column_example.tex)
+TWO_COLUMN_EXAMPLE = r"""%% A two-column paper that \input's every fragment eegrobust wrote
+%% (compile: pdflatex two_column_example.tex)
 \documentclass[10pt,twocolumn]{article}
 \usepackage[T1]{fontenc}
 \usepackage[utf8]{inputenc}

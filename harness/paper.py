@@ -245,7 +245,8 @@ def caption(t: CompactTable) -> str:
     return (f"per-trial worst case over the {THREAT_NAMES.get(t.threat_model, t.threat_model)} "
             f"{NORM_NAMES[t.norm]} attacks (a trial counts as robust only if every attack left it correct), on "
             f"{_trials_text(t)} test trials; {_n_text(t)}; 95 % CIs ({ci}) in main_tables.csv. {_eps_text(t)}. "
-            f"Second line: the attack that was worst most often{f' ({_legend(t)})' if _legend(t) else ''}."
+            f"Second line: the attack that was worst most often (ties: the first by name)"
+            f"{f'; {_legend(t)}' if _legend(t) else ''}."
             f"{_coverage_note(t)}")
 
 

@@ -178,20 +178,30 @@ def _value(column, value):
 
 
 def threat_tables(rows) -> list[Table]:
-    """One table per threat model: clean vs adversarial RCA/BCA, perturbation size, SNR and queries per cell."""
+    """One table per threat model (and per norm when it has both): clean vs adversarial RCA/BCA, perturbation size,
+    SNR and queries per cell. L-inf and L2 rows never share a table: at the same ε they are different budgets."""
     agg, tables = aggregate(rows), []
+    norm_of = {(r["model"], r["threat_model"], r["attack"], r["substitute"] or ""): r.get("norm", "linf") for r in rows}
     for threat in dict.fromkeys(k[1] for k in agg):
-        cells = {k: v for k, v in agg.items() if k[1] == threat}
-        has_sub = any(k[3] for k in cells)
-        extra = [(h, c) for h, c in _OPTIONAL if any(v[c] is not None for v in cells.values())]
-        header = ["model"] + ["substitute"] * has_sub + ["attack", "ε"] + [h for h, _ in _COLUMNS + extra]
-        body = [[k[0]] + [k[3]] * has_sub + [k[2], _eps(k[4])] + [_value(c, v[c]) for _, c in _COLUMNS + extra]
-                for k, v in cells.items()]
-        trials = sorted({v["n_trials"] for v in cells.values()})
-        caption = (f"{_THREAT_TITLES.get(threat, threat)} attacks on {'/'.join(map(str, trials))} test trials: "
-                   "raw (RCA) and balanced (BCA) accuracy, clean and under attack; success = fooled among the trials "
-                   "correct before; L∞ and median SNR of the perturbation actually applied." + _seed_note(agg))
-        tables.append(Table(threat, _THREAT_TITLES.get(threat, threat), caption, header, body, 3 + has_sub))
+        in_threat = {k: v for k, v in agg.items() if k[1] == threat}
+        norms = [n for n in ("linf", "l2") if any(norm_of.get(k[:4], "linf") == n for k in in_threat)]
+        for norm in norms:
+            cells = {k: v for k, v in in_threat.items() if norm_of.get(k[:4], "linf") == norm}
+            split = len(norms) > 1
+            key = f"{threat}-{norm}" if split else threat
+            title = _THREAT_TITLES.get(threat, threat) + (f", {_NORM_NAMES[norm]}" if split else "")
+            has_sub = any(k[3] for k in cells)
+            extra = [(h, c) for h, c in _OPTIONAL if any(v[c] is not None for v in cells.values())]
+            header = ["model"] + ["substitute"] * has_sub + ["attack", "ε"] + [h for h, _ in _COLUMNS + extra]
+            body = [[k[0]] + [k[3]] * has_sub + [k[2], _eps(k[4])] + [_value(c, v[c]) for _, c in _COLUMNS + extra]
+                    for k, v in cells.items()]
+            trials = sorted({v["n_trials"] for v in cells.values()})
+            unit = ("; ε is the L2 radius of the same energy as the L∞ budget, ε·sqrt(channels × samples)"
+                    if norm == "l2" else "")
+            caption = (f"{title} attacks on {'/'.join(map(str, trials))} test trials: raw (RCA) and balanced (BCA) "
+                       "accuracy, clean and under attack; success = fooled among the trials correct before; L∞ and "
+                       f"SNR of the perturbation actually applied{unit}." + _seed_note(agg))
+            tables.append(Table(key, title, caption, header, body, 3 + has_sub))
     return tables
 
 

@@ -24,7 +24,9 @@ from eegrobust.harness.tables import fmt
 
 RESULTS = Path(__file__).parent / "data" / "results.json"
 ROOT = Path(__file__).resolve().parents[2]
-TITLES = {"white_box": "White-box", "gray_box": "Gray-box (transfer from a substitute)", "black_box": "Black-box",
+#: threat tables by key: a threat model with L-inf and L2 attacks (white-box here) gets one table per norm
+TITLES = {"white_box-linf": "White-box, L∞", "white_box-l2": "White-box, L2",
+          "gray_box": "Gray-box (transfer from a substitute)", "black_box": "Black-box",
           "control": "Control (random noise)"}
 CHECKED = {"clean RCA": "clean_rca", "clean BCA": "clean_bca", "adv RCA": "adv_rca", "adv BCA": "adv_bca",
            "drop": "drop", "success": "success_rate", "L∞ (µV)": "linf_uv", "SNR (dB)": "snr_db"}
@@ -108,9 +110,10 @@ def by_cell(header, rows):
 
 
 def expected_cells(result):
-    """What each threat table must show for each row of the results file (it holds one seed)."""
+    """What each threat table (by key) must show for each row of the results file (it holds one seed)."""
     for r in result.rows:
-        yield r["threat_model"], (r["model"], r["substitute"], r["attack"], f"{r['epsilon']:g}"), r
+        key = f"{r['threat_model']}-{r['norm']}" if r["threat_model"] == "white_box" else r["threat_model"]
+        yield key, (r["model"], r["substitute"], r["attack"], f"{r['epsilon']:g}"), r
 
 
 # -- every format --------------------------------------------------------------------------------------------
@@ -237,7 +240,7 @@ def test_rerender_reads_only_the_results_file(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     md = md_tables((tmp_path / "out" / "report.md").read_text())
-    cells = by_cell(md["White-box"][0], md["White-box"][1:])
+    cells = by_cell(md["White-box, L∞"][0], md["White-box, L∞"][1:])
     assert cells[(row["model"], "", "linf_pgd", f"{row['epsilon']:g}")]["adv RCA"] == "0.424"
 
 

@@ -366,15 +366,19 @@ def n_caption(result) -> str:
     return f"n = {len(units)} evaluation unit{'s' * (len(units) != 1)} (subjects x folds x seeds); test trials: {per}."
 
 
-def draw_all(result, out_dir) -> list[dict]:
-    """Draw every report figure into ``out_dir``; return ``{"name", "caption", "png", "pdf"}`` per figure."""
+def draw_all(result, out_dir, *, tables=None) -> list[dict]:
+    """Draw every report figure into ``out_dir``; return ``{"name", "caption", "png", "pdf"}`` per figure.
+
+    ``tables``: `harness.paper.compact_tables` of ``result`` when the caller already has them (the main figure
+    shows what the main tables show)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     unit = result.provenance.get("budget_unit") or result.config.get("unit", "rel")
     specs = []
-    from .paper import compact_tables  # the main figure shows what the main tables show
+    if tables is None:
+        from .paper import compact_tables
 
-    tables = compact_tables(result)
+        tables = compact_tables(result)
     if tables:
         chance = {}
         for r in result.rows:

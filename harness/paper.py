@@ -32,7 +32,8 @@ from . import analysis
 from .results import SuiteResult
 from .tables import tex_escape
 
-__all__ = ["CompactTable", "Stat", "compact_tables", "fragment", "methods_paragraph", "tables_frame"]
+__all__ = ["CompactTable", "Material", "Stat", "compact_tables", "fragment", "material", "methods_paragraph",
+           "paired_tests", "per_class_table", "tables_frame", "write_paper"]
 
 THREAT_ORDER = ("white_box", "gray_box", "black_box")
 THREAT_NAMES = {"white_box": "white-box", "gray_box": "gray-box (transfer)", "black_box": "black-box"}
@@ -433,17 +434,33 @@ TWO_COLUMN_EXAMPLE = r"""%% A two-column paper that \input's every fragment eegr
 """
 
 
-def write_paper(result, out_dir) -> dict:
+@dataclass
+class Material:
+    """What the main text needs, computed once per report: compact tables, paired tests, per-class recall."""
+
+    tables: list
+    tests: pd.DataFrame
+    per_class: pd.DataFrame
+
+
+def material(result) -> Material:
+    result = result if isinstance(result, SuiteResult) else SuiteResult.from_json(result)
+    return Material(compact_tables(result), paired_tests(result), per_class_table(result))
+
+
+def write_paper(result, out_dir, mat: Material | None = None) -> dict:
     """Write the main-text material into ``out_dir``: main_tables.md/.csv, tables/*.tex, paired_tests.csv,
-    methods.md/.tex, and a two-column example document that inputs them all. Returns the paths by name."""
+    per_class.csv, methods.md/.tex, and a two-column example document that inputs them all. ``mat``: the
+    `material` of ``result`` when the caller already has it. Returns the paths by name."""
     from pathlib import Path
 
     from .results import atomic_write
 
     result = result if isinstance(result, SuiteResult) else SuiteResult.from_json(result)
+    mat = mat or material(result)
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
-    tables = compact_tables(result)
+    tables, per_class, tests = mat.tables, mat.per_class, mat.tests
     paths = {"main_tables_md": out / "main_tables.md", "main_tables_csv": out / "main_tables.csv",
              "methods_md": out / "methods.md", "methods_tex": out / "methods.tex",
              "example_tex": out / "two_column_example.tex"}
@@ -451,10 +468,8 @@ def write_paper(result, out_dir) -> dict:
     atomic_write(paths["main_tables_md"], note + "\n".join(markdown(t) for t in tables))
     atomic_write(paths["main_tables_csv"], tables_frame(tables).to_csv(index=False) if tables else "")
     paths["per_class_csv"] = out / "per_class.csv"
-    per_class = per_class_table(result)
     atomic_write(paths["per_class_csv"], per_class.to_csv(index=False) if len(per_class) else "")
     paths["paired_tests_csv"] = out / "paired_tests.csv"
-    tests = paired_tests(result)
     atomic_write(paths["paired_tests_csv"], tests.to_csv(index=False) if len(tests) else "")
     atomic_write(paths["methods_md"], methods_paragraph(result))
     atomic_write(paths["methods_tex"], methods_paragraph(result, tex=True))
@@ -485,9 +500,8 @@ def paired_tests(result, *, min_pairs: int = 5) -> pd.DataFrame:
                                  by=("threat_model", "norm", "epsilon"), min_pairs=min_pairs)
 
 
-def paired_text(result) -> str:
-    """One sentence on the paired tests: the significant differences, or why there are none."""
-    tests = paired_tests(result)
+def paired_text(tests: pd.DataFrame) -> str:
+    """One sentence on the paired tests (`paired_tests`): the significant differences, or why there are none."""
     if tests.empty:
         return "Paired tests between models: not applicable (one model, or no per-trial outcomes)."
     n = int(tests["n_pairs"].max())
@@ -544,8 +558,8 @@ def per_class_table(result) -> pd.DataFrame:
     return out[["model", "attack", "epsilon", "class", "class_name", "n", "clean_recall", "adv_recall"]]
 
 
-def per_class_markdown(result) -> str:
-    table = per_class_table(result)
+def per_class_markdown(table: pd.DataFrame) -> str:
+    """`per_class_table` as a Markdown table with a lead-in line ("" when empty)."""
     if table.empty:
         return ""
     lines = [f"**Per-class recall**, clean and under each model's strongest white-box L∞ attack at ε = "

@@ -132,9 +132,9 @@ def verdict(result) -> str:
     """One line naming the worst cell of each norm: the largest accuracy drop at a non-zero epsilon (ties: smallest
     epsilon). L-inf and L2 cells are judged apart: at the same epsilon an L2 attack may move single samples far
     beyond the L-inf budget, so one worst cell over both would compare different budgets."""
-    agg = aggregate(_load(result).rows)
-    norm_of = {(r["model"], r["threat_model"], r["attack"], r["substitute"] or ""): r.get("norm", "linf")
-               for r in _load(result).rows}
+    rows = _load(result).rows
+    agg = aggregate(rows)
+    norm_of = {(r["model"], r["threat_model"], r["attack"], r["substitute"] or ""): r.get("norm", "linf") for r in rows}
     attacked = [(k, v) for k, v in agg.items() if k[4] > 0 and k[1] != "control" and v["drop"] is not None]
     if not attacked:
         return "no attacked cells (only epsilon 0 or control rows): nothing to judge"
@@ -514,16 +514,18 @@ _FORMATS = {"md": (_md_table, _md_figure, _md_text, lambda c: f"```json\n{c}\n``
             "tex": (_tex_table, _tex_figure, tex_escape, lambda c: f"\\begin{{verbatim}}\n{c}\n\\end{{verbatim}}")}
 
 
-def _main_section(kind: str, result, main) -> str:
-    """The main-text material (`harness.paper`): compact tables per threat model and norm, and the methods."""
+def _main_section(kind: str, result, mat) -> str:
+    """The main-text material (`harness.paper.Material`): compact tables per threat model and norm, paired tests,
+    per-class recall and the methods."""
     from . import paper
 
+    main = mat.tables if mat is not None else []
     if not main:
         return _FORMATS[kind][2]("No per-trial outcomes in these results: no compact tables.")
-    tests = paper.paired_text(result)
+    tests = paper.paired_text(mat.tests)
     if kind == "md":
-        return ("\n".join(paper.markdown(t) for t in main) + f"\n{tests}\n\n" + paper.per_class_markdown(result)
-                + "\n**Methods.** " + paper.methods_paragraph(result))
+        return ("\n".join(paper.markdown(t) for t in main) + f"\n{tests}\n\n"
+                + paper.per_class_markdown(mat.per_class) + "\n**Methods.** " + paper.methods_paragraph(result))
     if kind == "html":
         return ("\n".join(paper.html_table(t) for t in main) + f'\n<p id="paired-tests">{html.escape(tests)}</p>'
                 + '\n<p class="methods" id="methods"><b>Methods.</b> ' + html.escape(paper.methods_paragraph(result))
@@ -544,7 +546,7 @@ def _figure_notes(kind: str, result, figures) -> str:
     return {"md": f"\n*{text}*\n", "html": f'\n<p class="meta" id="figure-notes">{text}</p>'}.get(kind, f"\n\n{text}\n")
 
 
-def render(kind: str, result, tables, figures, main=()) -> str:
+def render(kind: str, result, tables, figures, mat=None) -> str:
     """Fill ``templates/report.<kind>`` with the tables, figures and text of one report."""
     table, figure, text, config = _FORMATS[kind]
     checks, ok = _checks_summary(result)
@@ -554,7 +556,7 @@ def render(kind: str, result, tables, figures, main=()) -> str:
         title=text(TITLE), verdict=text(verdict(result)), checks_summary=text(_upper_first(checks)),
         checks_class="checks-ok" if ok else "checks-fail", meta=text(_meta(result)),
         date=text(result.environment.get("time", "")),
-        main=_main_section(kind, result, main),
+        main=_main_section(kind, result, mat),
         summary="\n".join(map(table, tables["summary"])), threats="\n".join(map(table, tables["threats"])),
         transfer="\n".join(map(table, tables["transfer"])) or none,
         figures="\n".join(figure(f, i) for i, f in enumerate(figures)) + _figure_notes(kind, result, figures),
@@ -605,27 +607,24 @@ def write_report(result, out_dir, formats=REPORT_FORMATS) -> dict[str, Path]:
     result = _load(result)
     out = _out_dir(out_dir)
     paths: dict[str, Path] = {}
-    figures = []
-    if {"md", "html", "tex"} & set(formats):
-        from .figures import draw_all  # matplotlib only when figures are wanted
-
-        figures = draw_all(result, out / "figures")
-        paths["figures"] = out / "figures"
-    tables = report_tables(result)
-    main = []
+    figures, mat = [], None
     if {"md", "html", "tex"} & set(formats):
         from . import paper
+        from .figures import draw_all  # matplotlib only when figures are wanted
 
-        paths.update(paper.write_paper(result, out / "paper"))
+        mat = paper.material(result)  # computed once: the paper folder, the figures and every format use it
+        figures = draw_all(result, out / "figures", tables=mat.tables)
+        paths["figures"] = out / "figures"
+        paths.update(paper.write_paper(result, out / "paper", mat))
         paths["paper"] = out / "paper"
-        main = paper.compact_tables(result)
+    tables = report_tables(result)
     for f in formats:
         if f == "csv":
             paths["csv"] = out / "results.csv"
             result.to_csv(paths["csv"])
         else:
             paths[f] = out / f"report.{f}"
-            atomic_write(paths[f], render(f, result, tables, figures, main))
+            atomic_write(paths[f], render(f, result, tables, figures, mat))
     for name, value in (("config", result.config), ("environment", result.environment)):
         paths[name] = out / f"{name}.json"
         atomic_write(paths[name], json.dumps(value, indent=1))

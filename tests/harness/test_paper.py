@@ -240,16 +240,10 @@ document.body.setAttribute('data-probe', JSON.stringify({main: t.length,
 
 
 def test_main_tables_render_in_headless_chromium(results_path, tmp_path):
-    from .test_report import _chromium
+    from .test_report import browser_probe
 
-    browser = _require("chromium", "chromium-browser", "google-chrome")
     paths = write_report(results_path, tmp_path / "rep", formats="html")
-    probe = tmp_path / "probe.html"
-    probe.write_text(paths["html"].read_text().replace("</body>", _MAIN_PROBE + "</body>"))
-    dom = _chromium(browser, tmp_path, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri())
-    found = re.search(r'data-probe="([^"]*)"', dom.stdout)
-    assert found, dom.stderr[-2000:]
-    seen = json.loads(found.group(1).replace("&quot;", '"'))
+    seen = browser_probe(paths["html"].read_text(), _MAIN_PROBE, tmp_path)
     assert seen["main"] == 4 and seen["rows"] == 3 and seen["methods"] == 1
     assert seen["images"] >= 2 and seen["loaded"] == seen["images"]
 

@@ -334,22 +334,29 @@ def _chromium(browser, tmp_path, *args):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd=tmp_path, env=env)
 
 
-def test_html_renders_in_headless_chromium(report, tmp_path):
-    import matplotlib.image
+def browser_probe(page: str, script: str, tmp_path) -> dict:
+    """Open a copy of ``page`` with ``script`` in headless chromium; return what the script recorded.
 
+    The page itself carries no script: the copy gets a probe that writes JSON into body[data-probe]."""
     browser = _require("chromium", "chromium-browser", "google-chrome")
-    # the page itself carries no script: a copy gets a probe that records what the browser rendered
     probe = tmp_path / "probe.html"
-    probe.write_text(report["html"].read_text().replace("</body>", _PROBE + "</body>"))
+    probe.write_text(page.replace("</body>", script + "</body>"))
     dom = _chromium(browser, tmp_path, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri())
     found = re.search(r'data-probe="([^"]*)"', dom.stdout)
     assert found, dom.stderr[-2000:]
-    seen = json.loads(found.group(1).replace("&quot;", '"'))
+    return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+def test_html_renders_in_headless_chromium(report, tmp_path):
+    import matplotlib.image
+
+    seen = browser_probe(report["html"].read_text(), _PROBE, tmp_path)
     n_tables = len(html_tables(report["html"].read_text()))
     assert seen == {"tables": n_tables, "rows": seen["rows"], "images": len(FIGURES), "loaded": len(FIGURES)}
     assert seen["rows"] > len(SuiteResult.from_json(RESULTS).rows)
 
     shot = tmp_path / "screenshot.png"
+    browser = _require("chromium", "chromium-browser", "google-chrome")
     proc = _chromium(browser, tmp_path, f"--screenshot={shot}", report["html"].as_uri())
     assert shot.is_file(), proc.stderr[-2000:]
     pixels = matplotlib.image.imread(shot)[..., :3]

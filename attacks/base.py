@@ -340,6 +340,16 @@ class Attack(abc.ABC):
     def _run(self, target, S, labels, *, epsilon, bounds, rng) -> torch.Tensor:
         """Return adversarial trials in budget space, shape of ``S`` (``epsilon`` None for minimal attacks)."""
 
+    def craft(self, target: nn.Module, S: torch.Tensor, labels: torch.Tensor, *, epsilon: float,
+              bounds: Bounds | None = None, rng=None) -> torch.Tensor:
+        """Adversarial trials of one batch, in budget space, for training-time use (adversarial training arms).
+
+        ``target`` maps budget-space trials to logits (`BudgetSpace`); no output checks, no early exit (every trial
+        gets every step, as for transfer), no bounds unless given. The caller owns the model's mode and weight
+        gradients (`eval_mode`)."""
+        bounds = Bounds(-float("inf"), float("inf")) if bounds is None else bounds
+        return self._craft(target, S, labels, epsilon=epsilon, bounds=bounds, rng=rng).detach()
+
     def _craft(self, target, S, labels, *, epsilon, bounds, rng) -> torch.Tensor:
         """``_run`` on a substitute whose adversarial trials are sent to another model (transfer).
 

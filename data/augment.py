@@ -169,6 +169,13 @@ class BatchAugmentation:
                 f"probability={self.probability!r}, mask_fraction={self.mask_fraction!r}, "
                 f"random_state={self.random_state!r})")
 
+    def to_dict(self) -> dict:
+        """What `models.fit_model` records of this callback (``model.callbacks_``)."""
+        return {"callback": "augment", "ratio": self.ratio, "transforms": list(self.transforms),
+                "probability": self.probability, "mask_fraction": self.mask_fraction,
+                "random_state": self.random_state if isinstance(self.random_state, (int, type(None)))
+                else repr(self.random_state)}
+
     def on_train_begin(self, model, train):
         import torch
         from braindecode.augmentation import Compose, FTSurrogate, SmoothTimeMask

@@ -16,8 +16,9 @@ import shutil
 from pathlib import Path
 
 from ..data import EEGData
-from ..models import TrainConfig, build_model, fit_model, load_bundle, save_bundle
 from ..data._checks import ModelFileError
+from ..models import TrainConfig, build_model, fit_model, load_bundle, save_bundle
+from .arms import Arm, train_arm
 from .plan import digest_of
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "eegrobust" / "victims"
 
 
-def victim_key(train: EEGData, arch: str, train_config: dict, arm: str, seed: int) -> str:
+def victim_key(train: EEGData, arch: str, train_config: dict, arm, seed: int) -> str:
     """Cache key of a victim: digest of (data hash, architecture, training config, arm, seed, version)."""
     from .. import __version__
 
@@ -54,25 +55,31 @@ class VictimCache:
         self.n_trained = self.n_loaded = 0
         self._memory: dict = {}
 
-    def get(self, train: EEGData, arch: str, train_config: dict, *, arm: str = "none", seed: int = 0):
-        """The victim for this key, as (model in eval mode on ``device``, key)."""
-        key = victim_key(train, arch, train_config, arm, seed)
+    def get(self, train: EEGData, arch: str, train_config: dict, *, arm="none", seed: int = 0, unit: str = "rel"):
+        """The victim for this key, as (model in eval mode on ``device``, key).
+
+        ``arm``: a training arm (`harness.arms.Arm` or spec such as ``"pgd_at(eps=0.05)"``) in budget ``unit``."""
+        arm = Arm.make(arm)
+        key = victim_key(train, arch, train_config, arm.key(unit), seed)
         if key in self._memory:
             return self._memory[key], key
         model = self._load(key) if self.enabled else None
         if model is None:
-            model = self._train(train, arch, train_config, seed)
+            model = self._train(train, arch, train_config, seed, arm, unit)
             if self.enabled:
                 self._save(model, key)
         model = model.to(self.device).eval()
         self._memory[key] = model
         return model, key
 
-    def _train(self, train, arch, train_config, seed):
-        logger.info("training %s (seed %d) on %d trials", arch, seed, train.n_trials)
-        config = TrainConfig.from_dict({**train_config, "seed": seed, "show_progress": self.progress})
+    def _train(self, train, arch, train_config, seed, arm, unit):
+        logger.info("training %s (seed %d, arm %s) on %d trials", arch, seed, arm.label, train.n_trials)
         self.n_trained += 1
-        return fit_model(build_model(arch, train, random_state=seed), train, config)
+        if arm.name == "none":
+            config = TrainConfig.from_dict({**train_config, "seed": seed, "show_progress": self.progress})
+            return fit_model(build_model(arch, train, random_state=seed), train, config)
+        return train_arm(arch, train, arm, train_config=train_config, seed=seed, unit=unit, device=self.device,
+                         progress=self.progress)
 
     def _load(self, key):
         path = self.root / key

@@ -196,6 +196,15 @@ def run_cell(cell: Cell, victim: nn.Module, ctx: FoldContext, *, keep_example: b
     return CellResult(cell, rows, outcomes, examples, info)
 
 
+def record_victim(result: CellResult, victim: nn.Module, victim_hash: str) -> CellResult:
+    """Note in ``result.info`` which victim it measured: its hash and, for a victim trained under an arm
+    (`harness.arms`), the arm's parameters and training seconds (``model.arm_``)."""
+    result.info["victim_hash"] = victim_hash
+    if getattr(victim, "arm_", None) is not None:
+        result.info["arm"] = victim.arm_
+    return result
+
+
 def _fooled_mask(fooled, idx, data) -> np.ndarray:
     mask = np.zeros(data.n_trials, bool)
     mask[idx] = fooled

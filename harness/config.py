@@ -11,6 +11,7 @@ from ..attacks.registry import attack_names
 from ..attacks.substitute import SELECTIONS as SUBSTITUTE_SELECTIONS
 from ..data._checks import ConfigError, check_option
 from ..models import model_names
+from .arms import parse_arms
 
 THREATS = ("white_box", "gray_box", "black_box", "control")
 #: Base attacks a gray-box or black-box substitute may transfer.
@@ -72,6 +73,11 @@ class SuiteConfig:
         use one EEGNet (a third of the cost).
     train : dict
         `models.TrainConfig` fields for the victims and substitutes.
+    arms : tuple of str, default=("none",)
+        Training arms of the victims (`harness.arms`): each architecture is trained once per arm, e.g.
+        ``("none", "pgd_at", "trades(beta=1)")``; every arm is evaluated by the same attacks. Budgets of arms are in
+        ``unit``. Arms other than "none" need training data (they cannot apply to a given model). Gray-box
+        substitutes are always trained without a defence (the attacker has the data, not the defence).
     """
 
     dataset: str = "scp1"
@@ -94,6 +100,7 @@ class SuiteConfig:
     substitute_rounds: int = 3
     substitute_attack: str = "linf_pgd"
     train: dict = field(default_factory=dict)
+    arms: tuple = ("none",)
 
     def __post_init__(self):
         for name in ("models", "threat_models", "white_box", "gray_box", "black_box", "seeds"):
@@ -102,6 +109,7 @@ class SuiteConfig:
         if self.query_epsilons is not None:
             object.__setattr__(self, "query_epsilons", check_epsilons(_tuple(self.query_epsilons)))
         object.__setattr__(self, "train", dict(self.train))
+        object.__setattr__(self, "arms", parse_arms(self.arms))
         problems = []
 
         def check(name, value, allowed):
@@ -137,10 +145,15 @@ class SuiteConfig:
 
     # -- round trips -----------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """Every field; ``arms`` only when it is not the default ("none",), so plans and stores written before arms
+        existed keep their identity (`from_dict` reads a missing ``arms`` as ("none",))."""
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        if d["arms"] == ["none"]:
+            del d["arms"]
+        return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SuiteConfig":
+    def from_dict(cls, d: dict) -> SuiteConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -148,12 +161,12 @@ class SuiteConfig:
         return cls(**d)
 
     @classmethod
-    def from_toml(cls, path) -> "SuiteConfig":
+    def from_toml(cls, path) -> SuiteConfig:
         with open(path, "rb") as f:
             return cls.from_dict(tomllib.load(f))
 
     @classmethod
-    def make(cls, value=None, **overrides) -> "SuiteConfig":
+    def make(cls, value=None, **overrides) -> SuiteConfig:
         """Accept a SuiteConfig, a dict, a preset name or None (the "standard" preset), then apply overrides."""
         if value is None:
             value = "standard"

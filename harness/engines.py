@@ -123,7 +123,7 @@ def run_task(task: dict) -> list:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # foolbox imports git-python
     import torch
 
-    from .cell import FoldContext, run_cell
+    from .cell import FoldContext, record_victim, run_cell
     from .store import Store
 
     torch.set_num_threads(task["threads"])
@@ -131,8 +131,9 @@ def run_task(task: dict) -> list:
     store = Store(task["store"]) if task["store"] else None
     out = []
     for cell, path, victim_hash in task["cells"]:
-        result = run_cell(cell, _model(path, task["device"]), ctx, keep_example=cell.attack.threat_model == "white_box")
-        result.info["victim_hash"] = victim_hash
+        victim = _model(path, task["device"])
+        result = record_victim(run_cell(cell, victim, ctx, keep_example=cell.attack.threat_model == "white_box"),
+                               victim, victim_hash)
         if store is not None:
             store.put(result)
             out.append(None)

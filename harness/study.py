@@ -17,11 +17,12 @@ from pathlib import Path
 from ..attacks.budget import check_epsilons
 from ..data import load_dataset, make_protocol
 from ..data._checks import ConfigError, check_option
+from .arms import parse_arms
 from .cache import VictimCache
 from .config import PRESETS, SuiteConfig
+from .engines import Engine
 from .plan import check_attacks_planned
 from .store import Store
-from .engines import Engine
 from .suite import FoldKeys, execute_folds, plan_fold, plan_identity, suite_result
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,9 @@ class StudyConfig:
     seeds : tuple of int or None
         One victim is trained per seed, and the seed drives its attacks (None: the preset's seeds).
     threat, attacks, eps : optional overrides of the preset's threat models, attack names and budgets.
+    arms : str, tuple or None
+        Training arms (`harness.arms`, e.g. ``"none,pgd_at,trades(beta=1)"`` or a list): every architecture is
+        trained once per arm and every arm meets the same attacks (None: the preset's, "none").
     suite : dict
         Any other `SuiteConfig` field (e.g. ``{"n_trials": 100, "train": {"max_epochs": 30}}``).
     device : {"auto", "cpu", "cuda"}
@@ -113,6 +117,7 @@ class StudyConfig:
     threat: tuple | None = None
     attacks: tuple | None = None
     eps: tuple | None = None
+    arms: tuple | None = None
     suite: dict = field(default_factory=dict)
     device: str = "auto"
     engine: str = "serial"
@@ -133,6 +138,8 @@ class StudyConfig:
             object.__setattr__(self, "seeds", parse_seeds(self.seeds))
         if self.eps is not None:
             object.__setattr__(self, "eps", check_epsilons(_tuple(self.eps)))
+        if self.arms is not None:
+            object.__setattr__(self, "arms", parse_arms(self.arms))
         object.__setattr__(self, "suite", dict(self.suite))
         object.__setattr__(self, "epochs_kwargs", dict(self.epochs_kwargs or {}))
         given = [k for k in ("data", "dataset", "moabb") if getattr(self, k)] + (
@@ -168,6 +175,8 @@ class StudyConfig:
             overrides["seeds"] = self.seeds
         if self.eps is not None:
             overrides["epsilons"] = self.eps
+        if self.arms is not None:
+            overrides["arms"] = self.arms
         if self.threat is not None:
             threats = [THREAT_ALIASES.get(t.replace("-", "_"), None) or check_option("threat", t, THREAT_ALIASES)
                        for t in self.threat]
@@ -183,7 +192,7 @@ class StudyConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StudyConfig":
+    def from_dict(cls, d: dict) -> StudyConfig:
         known = [f.name for f in fields(cls)]
         for key in d:
             if key not in known:
@@ -191,7 +200,7 @@ class StudyConfig:
         return cls(**d)
 
     @classmethod
-    def from_toml(cls, path, **overrides) -> "StudyConfig":
+    def from_toml(cls, path, **overrides) -> StudyConfig:
         try:
             with open(path, "rb") as f:
                 d = tomllib.load(f)

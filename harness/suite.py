@@ -23,8 +23,9 @@ from tqdm.auto import tqdm
 from ..data import EEGData, split_disjoint
 from ..data._checks import ConfigError, DataError
 from ..models import conform_data, conform_pair
+from .arms import Arm
 from .cache import VictimCache, victim_key
-from .cell import CellResult, FoldContext, run_cell
+from .cell import CellResult, FoldContext, record_victim, run_cell
 from .checks import run_checks
 from .config import SuiteConfig
 from .engines import build_tasks, make_engine, run_tasks
@@ -97,7 +98,7 @@ def _arch_of(name: str, model: nn.Module) -> str:
 
 def plan_fold(config: SuiteConfig, *, test: EEGData, train: EEGData | None = None,
               victims: Mapping[str, nn.Module] | None = None, keys: FoldKeys = FoldKeys(),
-              cache: VictimCache, device: str = "cpu") -> "FoldPlan":
+              cache: VictimCache, device: str = "cpu") -> FoldPlan:
     """Plan every cell of one fold (nothing is trained or attacked): parameters as for `run_suite`.
 
     ``keys`` names the fold in every row; ``cache`` (a `harness.cache.VictimCache`) will train or load the
@@ -218,8 +219,8 @@ def execute_fold(fold_plan: FoldPlan, store, *, progress: bool = True, n_run: in
                                                               _LazyModels(subs))
         bar.set_postfix_str(cell.describe())
         # every white-box cell keeps one fooled trial (the report shows each model's first, in plan order)
-        result = run_cell(cell, victim.model, ctx, keep_example=cell.attack.threat_model == "white_box")
-        result.info["victim_hash"] = model_hash(victim.model)
+        result = record_victim(run_cell(cell, victim.model, ctx, keep_example=cell.attack.threat_model == "white_box"),
+                               victim.model, model_hash(victim.model))
         store.put(result)
         bar.update()
     bar.close()
@@ -241,6 +242,7 @@ def execute_fold(fold_plan: FoldPlan, store, *, progress: bool = True, n_run: in
         "model_hashes": {(r.cell.model if fold_plan.n_seeds == 1 else f"{r.cell.model}/seed{r.cell.attack_seed}"):
                          r.info.get("victim_hash") for r in out.results},
         "victim_ids": sorted({c.victim_id for c in out.cells}),
+        "arms": {f"{r.cell.model}/seed{r.cell.attack_seed}": r.info["arm"] for r in out.results if "arm" in r.info},
         "victims_trained_by_suite": fold_plan.trained_here, "skipped": fold_plan.skipped, "substitute_agreement": agreement,
         "substitute_training_queries": queries, "substitute_members": chosen, "n_cells": len(plan), "n_cells_run": len(todo) if n_run is None else n_run,
     }
@@ -248,9 +250,17 @@ def execute_fold(fold_plan: FoldPlan, store, *, progress: bool = True, n_run: in
 
 
 def _victims_by_seed(config, victims, train, test, cache) -> dict:
-    """Per seed, the victims: trained (one per architecture and seed, from the cache) or given (same each seed)."""
+    """Per seed, the victims: trained (one per architecture, arm and seed, from the cache) or given (same each seed).
+
+    A victim of arm "none" is named after its architecture; one of another arm ``a`` is named ``arch+a`` (the
+    ``model`` column tells the victims apart; the ``arch`` and ``arm`` columns say what each is)."""
     if victims is None:
-        return {seed: [_trained(cache, train, arch, config, seed) for arch in config.models] for seed in config.seeds}
+        return {seed: [_trained(cache, train, arch, config, seed, arm=Arm.make(arm))
+                       for arch in config.models for arm in config.arms] for seed in config.seeds}
+    defended = [a for a in config.arms if a != "none"]
+    if defended:
+        raise ConfigError(f"arms {','.join(defended)} train the victims, and the victims here are given models "
+                          "(--model); drop --arms, or train the victims on your data (--data/--dataset).")
     given = []
     for name, model in victims.items():
         if not isinstance(model, nn.Module):
@@ -263,20 +273,29 @@ def _victims_by_seed(config, victims, train, test, cache) -> dict:
     return {seed: given for seed in config.seeds}
 
 
-def _trained(cache, train, arch, config, seed, *, name=None) -> _Victim:
-    key = victim_key(train, arch, config.train, "none", seed)
-    return _Victim(name or arch, arch, key, seed,
-                   load=lambda: cache.get(train, arch, config.train, seed=seed)[0])
+def victim_name(arch: str, arm: str) -> str:
+    """The ``model`` column of a victim trained by a study: ``arch``, or ``arch+arm`` for arms other than none."""
+    return arch if arm == "none" else f"{arch}+{arm}"
+
+
+def _trained(cache, train, arch, config, seed, *, arm: Arm | None = None) -> _Victim:
+    arm = Arm.make("none") if arm is None else arm
+    key = victim_key(train, arch, config.train, arm.key(config.unit), seed)
+    return _Victim(victim_name(arch, arm.label), arch, key, seed, arm=arm.label,
+                   load=lambda: cache.get(train, arch, config.train, arm=arm, seed=seed, unit=config.unit)[0])
 
 
 def _substitutes(config, vics, train, cache, seed) -> dict:
     """Gray-box substitutes by architecture: models of the suite's architectures trained on the victims' data.
 
-    A victim trained by the suite is itself such a substitute for the victims of the other architectures (same
-    data, its own initial weights); for given models they are trained (or loaded from the cache) with seed + 1000.
+    Substitutes are trained without a defence (arm "none"): the gray-box attacker has the training data, not the
+    victim's training recipe. A victim of arm "none" trained by the suite is itself such a substitute for the
+    victims of the other architectures (same data, its own initial weights); for given models they are trained
+    (or loaded from the cache) with seed + 1000.
     """
     if all(v.train_seed is not None for v in vics):
-        subs = {v.arch: v for v in vics}
+        subs = {v.arch: v for v in vics if v.arm == "none"}
+        subs.update({arch: _trained(cache, train, arch, config, seed) for arch in config.models if arch not in subs})
     else:
         own = {v.arch for v in vics}
         subs = {arch: _trained(cache, train, arch, config, seed + 1000) for arch in config.models if {arch} != own}

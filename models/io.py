@@ -115,6 +115,8 @@ def save_bundle(model, path) -> Path:
             "data_hash": getattr(model, "train_data_hash_", None),
             "best_epoch": getattr(model, "best_epoch_", None),
             "history": getattr(model, "history_", None),
+            "callbacks": getattr(model, "callbacks_", None),
+            "arm": getattr(model, "arm_", None),
         },
         "versions": package_versions(),
     }
@@ -472,3 +474,10 @@ def _restore_training(model, training, file: Path) -> None:
     model.train_data_hash_ = training.get("data_hash")
     model.best_epoch_ = training.get("best_epoch")
     model.history_ = training.get("history")
+    for key, kind in (("callbacks", list), ("arm", dict)):
+        if not isinstance(training.get(key), (kind, type(None))):
+            raise ModelFileError(f"training.{key} in {file} must be a JSON {'list' if kind is list else 'object'} "
+                                 f"or null, got {_short(training.get(key))}; re-save the model with "
+                                 "models.save_bundle.")
+    model.callbacks_ = training.get("callbacks")
+    model.arm_ = training.get("arm")

@@ -229,7 +229,9 @@ def fit_model(model: nn.Module, train: EEGData, config: TrainConfig | dict | Non
         Objects with any of these optional methods, called in order (for adversarial training or GAN mixing):
         ``on_train_begin(model, train)``; ``on_batch_begin(model, X, y)`` which may return a replacement
         ``(X, y)`` pair of tensors in microvolts; ``on_epoch_end(model, epoch, logs)`` which may return True to
-        stop training; ``on_train_end(model)``.
+        stop training; ``on_train_end(model)``; ``batch_loss(model, X, y, logits, loss)`` which may return a
+        replacement loss tensor for the batch (TRADES adds its robust term here; ``logits`` are ``model(X)`` in
+        training mode). A callback with a ``to_dict()`` method is recorded in ``model.callbacks_`` (and in bundles).
 
     Returns
     -------
@@ -237,7 +239,8 @@ def fit_model(model: nn.Module, train: EEGData, config: TrainConfig | dict | Non
         In eval mode, with the weights of the epoch of lowest validation loss (or the last epoch without a
         validation split), and these attributes: ``history_`` (list of dicts per epoch: epoch, lr, train_loss,
         train_acc, val_loss, val_acc), ``train_config_``, ``regularization_`` (what was applied),
-        ``best_epoch_``, ``train_indices_`` and ``val_indices_`` (into ``train``), ``train_data_hash_``.
+        ``best_epoch_``, ``train_indices_`` and ``val_indices_`` (into ``train``), ``train_data_hash_``,
+        ``callbacks_`` (the ``to_dict()`` of each callback that has one).
 
     Notes
     -----
@@ -300,6 +303,7 @@ def fit_model(model: nn.Module, train: EEGData, config: TrainConfig | dict | Non
     model.best_epoch_ = best[2]
     model.train_indices_, model.val_indices_ = fit_idx, val_idx
     model.train_data_hash_ = train.data_hash()
+    model.callbacks_ = [cb.to_dict() for cb in callbacks if callable(getattr(cb, "to_dict", None))]
     _call(callbacks, "on_train_end", model)
     return model
 
@@ -316,6 +320,11 @@ def _train_epoch(model, X, y, config, optimizer, loss_fn, gen, regularization, c
         optimizer.zero_grad(set_to_none=True)
         logits = model(xb)
         loss = loss_fn(logits, yb)
+        for cb in callbacks:
+            hook = getattr(cb, "batch_loss", None)
+            replaced = hook(model, xb, yb, logits, loss) if hook is not None else None
+            if replaced is not None:
+                loss = replaced
         if regularization["l1_lambda"] > 0:
             loss = loss + regularization["l1_lambda"] * _l1_penalty(model)
         loss.backward()

@@ -236,6 +236,7 @@ class Arm:
         mixed = augment_with_gan(train, gan, p["ratio"], report=report, force=p["force"], random_state=seed)
         info["gates"] = gate_summary(report)["gates"]
         info["gates_passed"] = bool(report["passed"])
+        info["gan_fit_s"] = report.get("fit_seconds")
         info["n_synthetic"] = int(mixed.is_synthetic.sum())
         return mixed, (), info
 

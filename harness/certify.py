@@ -243,6 +243,26 @@ def run_certification(model: nn.Module, data, config: CertifyConfig | str = "qui
     return {"rows": rows, "trials": trials, "config": config.to_dict(), "provenance": provenance}
 
 
+def make_certify_config(value) -> CertifyConfig:
+    """A `CertifyConfig` from a preset name (``"quick"``, ``"cohen"``), a dict of its fields (``"preset"`` picks the
+    base), or a `CertifyConfig`."""
+    if isinstance(value, CertifyConfig):
+        return value
+    if isinstance(value, str):
+        check_option("certify preset", value, PRESETS)
+        return PRESETS[value]
+    if isinstance(value, dict):
+        d = dict(value)
+        base = PRESETS[check_option("certify preset", d.pop("preset", "quick"), PRESETS)]
+        known = [f for f in base.to_dict() if f != "reduced_samples"]
+        for key in d:
+            if key not in known:
+                check_option("certify key", key, known)
+        return replace(base, **d)
+    raise ConfigError(f"certify must be a preset name ({', '.join(PRESETS)}) or a table of CertifyConfig fields, got "
+                      f"{value!r}.")
+
+
 def with_overrides(config: CertifyConfig, **overrides) -> CertifyConfig:
     """``config`` with the given fields replaced (None values ignored), validated again."""
     return replace(config, **{k: v for k, v in overrides.items() if v is not None})

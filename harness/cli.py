@@ -167,21 +167,28 @@ def _cmd_train(args) -> int:
 
 def _cmd_demo(args) -> int:
     """Train the three models on bundled SCP1, attack them under three threat models, save the results."""
-    from .config import SuiteConfig
-
-    if args.gan:
-        out = _out_dir(args.out)
-        overrides = {"models": _names(args.models)} if args.models else {}
-        config = SuiteConfig.make(args.preset, dataset=args.dataset, **overrides)
-        train, test = _dataset(config.dataset)
-        return _gan_demo(args, config, train, test, out, time.perf_counter())
     from .study import StudyConfig
 
-    study = StudyConfig(dataset=args.dataset, protocol="official", preset=args.preset, models=args.models,
-                        seeds=_seeds(args), device=args.device, out=args.out, resume=args.resume,
-                        cache=not args.no_cache, engine=args.engine or "serial", jobs=args.jobs, ray_address=args.ray_address)
+    common = dict(dataset=args.dataset, protocol="official", preset=args.preset, models=args.models,
+                  device=args.device, out=args.out, resume=args.resume, cache=not args.no_cache,
+                  engine=args.engine or "serial", jobs=args.jobs, ray_address=args.ray_address)
+    if args.gan:
+        study = StudyConfig(**common, **gan_demo_study(args))
+    else:
+        study = StudyConfig(**common, seeds=_seeds(args))
     _check_out(study.out)
     return _run_and_print(study, args, formats=("md", "html", "csv"))
+
+
+def gan_demo_study(args) -> dict:
+    """``demo --gan`` as a study over arms: none, gated EEG-GAN and braindecode augmentation, 3 seeds, the suite
+    of the augmentation comparison (`harness.gan.COMPARISON`)."""
+    from .gan import COMPARISON
+
+    first = _seeds(args)[0] if _seeds(args) else 0
+    ratio = args.gan_ratio
+    arms = ("none", f"gan(ratio={ratio!r},force={'true' if args.force_gan else 'false'})", f"augment(ratio={ratio!r})")
+    return {"seeds": (first, first + 1, first + 2), "arms": arms, "suite": dict(COMPARISON)}
 
 
 def _names(text):
@@ -262,7 +269,7 @@ def _cmd_run(args) -> int:
               "dataset": args.dataset, "subjects": args.subjects, "protocol": args.protocol, "folds": args.folds,
               "models": args.models, "preset": args.preset, "seeds": _seeds(args), "threat": args.threat,
               "attacks": args.attacks, "eps": _float_list(args.eps, "--eps") if args.eps is not None else None,
-              "arms": args.arms,
+              "arms": args.arms, "certify": args.certify,
               "device": args.device, "out": args.out, "resume": args.resume or None, "engine": args.engine,
               "jobs": args.jobs, "ray_address": args.ray_address,
               "cache": False if args.no_cache else None, "paradigm": args.paradigm,
@@ -423,24 +430,6 @@ def _cmd_report(args) -> int:
 
 
 # -- eegrobust demo --gan, eegrobust gan ------------------------------------------------------------------------
-def _gan_demo(args, config, train, test, out, t0) -> int:
-    """``demo --gan``: no augmentation vs EEG-GAN vs braindecode augmentation, seeds 0-2, same attacks."""
-    from .config import SuiteConfig
-    from .gan import COMPARISON, format_comparison, run_gan_comparison
-
-    first = args.seed or 0
-    seeds = (first, first + 1, first + 2)
-    config = SuiteConfig.make(config, **COMPARISON)
-    result = run_gan_comparison(config, train, test, seeds=seeds, gan_ratio=args.gan_ratio,
-                                force_gan=args.force_gan, progress=not args.quiet, device=_device(args.device))
-    paths = result.save(out)
-    _write_reports(result, out, ("md", "html", "csv"))
-    print()
-    print(format_comparison(result))
-    print(f"Results: {paths['json']} and {paths['csv']} ({time.perf_counter() - t0:.0f} s)")
-    return EXIT_OK
-
-
 def _gan_ratio(text: str) -> float:
     from ..data._checks import ConfigError
     from ..data.augment import check_ratio
@@ -694,6 +683,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arms", default=None, metavar="ARM,...",
                    help="training arms, each victim trained once per arm: none (default), augment, gan, noise, "
                         "fgsm_at, pgd_at, trades; parameters as pgd_at(eps=0.05,steps=7)")
+    p.add_argument("--certify", default=None, metavar="PRESET",
+                   help="also certify every victim by randomized smoothing: quick (n=1000) or cohen (n=100000)")
     p.add_argument("--out", default=None, help="study folder (default ./eegrobust-study)")
     add_study_options(p)
     p.set_defaults(func=_cmd_run, seed=None)

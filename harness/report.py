@@ -489,7 +489,34 @@ def arm_tables(result) -> list[Table]:
                "accuracy is reported only when the gradient-masking checks pass on that arm's rows"
                + (" — not verified: " + " | ".join(unverified) + "." if unverified else "; they passed for every arm."))
     return [Table("arms", "Defences: clean against robust accuracy per arm", caption,
-                  ["model", "arm", "seeds", "clean RCA"] + [f"ε={_eps(e)}" for e in eps], body, 2, classes)]
+                  ["model", "arm", "seeds", "clean RCA"] + [f"ε={_eps(e)}" for e in eps], body, 2, classes)
+            ] + _arm_gate_tables(result)
+
+
+def _arm_gate_tables(result) -> list[Table]:
+    """The EEG-GAN quality gates of every victim trained under the ``gan`` arm (from ``provenance["arms"]``)."""
+    prov = result.provenance
+    records = {}
+    for fold in prov.get("folds", [prov]):
+        for key, info in (fold.get("arms") or {}).items():
+            if info.get("gates"):
+                where = "" if "folds" not in prov else f"{fold.get('subject')}/{fold.get('fold')} "
+                records[where + key] = info
+    if not records:
+        return []
+    names = list(dict.fromkeys(n for info in records.values() for n in info["gates"]))
+    marks = next(iter(records.values()))["gates"]
+    body = [[key, "accepted" if info["gates_passed"] else "FORCED", info.get("n_synthetic")]
+            + [info["gates"][n]["value"] if n in info["gates"] else None for n in names] for key, info in records.items()]
+    forced = any(not info["gates_passed"] for info in records.values())
+    caption = ("Quality gates of each gan-arm victim's generator on held-out real training trials, and how many "
+               "synthetic trials it added; a failed gate refuses augmentation"
+               + (" unless forced: THIS RUN FORCED AUGMENTATION PAST A FAILED GATE (gan(force=true))." if forced
+                  else "."))
+    return [Table("gan-gates", "EEG-GAN quality gates", caption,
+                  ["victim", "augmentation", "synthetic"] + [f"{n} ({marks[n]['op']} {fmt(marks[n]['threshold'])})"
+                                                             for n in names], body, 2,
+                  ["fail" if not info["gates_passed"] else "ok" for info in records.values()])]
 
 
 def report_tables(result) -> dict[str, list[Table]]:

@@ -19,6 +19,7 @@ from ..data import load_dataset, make_protocol
 from ..data._checks import ConfigError, check_option
 from .arms import parse_arms
 from .cache import VictimCache
+from .certify import make_certify_config, run_certification
 from .config import PRESETS, SuiteConfig
 from .engines import Engine
 from .plan import check_attacks_planned
@@ -83,6 +84,11 @@ class StudyConfig:
     arms : str, tuple or None
         Training arms (`harness.arms`, e.g. ``"none,pgd_at,trades(beta=1)"`` or a list): every architecture is
         trained once per arm and every arm meets the same attacks (None: the preset's, "none").
+    certify : str, dict or None
+        Also certify every trained victim of every fold by randomized smoothing (`harness.certify`): a preset
+        ("quick": sigma 0.25 and 0.5, n=1000; "cohen": Cohen et al.'s 100 / 100,000 / 0.001) or a table of
+        `CertifyConfig` fields; written to ``certification.csv`` / ``certification.json`` (not in the store: it
+        runs again on resume).
     suite : dict
         Any other `SuiteConfig` field (e.g. ``{"n_trials": 100, "train": {"max_epochs": 30}}``).
     device : {"auto", "cpu", "cuda"}
@@ -118,6 +124,7 @@ class StudyConfig:
     attacks: tuple | None = None
     eps: tuple | None = None
     arms: tuple | None = None
+    certify: str | dict | None = None
     suite: dict = field(default_factory=dict)
     device: str = "auto"
     engine: str = "serial"
@@ -158,6 +165,8 @@ class StudyConfig:
         if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
             raise ConfigError(f"folds must be an integer >= 2, got {self.folds!r}.")
         make_protocol(self.protocol, n_folds=self.folds)  # validates the name
+        if self.certify is not None:
+            make_certify_config(self.certify)
         self.suite_config()  # validates models, threats, attacks, budgets and the suite overrides
 
     # -- the suite each fold runs ----------------------------------------------------------------------------
@@ -299,9 +308,39 @@ def run_study(config, *, progress: bool = True, on_fail: str = "warn", **overrid
     out = Path(config.out)
     result.save(out)
     write_analysis(result, out)
+    if config.certify is not None:
+        result.provenance["certification"] = certify_victims(plans, make_certify_config(config.certify), out,
+                                                             progress=progress)
     n_run = sum(f.provenance["n_cells_run"] for f in folds)
     return StudyResult(result, out, folds, len(cells), n_run, cache.n_trained, cache.n_loaded,
                        time.perf_counter() - t0)
+
+
+def certify_victims(plans, config, out: Path, *, progress: bool = False) -> dict:
+    """Randomized smoothing of every victim of every fold on that fold's test trials; writes ``certification.csv``
+    (one row per fold, victim, sigma and radius) and ``certification.json``; returns what the provenance records."""
+    import json
+
+    import pandas as pd
+
+    from .results import atomic_write
+
+    rows, t0 = [], time.perf_counter()
+    for plan in plans:
+        seen = set()
+        for _, victim, _ in plan.entries:
+            if victim.victim_id in seen:
+                continue
+            seen.add(victim.victim_id)
+            res = run_certification(victim.model, plan.test, config, seed=victim.train_seed or 0,
+                                    model_name=victim.name, progress=progress)
+            rows += [{**plan.keys.as_dict(), "arm": victim.arm, "train_seed": victim.train_seed, **r}
+                     for r in res["rows"]]
+    info = {"config": config.to_dict(), "n_rows": len(rows), "seconds": round(time.perf_counter() - t0, 1),
+            "method": "Cohen, Rosenfeld and Kolter (2019) CERTIFY in budget space; L2 radius in budget units"}
+    atomic_write(out / "certification.csv", pd.DataFrame(rows).to_csv(index=False))
+    atomic_write(out / "certification.json", json.dumps({"rows": rows, **info}, indent=1))
+    return info
 
 
 def _load_study_data(config: StudyConfig):

@@ -233,3 +233,24 @@ def test_report_shows_the_trade_off_per_arm_and_refuses_unverified_robustness(ar
     assert "PGD at least as strong as FGSM" in table.caption
     paths = write_report(arm_suite, tmp_path, formats=("md",))
     assert "Defences: clean against robust accuracy per arm" in paths["md"].read_text()
+
+
+def test_demo_gan_is_a_study_over_arms_and_the_report_shows_the_gates(split, tmp_path, one_torch_thread):
+    import argparse
+
+    from eegrobust.harness.cli import gan_demo_study
+    from eegrobust.harness.report import report_tables
+    from eegrobust.harness.suite import run_suite
+
+    study = gan_demo_study(argparse.Namespace(seeds=None, seed=None, gan_ratio=0.5, force_gan=True))
+    assert study["seeds"] == (0, 1, 2)
+    assert parse_arms(study["arms"]) == ("none", "gan(force=true,ratio=0.5)", "augment(ratio=0.5)")
+    train, test = split
+    config = SuiteConfig(models=("toy",), threat_models=("white_box",), white_box=("fgsm",), epsilons=(0.1,),
+                         train=FAST, arms=("none", "gan(iterations=20,stages=1,force=true)"))
+    with pytest.warns(UserWarning, match="forced"):
+        res = run_suite(config, train=train, test=test, progress=False)
+    keys = [t.key for t in report_tables(res)["summary"]]
+    assert "arms" in keys and "gan-gates" in keys
+    (gates,) = [t for t in report_tables(res)["summary"] if t.key == "gan-gates"]
+    assert gates.rows[0][1] == "FORCED" and "FORCED AUGMENTATION" in gates.caption

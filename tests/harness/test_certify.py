@@ -142,3 +142,28 @@ def test_cli_certify(noisy_toy, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "sigma must be > 0" in err
     assert not (tmp_path / "bad").exists()
+
+
+def test_study_option_certifies_every_victim_of_every_fold(tmp_path):
+    import pandas as pd
+
+    from eegrobust.data import make_synthetic_epochs
+    from eegrobust.harness.study import StudyConfig, run_study
+
+    files = tmp_path / "data"
+    files.mkdir()
+    for sub in (1, 2):
+        make_synthetic_epochs(n_trials=40, random_state=sub).save(files / f"sub-0{sub}_epo.fif", verbose="error")
+    study = StudyConfig(data=(str(files / "sub-*_epo.fif"),), protocol="cross-subject", models=("toy",),
+                        preset="quick", threat=("white",), attacks=("fgsm",), eps=(0.1,), arms="none,noise",
+                        suite={"train": {"max_epochs": 3, "patience": None}}, out=str(tmp_path / "study"),
+                        certify={"sigmas": [0.5], "n0": 20, "n": 100, "n_trials": 4, "radii": [0, 0.25]})
+    res = run_study(study, progress=False)
+    frame = pd.read_csv(res.out / "certification.csv")
+    assert len(frame) == 2 * 2 * 2  # folds x victims (arms) x radii
+    assert set(frame["arm"]) == {"none", "noise"} and set(frame["n"]) == {100}
+    assert res.result.provenance["certification"]["config"]["n0"] == 20
+    with pytest.raises(ConfigError, match="sigma must be > 0"):
+        StudyConfig(dataset="scp1", certify={"sigmas": [0]})
+    with pytest.raises(ConfigError, match="Did you mean 'sigmas'"):
+        StudyConfig(dataset="scp1", certify={"sigma": [0.5]})

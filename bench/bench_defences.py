@@ -142,7 +142,7 @@ def certification(train, test, cache, args) -> dict:
         out["config"] = res["config"]
         out["provenance"] = res["provenance"]
         out["runs"].append({"sigma": sigma, "training": timing,
-                            "clean_rca_base": float((torch.as_tensor(_predict(model, test.X)) ==
+                            "clean_rca_base_all_test_trials": float((torch.as_tensor(_predict(model, test.X)) ==
                                                      torch.as_tensor(test.y)).float().mean()),
                             "rows": [{k: r[k] for k in ("radius", "radius_rms", "certified_accuracy", "abstain_rate",
                                                         "seconds_per_trial", "n_trials")} for r in res["rows"]]})

@@ -54,8 +54,9 @@ ARM_PARAMS: dict[str, dict] = {
 ARMS = tuple(ARM_PARAMS)
 #: Arms whose training crafts adversarial examples (about ``steps + 1`` times the cost of plain training).
 ADVERSARIAL = ("fgsm_at", "pgd_at", "trades")
-#: Largest sensible training budget in unit "rel": a perturbation as large as each channel's own std.
-MAX_REL_EPS = 1.0
+#: Largest sensible training budget per unit: in "rel" a perturbation as large as each channel's own std; in "uV"
+#: 1000 uV, beyond the amplitude of any scalp EEG.
+MAX_EPS = {"rel": 1.0, "uV": 1000.0}
 
 
 def _check_param(arm: str, key: str, value, default):
@@ -86,9 +87,6 @@ def _check_param(arm: str, key: str, value, default):
     if key in ("eps", "sigma", "alpha", "rel_stepsize") and value <= 0:
         fix = " (randomized smoothing needs noise: e.g. noise(sigma=0.25))" if key == "sigma" else ""
         raise ConfigError(f"{where} must be > 0, got {value!r}{fix}.")
-    if key == "eps" and value > MAX_REL_EPS:
-        raise ConfigError(f"{where} = {value!r} is larger than any sensible training budget (<= {MAX_REL_EPS} of "
-                          "each channel's std in unit 'rel'); train at the budgets you evaluate, e.g. eps=0.05.")
     if key == "beta" and value < 0:
         raise ConfigError(f"{where} (TRADES trade-off) must be >= 0, got {value!r}; 6 is the paper's default.")
     if key in ("ratio",) and value < 0:
@@ -160,6 +158,16 @@ class Arm:
     @property
     def adversarial(self) -> bool:
         return self.name in ADVERSARIAL
+
+    def check_unit(self, unit: str) -> "Arm":
+        """Refuse a training budget larger than any sensible one in ``unit`` (`MAX_EPS`); return self."""
+        eps = self.kwargs.get("eps")
+        if eps is not None and unit in MAX_EPS and eps > MAX_EPS[unit]:
+            what = "of each channel's std" if unit == "rel" else "uV"
+            raise ConfigError(f"arm {self.name!r}: eps = {eps!r} is larger than any sensible training budget "
+                              f"(<= {MAX_EPS[unit]:g} {what} in unit {unit!r}); train at the budgets you evaluate, "
+                              "e.g. eps=0.05 in unit 'rel'.")
+        return self
 
     def key(self, unit: str = "rel"):
         """What the victim cache key holds of this arm ("none" stays "none": undefended victims keep their keys)."""
@@ -379,7 +387,7 @@ def train_arm(arch: str, train, arm, *, train_config: dict | None = None, seed: 
     """
     from ..models import TrainConfig, build_model, fit_model
 
-    arm = Arm.make(arm)
+    arm = Arm.make(arm).check_unit(unit)
     config = TrainConfig.from_dict({**(train_config or {}), "seed": seed, "show_progress": progress})
     t0 = time.perf_counter()
     data, callbacks, info = arm.training(train, seed=seed, unit=unit, val_fraction=config.val_fraction,

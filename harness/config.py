@@ -11,7 +11,7 @@ from ..attacks.registry import attack_names
 from ..attacks.substitute import SELECTIONS as SUBSTITUTE_SELECTIONS
 from ..data._checks import ConfigError, check_option
 from ..models import model_names
-from .arms import parse_arms
+from .arms import Arm, parse_arms
 
 THREATS = ("white_box", "gray_box", "black_box", "control")
 #: Base attacks a gray-box or black-box substitute may transfer.
@@ -110,6 +110,9 @@ class SuiteConfig:
             object.__setattr__(self, "query_epsilons", check_epsilons(_tuple(self.query_epsilons)))
         object.__setattr__(self, "train", dict(self.train))
         object.__setattr__(self, "arms", parse_arms(self.arms))
+        if self.unit in BUDGET_UNITS:
+            for arm in self.arms:
+                Arm.make(arm).check_unit(self.unit)
         problems = []
 
         def check(name, value, allowed):

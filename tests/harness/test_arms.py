@@ -52,7 +52,6 @@ def test_arm_spec_strings_dicts_and_labels():
     ("pgd_at(epss=0.1)", "Did you mean 'eps'"),
     ("pgd_at(eps=-0.1)", "must be > 0, got -0.1"),
     ("pgd_at(eps=0)", "must be > 0"),
-    ("fgsm_at(eps=5)", "larger than any sensible training budget"),
     ("trades(beta=-1)", "must be >= 0, got -1.0"),
     ("noise(sigma=0)", "must be > 0, got 0.0"),
     ("noise(sigma=-0.5)", "must be > 0"),
@@ -80,6 +79,11 @@ def test_suite_config_validates_and_round_trips_arms():
         SuiteConfig(arms=("pgd-att",))
     with pytest.raises(ConfigError, match="names no arm"):
         SuiteConfig(arms=())
+    with pytest.raises(ConfigError, match="larger than any sensible training budget"):
+        SuiteConfig(arms="fgsm_at(eps=5)")
+    assert SuiteConfig(arms="fgsm_at(eps=5)", unit="uV").arms == ("fgsm_at(eps=5.0)",)  # 5 uV is sensible
+    with pytest.raises(ConfigError, match="1000 uV"):
+        SuiteConfig(arms="pgd_at(eps=5000)", unit="uV")
 
 
 # -- every arm trains through the one loop and is recorded --------------------------------------------------------
@@ -106,6 +110,11 @@ def test_each_arm_trains_and_is_recorded_in_the_bundle(spec, split, tmp_path, on
         assert model.arm_["n_synthetic"] > 0 and model.arm_["gates_passed"] is False
     clean, _ = _robust_accuracy(loaded, train, test, 0.05, steps=1)
     assert clean > 0  # the restored model predicts
+
+
+def test_train_arm_refuses_a_budget_beyond_the_unit(split):
+    with pytest.raises(ConfigError, match="larger than any sensible"):
+        train_arm("toy", split[0], "pgd_at(eps=2)", train_config=FAST, unit="rel")
 
 
 def test_gan_arm_refuses_a_generator_that_fails_its_gates(split, one_torch_thread):

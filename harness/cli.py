@@ -634,6 +634,18 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def add_model_options(p) -> None:
+    """How to read a saved model (audit, certify): ``--arch``, ``--input-unit``, ``--standardize``, the epochs
+    options and ``--trust-code``."""
+    p.add_argument("--arch", default=None, help="architecture of a bare state dict: eegnet, deep4 or shallow")
+    p.add_argument("--input-unit", default="uV", help="unit the model expects: uV (default) or V")
+    p.add_argument("--standardize", default="none",
+                   help="preprocessing the model expects: none (default) or per-channel")
+    add_epochs_options(p)
+    p.add_argument("--trust-code", action="store_true",
+                   help="allow model formats that are programs (TorchScript): only for files you trust")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="eegrobust", description="Adversarial-robustness harness for EEG BCIs.",
                      epilog="exit codes: 0 passed, 1 a --max-drop threshold exceeded, 2 usage or input error, "
@@ -700,13 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="eegrobust bundle folder, state dict (.pt, with --arch), TorchScript or ONNX file")
     p.add_argument("--data", required=True, help="audit epochs: -epo.fif (or any file data.load_epochs reads)")
     p.add_argument("--train-data", default=None, help="the model's training epochs (enables gray-box)")
-    p.add_argument("--arch", default=None, help="architecture of a bare state dict: eegnet, deep4 or shallow")
-    p.add_argument("--input-unit", default="uV", help="unit the model expects: uV (default) or V")
-    p.add_argument("--standardize", default="none",
-                   help="preprocessing the model expects: none (default) or per-channel")
-    add_epochs_options(p)
-    p.add_argument("--trust-code", action="store_true",
-                   help="allow model formats that are programs (TorchScript): only for files you trust")
+    add_model_options(p)
     p.add_argument("--threat", default="white,gray,black", help="threat models (default white,gray,black)")
     p.add_argument("--attacks", default=None, help="comma-separated attack names (default: the preset's)")
     p.add_argument("--eps", default=None, help="comma-separated budgets (default: the preset's grid)")
@@ -727,13 +733,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data", default=None, help="epochs to certify on: -epo.fif (or any file load_epochs reads)")
     src.add_argument("--dataset", default=None, help="bundled dataset whose test split is certified")
-    p.add_argument("--arch", default=None, help="architecture of a bare state dict: eegnet, deep4 or shallow")
-    p.add_argument("--input-unit", default="uV", help="unit the model expects: uV (default) or V")
-    p.add_argument("--standardize", default="none",
-                   help="preprocessing the model expects: none (default) or per-channel")
-    add_epochs_options(p)
-    p.add_argument("--trust-code", action="store_true",
-                   help="allow model formats that are programs (TorchScript): only for files you trust")
+    add_model_options(p)
     p.add_argument("--sigma", default=None, help="noise levels in budget units (default 0.12,0.25,0.5,1.0)")
     p.add_argument("--n0", type=int, default=None, help="samples that select the class (default 100)")
     p.add_argument("--n", type=int, default=None, help="samples that bound its probability (default 100000)")

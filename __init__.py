@@ -31,7 +31,9 @@ _API = {
     "SuiteResult": "harness.results", "write_report": "harness.report", "assert_robust": "harness.robustness",
     "RobustnessError": "harness.robustness", "parametrize_with_attacks": "harness.robustness",
     "StudyConfig": "harness.study", "run_study": "harness.study", "Cell": "harness.plan",
-    "plan_cells": "harness.plan", "run_cell": "harness.cell", "Store": "harness.store",
+    "plan_fold": "harness.suite", "run_cell": "harness.cell", "Store": "harness.store",
+    "Arm": "harness.arms", "train_arm": "harness.arms", "CertifyConfig": "harness.certify",
+    "certify": "harness.certify", "run_certification": "harness.certify", "SmoothedClassifier": "harness.certify",
 }
 
 __all__ = sorted(_API)

@@ -23,12 +23,22 @@ def _readme_block(first_line: str) -> str:
     return block
 
 
+def _resolves(module, name) -> bool:
+    try:
+        getattr(module, name)
+    except AttributeError:
+        return False
+    return True
+
+
 def test_public_api_in_one_namespace():
     import eegrobust
 
     missing = [name for name in PUBLIC if not hasattr(eegrobust, name)]
     assert not missing
     assert set(PUBLIC) <= set(eegrobust.__all__)
+    unresolved = [name for name in eegrobust.__all__ if not _resolves(eegrobust, name)]
+    assert not unresolved, unresolved  # every name __all__ promises exists
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         eegrobust.nope  # noqa: B018
 

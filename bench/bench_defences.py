@@ -203,7 +203,7 @@ def main():
                 if not todo:
                     continue
                 t0 = time.perf_counter()
-                got = measure(arch, tuple(dict.fromkeys(("none", *todo))), seed, train, test, cache)
+                got = measure(arch, tuple(todo), seed, train, test, cache)
                 results += [r for r in got if r["arm"] in todo]
                 print(f"{arch} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
                 for r in got:

@@ -388,10 +388,10 @@ def _cmd_certify(args) -> int:
 
     import pandas as pd
 
-    tmp = out / ".certification.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, out / "certification.json")
-    pd.DataFrame(result["rows"]).to_csv(out / "certification.csv", index=False)
+    from .results import atomic_write
+
+    atomic_write(out / "certification.json", json.dumps(result, indent=1))
+    atomic_write(out / "certification.csv", pd.DataFrame(result["rows"]).to_csv(index=False))
     note = (f" (n={config.n} < Cohen's 100,000: certificates are looser, still valid at alpha {config.alpha:g})"
             if config.reduced else "")
     print(f"Certified accuracy of the smoothed model on {result['rows'][0]['n_trials']} trials, "

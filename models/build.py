@@ -11,7 +11,6 @@ import torch
 
 from ..data._checks import ConfigError, check_option
 from ..data.containers import EEGData
-
 from ._seed import seeded
 from .decoder import EEGDecoder
 from .layers import fast_input_gradients

@@ -8,9 +8,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from eegrobust.models import build_model
-from eegrobust.models.layers import CombinedConv, Conv1dCombinedConv, fast_input_gradients
+from eegrobust.models.layers import (
+    CombinedConv,
+    Conv1dCombinedConv,
+    fast_input_gradients,
+)
 
 SHAPE = dict(n_chans=6, n_times=512, sfreq=128.0, n_outputs=2)
 
@@ -83,7 +86,6 @@ def test_fast_input_gradients_leaves_other_models_alone():
 def test_foreign_braindecode_state_dict_loads_switched(tmp_path):
     """A ShallowFBCSPNet saved by plain braindecode loads with the switch and predicts what braindecode predicts."""
     from braindecode.models import ShallowFBCSPNet
-
     from eegrobust.data import epochs_to_data, make_synthetic_epochs
     from eegrobust.harness.loaders import load_victim
 

@@ -161,7 +161,9 @@ def run_cell(cell: Cell, victim: nn.Module, ctx: FoldContext, *, keep_example: b
         X_adv = data.X.copy()
         if out is not None:
             X_adv[idx] = out.X_adv
-        adv = _predict_checked(victim, X_adv, attack.name, eps) if out is not None else clean.copy()
+        adv = clean.copy()  # trials not attacked keep their clean input, so their clean prediction
+        if out is not None:
+            adv[idx] = _predict_checked(victim, out.X_adv, attack.name, eps)
         fooled = (adv[idx] != data.y[idx]) & correct
         row = {
             **keys, "threat_model": spec.threat_model, "attack": attack.name, "substitute": spec.substitute,

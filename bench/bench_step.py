@@ -1,11 +1,14 @@
-"""Cost of one attack step (forward pass and input gradient, frozen weights) per architecture, with braindecode's
-merged ``conv2d`` (``CombinedConv``) against eegrobust's ``conv1d`` form of it (`models.layers`).
+"""Cost of one attack step and of one prediction pass per architecture, braindecode's layers against eegrobust's
+faster forms of them (`models.layers.fast_layers`: 1-D convolutions and pooling along time, the merged first layer
+as a ``conv1d`` for input gradients).
 
-On the bundled SCP1 test split (293 trials, 6 channels, 896 samples), cross-entropy summed over the batch, the
-gradient with respect to the microvolt input: what every white-box and transfer step computes. The two forms run
-interleaved (A B A B ...) ``--repeats`` times after a warm-up, so load on the machine hits both alike; reported are
-the median wall and CPU seconds per step, their ratio, and the largest gradient difference relative to the
-gradient's largest entry (float round-off; Deep4Net's max-pooling can route a tie differently).
+On the bundled SCP1 test split (293 trials, 6 channels, 896 samples), in eval mode with frozen weights:
+``step`` is the forward pass and the input gradient of the summed cross-entropy (what every white-box and
+transfer step computes), ``predict`` one forward pass without gradient (what every query of a black-box attack
+and every prediction computes). The two forms run interleaved (A B A B ...) ``--repeats`` times after a warm-up,
+so load on the machine hits both alike; reported are median wall and CPU seconds, their ratios, the largest
+difference of the logits and of the gradient relative to its largest entry (float round-off; Deep4Net's
+max-pooling can route a near-tie differently) and the agreement of predicted labels.
 
     python bench/bench_step.py                # -> bench/step.json
     python bench/bench_step.py --threads 1
@@ -29,7 +32,9 @@ import torch.nn.functional as F  # noqa: E402
 from eegrobust.attacks.base import eval_mode  # noqa: E402
 from eegrobust.data import epochs_to_data, load_bundled  # noqa: E402
 from eegrobust.models import build_model  # noqa: E402
-from eegrobust.models.layers import CombinedConv, Conv1dCombinedConv  # noqa: E402
+from eegrobust.models.layers import SWITCHES  # noqa: E402
+
+BASES = {new: old for old, new in SWITCHES.items()}
 
 
 def _step(model, X, y):
@@ -39,39 +44,49 @@ def _step(model, X, y):
     return grad
 
 
-def _set_form(model, cls):
-    for m in model.modules():
-        if isinstance(m, CombinedConv):
-            m.__class__ = cls
+def _predict(model, X, y):
+    with torch.no_grad():
+        return model(X)
+
+
+def _set_form(modules, fast: bool):
+    for m, fast_cls in modules:
+        m.__class__ = fast_cls if fast else BASES[fast_cls]
 
 
 def measure(arch, train, X, y, repeats):
     model = build_model(arch, train, random_state=0)
-    merged = [m for m in model.modules() if isinstance(m, CombinedConv)]
-    out = {"arch": arch, "merged_layers": len(merged)}
-    forms = {"braindecode_conv2d": CombinedConv, "eegrobust_conv1d": Conv1dCombinedConv}
-    times = {k: {"wall": [], "cpu": []} for k in forms}
-    grads = {}
+    switched = [(m, type(m)) for m in model.modules() if type(m) in BASES]
+    out = {"arch": arch, "switched_layers": sorted({t.__name__ for _, t in switched})}
+    forms = {"braindecode": False, "eegrobust": True}
     with eval_mode(model):
-        for name, cls in forms.items():  # warm-up, and the gradients compared
-            _set_form(model, cls)
-            grads[name] = _step(model, X, y)
-        for _ in range(repeats):
-            for name, cls in forms.items():
-                _set_form(model, cls)
-                t0, c0 = time.perf_counter(), time.process_time()
-                _step(model, X, y)
-                times[name]["wall"].append(time.perf_counter() - t0)
-                times[name]["cpu"].append(time.process_time() - c0)
-    _set_form(model, Conv1dCombinedConv)
-    for name in forms:
-        out[f"{name}_wall_s"] = round(float(np.median(times[name]["wall"])), 4)
-        out[f"{name}_cpu_s"] = round(float(np.median(times[name]["cpu"])), 4)
-    out["speedup_wall"] = round(out["braindecode_conv2d_wall_s"] / out["eegrobust_conv1d_wall_s"], 2)
-    out["speedup_cpu"] = round(out["braindecode_conv2d_cpu_s"] / out["eegrobust_conv1d_cpu_s"], 2)
-    g0, g1 = grads["braindecode_conv2d"], grads["eegrobust_conv1d"]
-    out["max_rel_grad_diff"] = float((g0 - g1).abs().max() / g0.abs().max())
-    out["grad_sign_agreement"] = float((g0.sign() == g1.sign()).float().mean())
+        for what, fn in (("step", _step), ("predict", _predict)):
+            times = {k: {"wall": [], "cpu": []} for k in forms}
+            values = {}
+            for name, fast in forms.items():  # warm-up, and the values compared
+                _set_form(switched, fast)
+                values[name] = fn(model, X, y)
+            for _ in range(repeats):
+                for name, fast in forms.items():
+                    _set_form(switched, fast)
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    fn(model, X, y)
+                    times[name]["wall"].append(time.perf_counter() - t0)
+                    times[name]["cpu"].append(time.process_time() - c0)
+            for name in forms:
+                out[f"{what}_{name}_wall_s"] = round(float(np.median(times[name]["wall"])), 4)
+                out[f"{what}_{name}_cpu_s"] = round(float(np.median(times[name]["cpu"])), 4)
+            for kind in ("wall", "cpu"):
+                out[f"{what}_speedup_{kind}"] = round(out[f"{what}_braindecode_{kind}_s"]
+                                                      / out[f"{what}_eegrobust_{kind}_s"], 2)
+            v0, v1 = values["braindecode"], values["eegrobust"]
+            if what == "step":
+                out["max_rel_grad_diff"] = float((v0 - v1).abs().max() / v0.abs().max())
+                out["grad_sign_agreement"] = float((v0.sign() == v1.sign()).float().mean())
+            else:
+                out["max_abs_logit_diff"] = float((v0 - v1).abs().max())
+                out["label_agreement"] = float((v0.argmax(1) == v1.argmax(1)).float().mean())
+    _set_form(switched, True)
     return out
 
 
@@ -85,16 +100,18 @@ def main():
     torch.set_num_threads(args.threads)
     train, test = (epochs_to_data(e) for e in load_bundled("scp1"))
     X, y = torch.from_numpy(test.X).float(), torch.from_numpy(test.y).long()
+    load_before = [round(v, 2) for v in os.getloadavg()]
     rows = []
     for arch in args.models.split(","):
         rows.append(measure(arch.strip(), train, X, y, args.repeats))
         print(rows[-1], flush=True)
-    load = os.getloadavg()
     payload = {"dataset": "scp1", "n_trials": len(X), "torch_threads": args.threads, "repeats": args.repeats,
                "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
-               "torch": torch.__version__, "load_after": [round(v, 2) for v in load],
-               "what": "one attack step: forward and input gradient of the summed cross-entropy, weights frozen, "
-                       "eval mode; median over interleaved repeats", "results": rows}
+               "torch": torch.__version__, "load_before": load_before,
+               "load_after": [round(v, 2) for v in os.getloadavg()],
+               "what": "eval mode, frozen weights; step: forward and input gradient of the summed cross-entropy; "
+                       "predict: one forward pass without gradient; median over interleaved repeats",
+               "results": rows}
     Path(args.out).write_text(json.dumps(payload, indent=1))
 
 

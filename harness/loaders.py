@@ -132,7 +132,7 @@ def _braindecode_net(arch: str, data: EEGData, state: dict) -> nn.Module:
     """The braindecode class of ``arch`` with braindecode's defaults (a foreign checkpoint used those), else
     eegrobust's sfreq-scaled settings; the first that fits the state dict wins."""
     from ..models import build_model
-    from ..models.layers import fast_input_gradients
+    from ..models.layers import fast_layers
     from ..models.registry import get_spec
 
     cls = get_spec(arch).net_class()
@@ -147,7 +147,7 @@ def _braindecode_net(arch: str, data: EEGData, state: dict) -> nn.Module:
     for net in candidates:
         try:
             _load_state(net, state, arch)
-            return fast_input_gradients(net).eval()
+            return fast_layers(net).eval()
         except ModelFileError as err:
             error = error or err
     raise error

@@ -13,7 +13,7 @@ from ..data._checks import ConfigError, check_option
 from ..data.containers import EEGData
 from ._seed import seeded
 from .decoder import EEGDecoder
-from .layers import fast_input_gradients
+from .layers import fast_layers
 from .registry import get_spec
 
 _SIGNAL_KEYS = ("n_chans", "n_outputs", "n_times", "sfreq")
@@ -126,7 +126,7 @@ def instantiate(name: str, init_kwargs: dict, *, ch_names, sfreq: float, classes
             net = spec.build(**init_kwargs)
         except (RuntimeError, ValueError) as err:
             raise ConfigError(f"could not build model {name!r} with {init_kwargs}: {err}") from err
-    return EEGDecoder(fast_input_gradients(net), arch=name, init_kwargs=init_kwargs, ch_names=ch_names, sfreq=sfreq,
+    return EEGDecoder(fast_layers(net), arch=name, init_kwargs=init_kwargs, ch_names=ch_names, sfreq=sfreq,
                       classes=classes)
 
 

@@ -1,30 +1,36 @@
-"""models.layers: braindecode's merged conv2d switched to its conv1d form for input gradients only.
+"""models.layers: braindecode's height-axis layers switched to their 1-D forms for evaluation and attacks.
 
-The switch must be invisible except for speed: same outputs, same input gradients (float round-off), the same state
-dict, and braindecode's own code path whenever weights train or no gradient is asked for."""
+The switch must be invisible except for speed: same outputs and input gradients (float round-off), the same state
+dict, and braindecode's own ops whenever the model trains."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from eegrobust.models import build_model
 from eegrobust.models.layers import (
-    CombinedConv,
+    SWITCHES,
+    AvgPool2dAlongTime,
     Conv1dCombinedConv,
-    fast_input_gradients,
+    Conv2dAlongTime,
+    MaxPool2dAlongTime,
+    fast_layers,
 )
 
-SHAPE = dict(n_chans=6, n_times=512, sfreq=128.0, n_outputs=2)
+SHAPE = {"n_chans": 6, "n_times": 512, "sfreq": 128.0, "n_outputs": 2}
+BASES = {new: old for old, new in SWITCHES.items()}
 
 
 def _pair(arch):
-    """The eegrobust model (switched) and the same weights under braindecode's own class."""
+    """The eegrobust model (switched) and the same weights under braindecode's own classes."""
     model = build_model(arch, **SHAPE, random_state=0).eval()
     ref = build_model(arch, **SHAPE, random_state=0).eval()
     for m in ref.modules():
-        if isinstance(m, Conv1dCombinedConv):
-            m.__class__ = CombinedConv
+        if type(m) in BASES:
+            m.__class__ = BASES[type(m)]
     ref.load_state_dict(model.state_dict())
     return model, ref
 
@@ -35,11 +41,14 @@ def _input_grad(model, X, y):
     return grad
 
 
-@pytest.mark.parametrize("arch", ["shallow", "deep4"])
-def test_models_are_switched_and_state_dict_unchanged(arch):
+@pytest.mark.parametrize("arch, expected", [
+    ("shallow", {Conv1dCombinedConv, Conv2dAlongTime, AvgPool2dAlongTime}),
+    ("deep4", {Conv1dCombinedConv, Conv2dAlongTime, MaxPool2dAlongTime}),
+])
+def test_models_are_switched_and_state_dict_unchanged(arch, expected):
     model, ref = _pair(arch)
-    switched = [m for m in model.modules() if isinstance(m, CombinedConv)]
-    assert switched and all(type(m) is Conv1dCombinedConv for m in switched)
+    assert {type(m) for m in model.modules()} & set(BASES) == expected
+    assert not {type(m) for m in ref.modules()} & set(BASES)
     assert list(model.state_dict()) == list(ref.state_dict())
 
 
@@ -47,11 +56,11 @@ def test_models_are_switched_and_state_dict_unchanged(arch):
 def test_same_outputs_and_input_gradients(arch):
     model, ref = _pair(arch)
     for p in list(model.parameters()) + list(ref.parameters()):
-        p.requires_grad_(False)  # an attack freezes the weights: the conv1d path
+        p.requires_grad_(False)  # an attack freezes the weights
     torch.manual_seed(1)
     X, y = torch.randn(8, 6, 512) * 20, torch.arange(8) % 2
-    with torch.no_grad():
-        torch.testing.assert_close(model(X), ref(X), rtol=1e-4, atol=1e-4)
+    with torch.no_grad():  # prediction
+        torch.testing.assert_close(model(X), ref(X), rtol=1e-5, atol=1e-5)
     g, g_ref = _input_grad(model, X, y), _input_grad(ref, X, y)
     scale = g_ref.abs().max()
     assert scale > 0
@@ -61,31 +70,79 @@ def test_same_outputs_and_input_gradients(arch):
     assert float((torch.sign(g) == torch.sign(g_ref)).float().mean()) > 0.999
 
 
-def test_conv1d_path_taken_only_for_frozen_weights(monkeypatch):
+@pytest.mark.parametrize("arch", ["shallow", "deep4"])
+def test_training_runs_braindecode_ops(arch, monkeypatch):
+    """In train mode no 1-D op runs: a trained victim is bit for bit what braindecode trains."""
+    model, ref = _pair(arch)
+    calls = []
+    for name in ("conv1d", "max_pool1d", "avg_pool1d"):
+        op = getattr(F, name)
+        monkeypatch.setattr(F, name, lambda *a, _op=op, _n=name, **k: calls.append(_n) or _op(*a, **k))
+    model.train(), ref.train()
+    X = torch.randn(4, 6, 512) * 20
+    torch.manual_seed(3)
+    out = model(X)
+    torch.manual_seed(3)  # the same dropout masks
+    assert torch.equal(out, ref(X))
+    out.sum().backward()
+    assert calls == []
+    model.eval()
+    with torch.no_grad():
+        model(X)
+    assert calls and "conv1d" in calls
+
+
+def test_combined_conv_conv1d_only_for_frozen_weights(monkeypatch):
     layer = next(m for m in build_model("shallow", **SHAPE, random_state=0).modules()
-                 if isinstance(m, Conv1dCombinedConv))
+                 if isinstance(m, Conv1dCombinedConv)).eval()
     calls, conv1d = [], F.conv1d
     monkeypatch.setattr(F, "conv1d", lambda *a, **k: calls.append(1) or conv1d(*a, **k))
     x = torch.randn(2, 1, 512, 6, requires_grad=True)
-    layer(x)  # weights train: braindecode's conv2d (training stays bit for bit braindecode's)
+    layer(x)  # weights need gradients: braindecode's conv2d
     with torch.no_grad():
-        layer(x.detach())  # prediction: conv2d
+        layer(x.detach())  # prediction: braindecode's conv2d (its sum order, so clean predictions are identical)
     assert calls == []
     for p in layer.parameters():
         p.requires_grad_(False)
     assert layer(x).requires_grad and calls == [1]
 
 
-def test_fast_input_gradients_leaves_other_models_alone():
+@pytest.mark.parametrize("layer, shape", [
+    (nn.Conv2d(3, 4, (5, 1), stride=(2, 1), padding=(2, 0), dilation=(2, 1), groups=1), (2, 3, 40, 1)),
+    (nn.Conv2d(4, 4, (3, 1), groups=4, bias=False), (2, 4, 30, 1)),
+    (nn.MaxPool2d((3, 1), stride=(2, 1), padding=(1, 0), ceil_mode=True), (2, 3, 31, 1)),
+    (nn.MaxPool2d((3, 1)), (2, 3, 31, 1)),
+    (nn.AvgPool2d((4, 1), stride=(3, 1), padding=(2, 0), count_include_pad=False), (2, 3, 31, 1)),
+    (nn.AvgPool2d((4, 1), ceil_mode=True), (2, 3, 31, 1)),
+])
+def test_1d_forms_match_the_2d_ops_and_fall_back_for_other_shapes(layer, shape):
+    ref = type(layer)
+    net = fast_layers(nn.Sequential(layer)).eval()
+    assert type(net[0]) is SWITCHES[ref]
+    x = torch.randn(*shape, requires_grad=True)
+    out = net(x)
+    expected = ref.forward(net[0], x)
+    torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)
+    g, = torch.autograd.grad(out.sum(), x)
+    g_ref, = torch.autograd.grad(expected.sum(), x)
+    torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-5)
+    wide = torch.randn(shape[0], shape[1], shape[2], 3)  # width 3: not a time-only input, the 2-D op runs
+    torch.testing.assert_close(net(wide), ref.forward(net[0], wide))
+
+
+def test_fast_layers_leaves_other_models_alone():
     model = build_model("eegnet", **SHAPE, random_state=0)
     before = [type(m) for m in model.modules()]
-    assert fast_input_gradients(model) is model
+    assert fast_layers(model) is model
     assert [type(m) for m in model.modules()] == before
+    other = fast_layers(nn.Sequential(nn.Conv2d(2, 2, (1, 5)), nn.AvgPool2d((1, 4)), nn.Conv2d(2, 2, 1)))
+    assert [type(m) for m in other] == [nn.Conv2d, nn.AvgPool2d, nn.Conv2d]
 
 
 def test_foreign_braindecode_state_dict_loads_switched(tmp_path):
     """A ShallowFBCSPNet saved by plain braindecode loads with the switch and predicts what braindecode predicts."""
     from braindecode.models import ShallowFBCSPNet
+
     from eegrobust.data import epochs_to_data, make_synthetic_epochs
     from eegrobust.harness.loaders import load_victim
 
@@ -93,8 +150,8 @@ def test_foreign_braindecode_state_dict_loads_switched(tmp_path):
     torch.manual_seed(0)
     foreign = ShallowFBCSPNet(n_chans=6, n_outputs=data.n_classes, n_times=512).eval()
     torch.save(foreign.state_dict(), tmp_path / "shallow.pt")
-    model, info = load_victim(tmp_path / "shallow.pt", data, arch="shallow")
-    assert any(type(m) is Conv1dCombinedConv for m in model.modules())
+    model, _ = load_victim(tmp_path / "shallow.pt", data, arch="shallow")
+    assert {type(m) for m in model.modules()} >= {Conv1dCombinedConv, AvgPool2dAlongTime}
     X = torch.from_numpy(data.X)
     with torch.no_grad():
-        torch.testing.assert_close(model(X), foreign(X), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(model(X), foreign(X), rtol=1e-5, atol=1e-5)

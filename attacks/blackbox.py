@@ -119,6 +119,10 @@ class HopSkipJump(Attack):
         Per-trial query budget.
     gradient_evals : int >= 1, default=50
         Queries per trial to estimate the boundary's normal in each iteration.
+    chunk : int >= 1, default=32
+        Trials per foolbox run (foolbox holds ``gradient_evals`` noisy copies of each trial of a run in memory,
+        several times over). Trials are searched independently; the chunk changes only which random numbers a
+        trial draws.
     """
 
     name = "hopskipjump"
@@ -126,9 +130,10 @@ class HopSkipJump(Attack):
     minimal = True
     nested = False
 
-    def __init__(self, *, max_queries: int = 1000, gradient_evals: int = 50):
+    def __init__(self, *, max_queries: int = 1000, gradient_evals: int = 50, chunk: int = 32):
         self.max_queries = check_int("HopSkipJump", "max_queries", max_queries, why=" queries per trial")
         self.gradient_evals = check_int("HopSkipJump", "gradient_evals", gradient_evals)
+        self.chunk = check_int("HopSkipJump", "chunk", chunk, why=" trials per foolbox run")
 
     def _target(self, victim):
         return QueryOracle(victim, scores=False)
@@ -156,12 +161,15 @@ class HopSkipJump(Attack):
         if len(idx) and steps > 0:
             attack = fb.attacks.HopSkipJumpAttack(steps=steps, initial_gradient_eval_steps=self.gradient_evals,
                                                   max_gradient_eval_steps=self.gradient_evals, constraint="linf")
-            oracle.rows = idx  # foolbox queries the whole batch every time: row j is trial idx[j]
-            try:
-                run_foolbox(attack, oracle, S[idx], y[idx], budget=None, bounds=bounds,
-                            starting_points=((S_start[idx] - bounds.low) / bounds.span).clamp(0, 1))
-            except QueryBudgetExceeded:  # the budget ends the search; the oracle kept the best query
-                pass
+            # foolbox draws the gradient-estimation noise of a whole batch at once (gradient_evals copies of every
+            # trial, several tensors of that size): trials run ``chunk`` at a time to bound memory
+            for part in torch.split(idx, self.chunk):
+                oracle.rows = part  # foolbox queries the whole batch every time: row j is trial part[j]
+                try:
+                    run_foolbox(attack, oracle, S[part], y[part], budget=None, bounds=bounds,
+                                starting_points=((S_start[part] - bounds.low) / bounds.span).clamp(0, 1))
+                except QueryBudgetExceeded:  # the budget ends the search; the oracle kept the best query
+                    pass
             oracle.rows = None
         self._queries = oracle.trial_queries.astype(float)
         self._queries_at = oracle.queries_at

@@ -48,6 +48,7 @@ class QueryOracle(nn.Module):
         self.n_queries = 0
         self._clean = None
         self.margin_tol = 1e-4
+        self.batch_size = 512  # rows per forward pass of the victim (bounds memory; the rows are independent)
 
     def forward(self, S, rows=None):
         S = torch.as_tensor(S)
@@ -55,8 +56,8 @@ class QueryOracle(nn.Module):
             raise QueryBudgetExceeded(f"query budget of {self.max_queries} exhausted")  # refused: not counted
         rows = self._rows(S, rows)
         self.n_queries += len(S)
-        with torch.no_grad():
-            out = self.victim(S)
+        with torch.no_grad():  # in chunks: foolbox's gradient estimates send tens of thousands of rows at once
+            out = torch.cat([self.victim(S[i:i + self.batch_size]) for i in range(0, len(S), self.batch_size)])
         if self._clean is not None:
             self._book(S, out, rows)
         if self.scores:

@@ -98,10 +98,12 @@ def test_square_stops_when_label_flips(trained_toy, attack_eval, acc):
     assert np.all(out.n_queries[fooled] < 200)
 
 
-def test_hopskipjump_within_query_budget(victim, attack_eval):
+@pytest.mark.parametrize("chunk", [32, 3], ids=["one-run", "chunked"])
+def test_hopskipjump_within_query_budget(victim, attack_eval, chunk):
     X, y = attack_eval.X, attack_eval.y
+    assert len(X) > 3  # "chunked" splits the trials into several foolbox runs
     counted = CountingModel(victim)
-    outputs = HopSkipJump(max_queries=300)(counted, X, y, epsilons=(0.0, 0.5, 1.0))
+    outputs = HopSkipJump(max_queries=300, chunk=chunk)(counted, X, y, epsilons=(0.0, 0.5, 1.0))
     for out in outputs:
         assert out.n_queries.shape == (len(X),)
         assert np.all(out.n_queries <= 300)

@@ -110,6 +110,12 @@ def test_bad_random_state(trained_toy, attack_eval):
         make_attack("noise")(trained_toy, attack_eval.X, attack_eval.y, epsilons=(0.1,), random_state="0")
 
 
+@pytest.mark.parametrize("value", [0, -1, 1.5], ids=["zero", "negative", "float"])
+def test_hopskipjump_chunk_must_be_positive_int(value):
+    with pytest.raises(ValueError, match="chunk"):
+        HopSkipJump(chunk=value)
+
+
 @pytest.mark.parametrize("cls", [SquareAttack, HopSkipJump])
 @pytest.mark.parametrize("value", [0, -5, 2.5, None], ids=["zero", "negative", "float", "none"])
 def test_query_budget_must_be_positive_int(cls, value):

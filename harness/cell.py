@@ -9,6 +9,7 @@ over attacks can be taken per trial later and confusion matrices derived without
 from __future__ import annotations
 
 import ctypes
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -206,18 +207,19 @@ def release_memory() -> None:
     An attack allocates and frees many large tensors of different sizes; glibc keeps the freed pages in its heap,
     so a study's resident memory grew cell after cell (the standard demo from 1.0 to 1.85 GB; with the trim after
     every cell it stays near 1.0-1.3 GB between cells, bench/demo.json's peak_rss_mb)."""
-    global _LIBC
-    if _LIBC is None:
-        try:
-            _LIBC = ctypes.CDLL("libc.so.6")
-            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
-        except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to trim
-            _LIBC = False
-    if _LIBC:
-        _LIBC.malloc_trim(0)
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
-_LIBC = None
+@functools.cache
+def _glibc():
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to trim
+        return None
+    return libc
 
 
 def record_victim(result: CellResult, victim: nn.Module, victim_hash: str) -> CellResult:

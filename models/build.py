@@ -11,6 +11,7 @@ import torch
 
 from ..data._checks import ConfigError, check_option
 from ..data.containers import EEGData
+
 from ._seed import seeded
 from .decoder import EEGDecoder
 from .layers import fast_layers

@@ -101,15 +101,11 @@ def fast_layers(net: nn.Module) -> nn.Module:
 
     Only layers whose 2-D op runs along the height axis are switched: a ``Conv2d`` with a ``(k, 1)`` kernel (k > 1),
     a pooling layer with a ``(k, 1)`` window, every ``CombinedConv`` (EEGNet, whose kernels run along the last
-    axis, keeps all its layers). The forms check the input's shape at every call
-    and fall back to the 2-D op for anything else."""
+    axis, keeps all its layers). The forms check the input's shape at every call and fall back to the 2-D op
+    for anything else."""
     for module in net.modules():
         new = SWITCHES.get(type(module))
-        if new is None or new is Conv1dCombinedConv:
-            if new is not None:
-                module.__class__ = new
-            continue
-        kernel = _pair(module.kernel_size)
-        if kernel[1] == 1 and kernel[0] > 1:
+        if new is Conv1dCombinedConv or (new is not None and _pair(module.kernel_size)[1] == 1
+                                         and _pair(module.kernel_size)[0] > 1):
             module.__class__ = new
     return net

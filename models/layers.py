@@ -1,21 +1,22 @@
-"""Faster forms of braindecode's layers for evaluation and attacks (Deep4Net, ShallowFBCSPNet); same numbers.
+"""Faster forms of braindecode's layers (Deep4Net, ShallowFBCSPNet, EEGNet); the same sums, float round-off apart.
 
 braindecode's Deep4Net and ShallowFBCSPNet keep time on the *height* axis of a ``(batch, features, time, 1)``
 tensor: their convolutions have ``(k, 1)`` kernels and their pooling ``(k, 1)`` windows, and the first layer
 (``CombinedConv``) merges the temporal and spatial filters into one ``conv2d`` with one input channel whose kernel
-spans every electrode. oneDNN (mkldnn) runs these shapes slowly on CPU; the same operations written along the last
-axis (``conv1d``, ``max_pool1d``, ``avg_pool1d``) are the same sums and maxima of the same terms and run several times
-faster (per layer and per attack step, wall and CPU time: ``python bench/bench_step.py`` -> ``bench/step.json``).
+spans every electrode. oneDNN (mkldnn) runs these shapes slowly on CPU, forward and backward; the same operations
+written along the last axis (``conv1d``, ``max_pool1d``, ``avg_pool1d``) are the same sums and maxima of the same
+terms and run several times faster (``python bench/bench_step.py`` -> ``bench/step.json``: training step, attack
+step and prediction, wall and CPU time).
 
 `fast_layers` switches, in place, the layers of a network to these subclasses (same parameters, same state dict):
 
-- `Conv2dAlongTime`, `MaxPool2dAlongTime`, `AvgPool2dAlongTime`: the 1-D form in eval mode (prediction, every
-  attack, crafting for adversarial training); in train mode braindecode's own 2-D op, so training is bit for bit
-  braindecode's. The 1-D forms are the same kernels on a transposed layout; their outputs matched the 2-D ones
-  exactly on the bundled shapes (tests/models/test_models_layers.py holds them to float round-off).
-- `Conv1dCombinedConv`: the merged first layer as a ``conv1d`` with the electrodes as input channels, only where
-  its input gradient is asked for through frozen weights (white-box attacks, crafting on a substitute). That sum
-  runs in another order (float round-off), so training and clean predictions keep braindecode's ``conv2d``.
+- `Conv2dAlongTime`, `MaxPool2dAlongTime`, `AvgPool2dAlongTime`: the 1-D form in train and eval mode (training,
+  prediction, every attack). Their outputs match the 2-D ones to float round-off (tests/models/test_models_layers.py).
+- `Conv1dCombinedConv`: the merged first layer as a ``conv1d`` with the electrodes as input channels (the sum runs
+  in another order: float round-off).
+- `FusedEEGNet`: EEGNet in eval mode runs its first block (temporal conv, BatchNorm, depthwise spatial conv,
+  BatchNorm: all linear once BatchNorm uses its running statistics) as one ``conv1d`` over the electrodes; in train
+  mode it is braindecode's EEGNet, module by module.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ try:
     from braindecode.modules import CombinedConv
 except ImportError:  # older braindecode: no merged layer, nothing to switch
     CombinedConv = None
+try:
+    from braindecode.models import EEGNet
+except ImportError:  # older braindecode: EEGNetv4 only, left as it is
+    EEGNet = None
 
 
 def _along_time(x: torch.Tensor, *pairs) -> bool:
@@ -37,10 +42,10 @@ def _along_time(x: torch.Tensor, *pairs) -> bool:
 
 
 class Conv2dAlongTime(nn.Conv2d):
-    """``nn.Conv2d`` with a ``(k, 1)`` kernel, run as ``conv1d`` in eval mode (see the module doc)."""
+    """``nn.Conv2d`` with a ``(k, 1)`` kernel, run as ``conv1d`` (see the module doc)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (self.training or isinstance(self.padding, str) or self.padding_mode != "zeros"
+        if (isinstance(self.padding, str) or self.padding_mode != "zeros"
                 or not _along_time(x, (self.kernel_size, 1), (self.stride, 1), (self.padding, 0), (self.dilation, 1))):
             return super().forward(x)
         return F.conv1d(x[..., 0], self.weight[..., 0], self.bias, self.stride[0], self.padding[0], self.dilation[0],
@@ -48,11 +53,11 @@ class Conv2dAlongTime(nn.Conv2d):
 
 
 class MaxPool2dAlongTime(nn.MaxPool2d):
-    """``nn.MaxPool2d`` with a ``(k, 1)`` window, run as ``max_pool1d`` in eval mode."""
+    """``nn.MaxPool2d`` with a ``(k, 1)`` window, run as ``max_pool1d``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stride = self.stride if self.stride is not None else self.kernel_size
-        if (self.training or self.return_indices
+        if (self.return_indices
                 or not _along_time(x, (self.kernel_size, 1), (stride, 1), (self.padding, 0), (self.dilation, 1))):
             return super().forward(x)
         return F.max_pool1d(x[..., 0], _pair(self.kernel_size)[0], _pair(stride)[0], _pair(self.padding)[0],
@@ -60,11 +65,11 @@ class MaxPool2dAlongTime(nn.MaxPool2d):
 
 
 class AvgPool2dAlongTime(nn.AvgPool2d):
-    """``nn.AvgPool2d`` with a ``(k, 1)`` window, run as ``avg_pool1d`` in eval mode."""
+    """``nn.AvgPool2d`` with a ``(k, 1)`` window, run as ``avg_pool1d``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stride = self.stride if self.stride is not None else self.kernel_size
-        if (self.training or self.divisor_override is not None
+        if (self.divisor_override is not None
                 or not _along_time(x, (self.kernel_size, 1), (stride, 1), (self.padding, 0))):
             return super().forward(x)
         return F.avg_pool1d(x[..., 0], _pair(self.kernel_size)[0], _pair(stride)[0], _pair(self.padding)[0],
@@ -72,16 +77,14 @@ class AvgPool2dAlongTime(nn.AvgPool2d):
 
 
 class Conv1dCombinedConv(CombinedConv if CombinedConv is not None else nn.Module):
-    """braindecode's ``CombinedConv`` with its input gradient computed through ``conv1d`` (see the module doc)."""
+    """braindecode's ``CombinedConv`` computed as one ``conv1d`` over the electrodes (see the module doc)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = self.conv_time.weight
-        if not (torch.is_grad_enabled() and x.requires_grad and not weight.requires_grad
-                and not self.conv_spat.weight.requires_grad and x.ndim == 4 and x.shape[1] == 1
-                and x.shape[3] == self.conv_spat.kernel_size[1]):
+        if not (x.ndim == 4 and x.shape[1] == 1 and x.shape[3] == self.conv_spat.kernel_size[1]
+                and self.conv_time.kernel_size[1] == 1):
             return super().forward(x)
         spat = self.conv_spat.weight[:, :, 0, :]  # (n_spat, n_time, n_chans)
-        merged = torch.einsum("tk,stc->sck", weight[:, 0, :, 0], spat)  # (n_spat, n_chans, kernel)
+        merged = torch.einsum("tk,stc->sck", self.conv_time.weight[:, 0, :, 0], spat)  # (n_spat, n_chans, kernel)
         bias = None
         if self.bias_time:
             bias = spat.sum(-1) @ self.conv_time.bias
@@ -90,22 +93,95 @@ class Conv1dCombinedConv(CombinedConv if CombinedConv is not None else nn.Module
         return F.conv1d(x[:, 0].transpose(1, 2), merged, bias).unsqueeze(-1)
 
 
+class FusedEEGNet(EEGNet if EEGNet is not None else nn.Sequential):
+    """braindecode's EEGNet whose first block runs as one ``conv1d`` in eval mode (see the module doc).
+
+    The block is ``conv_temporal`` (1 input map, ``(1, k)`` kernel) -> ``bnorm_temporal`` -> ``conv_spatial``
+    (depthwise, an ``(n_chans, 1)`` kernel) -> ``bnorm_1``; with BatchNorm's running statistics it maps the
+    ``(batch, 1, n_chans, n_times)`` input linearly, so its weights multiply out into one ``(F2, n_chans, k)``
+    kernel and a bias. A network of another shape runs module by module."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training or not _fusable(self):
+            return super().forward(x)
+        modules = list(self)
+        first = modules.index(self.conv_temporal)
+        for module in modules[:first]:
+            x = module(x)
+        if not (x.ndim == 4 and x.shape[1] == 1 and x.shape[2] == self.conv_spatial.kernel_size[0]):
+            for module in modules[first:]:
+                x = module(x)
+            return x
+        weight, bias = _fused_first_block(self)
+        x = F.conv1d(x[:, 0], weight, bias, padding=self.conv_temporal.padding[1]).unsqueeze(2)
+        for module in modules[modules.index(self.bnorm_1) + 1:]:
+            x = module(x)
+        return x
+
+
+def _fusable(net) -> bool:
+    """The first block is the four layers `FusedEEGNet` fuses, in that order, with shapes it can fuse."""
+    names = [name for name, _ in net.named_children()]
+    order = ["conv_temporal", "bnorm_temporal", "conv_spatial", "bnorm_1"]
+    if not all(n in names for n in order):
+        return False
+    at = names.index("conv_temporal")
+    if names[at:at + 4] != order:
+        return False
+    ct, bt, cs, b1 = (getattr(net, n) for n in order)
+    return (type(ct) in (nn.Conv2d, Conv2dAlongTime) and ct.in_channels == 1 and ct.kernel_size[0] == 1
+            and ct.stride == (1, 1) and ct.dilation == (1, 1) and ct.padding_mode == "zeros"
+            and not isinstance(ct.padding, str) and ct.padding[0] == 0 and ct.groups == 1
+            and isinstance(bt, nn.BatchNorm2d) and isinstance(b1, nn.BatchNorm2d)
+            and bt.track_running_stats and b1.track_running_stats
+            and isinstance(cs, nn.Conv2d) and cs.kernel_size[1] == 1 and cs.stride == (1, 1)
+            and cs.padding in ((0, 0), "valid") and cs.dilation == (1, 1) and cs.groups == ct.out_channels
+            and cs.in_channels == ct.out_channels)
+
+
+def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """BatchNorm in eval mode as ``x * scale + shift``."""
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    shift = -bn.running_mean * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias
+    return scale, shift
+
+
+def _fused_first_block(net) -> tuple[torch.Tensor, torch.Tensor]:
+    """EEGNet's first block as one ``conv1d`` kernel ``(F2, n_chans, k)`` and bias ``(F2,)``."""
+    wt = net.conv_temporal.weight[:, 0, 0, :]  # (F1, k)
+    ws = net.conv_spatial.weight[:, 0, :, 0]  # (F2, n_chans); its parametrization (max-norm) applied
+    s_t, b_t = _bn_affine(net.bnorm_temporal)
+    s_1, b_1 = _bn_affine(net.bnorm_1)
+    group = torch.arange(ws.shape[0], device=ws.device) // (ws.shape[0] // wt.shape[0])  # F1 of each F2 map
+    bias_t = b_t if net.conv_temporal.bias is None else b_t + s_t * net.conv_temporal.bias
+    weight = (s_1 * s_t[group])[:, None, None] * ws[:, :, None] * wt[group][:, None, :]
+    spatial_bias = 0 if net.conv_spatial.bias is None else net.conv_spatial.bias
+    bias = s_1 * (ws.sum(1) * bias_t[group] + spatial_bias) + b_1
+    return weight, bias
+
+
 #: Exact class -> its faster subclass. Subclasses of these (another library's variants) are left alone.
 SWITCHES = {nn.Conv2d: Conv2dAlongTime, nn.MaxPool2d: MaxPool2dAlongTime, nn.AvgPool2d: AvgPool2dAlongTime}
 if CombinedConv is not None:
     SWITCHES[CombinedConv] = Conv1dCombinedConv
+if EEGNet is not None:
+    SWITCHES[EEGNet] = FusedEEGNet
 
 
 def fast_layers(net: nn.Module) -> nn.Module:
     """Switch the layers of ``net`` that have a faster form (`SWITCHES`) in place; return ``net``.
 
-    Only layers whose 2-D op runs along the height axis are switched: a ``Conv2d`` with a ``(k, 1)`` kernel (k > 1),
-    a pooling layer with a ``(k, 1)`` window, every ``CombinedConv`` (EEGNet, whose kernels run along the last
-    axis, keeps all its layers). The forms check the input's shape at every call and fall back to the 2-D op
-    for anything else."""
+    Switched are: a ``Conv2d`` with a ``(k, 1)`` kernel (k > 1) and a pooling layer with a ``(k, 1)`` window (their
+    2-D op runs along the height axis), every ``CombinedConv``, and braindecode's ``EEGNet`` itself (its first block
+    fused in eval mode; its own layers, whose kernels run along the last axis, stay). The forms check the input's
+    shape at every call and fall back to braindecode's op for anything else."""
     for module in net.modules():
         new = SWITCHES.get(type(module))
-        if new is Conv1dCombinedConv or (new is not None and _pair(module.kernel_size)[1] == 1
-                                         and _pair(module.kernel_size)[0] > 1):
+        if new in (Conv1dCombinedConv, FusedEEGNet) or (new is not None and _pair(module.kernel_size)[1] == 1
+                                                         and _pair(module.kernel_size)[0] > 1):
             module.__class__ = new
     return net

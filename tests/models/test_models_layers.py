@@ -1,7 +1,7 @@
-"""models.layers: braindecode's height-axis layers switched to their 1-D forms for evaluation and attacks.
+"""models.layers: braindecode's height-axis layers switched to their 1-D forms, EEGNet's first block fused in eval mode.
 
-The switch must be invisible except for speed: same outputs and input gradients (float round-off), the same state
-dict, and braindecode's own ops whenever the model trains."""
+The switch must be invisible except for speed: same outputs, input gradients and weight gradients (float round-off),
+the same state dict."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from eegrobust.models.layers import (
     AvgPool2dAlongTime,
     Conv1dCombinedConv,
     Conv2dAlongTime,
+    FusedEEGNet,
     MaxPool2dAlongTime,
     fast_layers,
 )
@@ -44,6 +45,7 @@ def _input_grad(model, X, y):
 @pytest.mark.parametrize("arch, expected", [
     ("shallow", {Conv1dCombinedConv, Conv2dAlongTime, AvgPool2dAlongTime}),
     ("deep4", {Conv1dCombinedConv, Conv2dAlongTime, MaxPool2dAlongTime}),
+    ("eegnet", {FusedEEGNet}),
 ])
 def test_models_are_switched_and_state_dict_unchanged(arch, expected):
     model, ref = _pair(arch)
@@ -52,9 +54,24 @@ def test_models_are_switched_and_state_dict_unchanged(arch, expected):
     assert list(model.state_dict()) == list(ref.state_dict())
 
 
-@pytest.mark.parametrize("arch", ["shallow", "deep4"])
+def _random_batchnorm_stats(*models):
+    """Running statistics and affine parameters far from their initial values (as after training)."""
+    gen = torch.Generator().manual_seed(5)
+    for model in models:
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                gen.manual_seed(hash(m.num_features) % 1000)
+                m.running_mean.copy_(torch.randn(m.num_features, generator=gen))
+                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+                with torch.no_grad():
+                    m.weight.copy_(torch.randn(m.num_features, generator=gen))
+                    m.bias.copy_(torch.randn(m.num_features, generator=gen))
+
+
+@pytest.mark.parametrize("arch", ["shallow", "deep4", "eegnet"])
 def test_same_outputs_and_input_gradients(arch):
     model, ref = _pair(arch)
+    _random_batchnorm_stats(model, ref)
     for p in list(model.parameters()) + list(ref.parameters()):
         p.requires_grad_(False)  # an attack freezes the weights
     torch.manual_seed(1)
@@ -70,41 +87,64 @@ def test_same_outputs_and_input_gradients(arch):
     assert float((torch.sign(g) == torch.sign(g_ref)).float().mean()) > 0.999
 
 
-@pytest.mark.parametrize("arch", ["shallow", "deep4"])
-def test_training_runs_braindecode_ops(arch, monkeypatch):
-    """In train mode no 1-D op runs: a trained victim is bit for bit what braindecode trains."""
+@pytest.mark.parametrize("arch", ["shallow", "deep4", "eegnet"])
+def test_training_matches_braindecode(arch, monkeypatch):
+    """Train mode runs the 1-D forms (EEGNet: braindecode's layers, unfused); the outputs and every weight gradient
+    are braindecode's to float round-off, so a trained victim is what braindecode trains."""
     model, ref = _pair(arch)
     calls = []
     for name in ("conv1d", "max_pool1d", "avg_pool1d"):
         op = getattr(F, name)
         monkeypatch.setattr(F, name, lambda *a, _op=op, _n=name, **k: calls.append(_n) or _op(*a, **k))
     model.train(), ref.train()
-    X = torch.randn(4, 6, 512) * 20
+    X, y = torch.randn(4, 6, 512) * 20, torch.tensor([0, 1, 0, 1])
     torch.manual_seed(3)
     out = model(X)
     torch.manual_seed(3)  # the same dropout masks
-    assert torch.equal(out, ref(X))
-    out.sum().backward()
-    assert calls == []
-    model.eval()
-    with torch.no_grad():
-        model(X)
-    assert calls and "conv1d" in calls
+    out_ref = ref(X)
+    torch.testing.assert_close(out, out_ref, rtol=1e-4, atol=1e-5)
+    F.cross_entropy(out, y).backward()
+    F.cross_entropy(out_ref, y).backward()
+    # (a bias followed by training-mode BatchNorm has a zero gradient up to round-off: compare on the common scale)
+    largest = max(float(p.grad.abs().max()) for p in ref.parameters())
+    for (name, p), p_ref in zip(model.named_parameters(), ref.parameters()):
+        scale = max(float(p_ref.grad.abs().max()), 1e-3 * largest)
+        assert float((p.grad - p_ref.grad).abs().max()) < 1e-3 * scale, name
+    assert (calls != []) == (arch != "eegnet")  # EEGNet trains module by module
 
 
-def test_combined_conv_conv1d_only_for_frozen_weights(monkeypatch):
+def test_combined_conv_runs_conv1d_in_every_mode(monkeypatch):
     layer = next(m for m in build_model("shallow", **SHAPE, random_state=0).modules()
-                 if isinstance(m, Conv1dCombinedConv)).eval()
+                 if isinstance(m, Conv1dCombinedConv))
     calls, conv1d = [], F.conv1d
     monkeypatch.setattr(F, "conv1d", lambda *a, **k: calls.append(1) or conv1d(*a, **k))
     x = torch.randn(2, 1, 512, 6, requires_grad=True)
-    layer(x)  # weights need gradients: braindecode's conv2d
+    layer.train()(x)
     with torch.no_grad():
-        layer(x.detach())  # prediction: braindecode's conv2d (its sum order, so clean predictions are identical)
+        layer.eval()(x.detach())
+    assert calls == [1, 1]
+    calls.clear()
+    other = torch.randn(2, 1, 512, 5)  # not this layer's electrodes: braindecode's conv2d (and its error)
+    with pytest.raises(RuntimeError):
+        layer(other)
     assert calls == []
-    for p in layer.parameters():
-        p.requires_grad_(False)
-    assert layer(x).requires_grad and calls == [1]
+
+
+def test_fused_eegnet_eval_only_and_falls_back(monkeypatch):
+    model, ref = _pair("eegnet")
+    _random_batchnorm_stats(model, ref)
+    calls, conv1d = [], F.conv1d
+    monkeypatch.setattr(F, "conv1d", lambda *a, **k: calls.append(1) or conv1d(*a, **k))
+    X = torch.randn(3, 6, 512) * 20
+    with torch.no_grad():
+        out = model(X)
+    assert calls == [1]
+    torch.testing.assert_close(out, ref(X), rtol=1e-5, atol=1e-5)
+    calls.clear()
+    model.net.bnorm_1.track_running_stats = False  # batch statistics in eval mode: not linear, no fusion
+    with torch.no_grad():
+        model(X)
+    assert calls == []
 
 
 @pytest.mark.parametrize("layer, shape", [
@@ -132,9 +172,9 @@ def test_1d_forms_match_the_2d_ops_and_fall_back_for_other_shapes(layer, shape):
 
 def test_fast_layers_leaves_other_models_alone():
     model = build_model("eegnet", **SHAPE, random_state=0)
-    before = [type(m) for m in model.modules()]
-    assert fast_layers(model) is model
-    assert [type(m) for m in model.modules()] == before
+    before = [type(m) for m in model.net.children()]
+    assert fast_layers(model) is model and type(model.net) is FusedEEGNet
+    assert [type(m) for m in model.net.children()] == before  # EEGNet's kernels run along the last axis already
     other = fast_layers(nn.Sequential(nn.Conv2d(2, 2, (1, 5)), nn.AvgPool2d((1, 4)), nn.Conv2d(2, 2, 1)))
     assert [type(m) for m in other] == [nn.Conv2d, nn.AvgPool2d, nn.Conv2d]
 

@@ -7,7 +7,11 @@ results.json: clean accuracy, white-box PGD accuracy per epsilon, the best gray-
 victim, black-box rows with their queries and the substitute agreement, the largest noise-control change, and the
 sanity checks. Writes bench/demo.json.
 
-    python bench/bench_demo.py [--presets quick,standard] [--rerun]
+    python bench/bench_demo.py [--presets quick,standard] [--rerun] [--baseline]
+
+``--baseline`` also runs each preset's first run with braindecode's own layers (`models.layers.SWITCHES`
+emptied, so no 1-D forms and no fused EEGNet) in the same session, and records the speed-up of eegrobust's layers
+over it (wall and CPU); the CPU model is recorded, since per-step costs differ several-fold between machines.
 """
 
 from __future__ import annotations
@@ -72,12 +76,18 @@ def targets(preset: str, summary: dict) -> dict:
     return out
 
 
-def _timed_demo(preset: str, cache: str) -> tuple[dict, dict]:
+#: The demo with braindecode's own layers: the baseline of ``--baseline``.
+BASELINE = ("import sys; import eegrobust.models.layers as layers; layers.SWITCHES.clear(); "
+            "from eegrobust.harness.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def _timed_demo(preset: str, cache: str, baseline: bool = False) -> tuple[dict, dict]:
     """One ``eegrobust demo --preset P`` in a subprocess with ``EEGROBUST_CACHE=cache``: its times and results."""
     with tempfile.TemporaryDirectory() as tmp:
         load_before = os.getloadavg()
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "eegrobust.harness", "demo", "--preset", preset, "--quiet",
+        command = ["-c", BASELINE] if baseline else ["-m", "eegrobust.harness"]
+        proc = subprocess.Popen([sys.executable, *command, "demo", "--preset", preset, "--quiet",
                                  "--out", tmp], env={**os.environ, "EEGROBUST_CACHE": cache})
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own usage (RUSAGE_CHILDREN keeps the max so far)
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -92,11 +102,23 @@ def _timed_demo(preset: str, cache: str) -> tuple[dict, dict]:
             "cells_wall_s": round(sum(r["wall_s"] for r in res["rows"]), 1)}, res
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--presets", default="quick,standard")
     parser.add_argument("--out", default=str(Path(__file__).with_name("demo.json")))
     parser.add_argument("--rerun", action="store_true", help="also time a second run with the victims cached")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also time a first run with braindecode's own layers (the speed-up's baseline)")
     args = parser.parse_args(argv)
     out = Path(args.out)  # presets not run this time keep their last numbers
     report = {"presets": json.loads(out.read_text())["presets"] if out.is_file() else {}}
@@ -107,6 +129,15 @@ def main(argv=None):
         report["presets"][preset] = {**first, **summarize(res)}
         if rerun is not None:
             report["presets"][preset]["rerun_cached"] = rerun
+        if args.baseline:
+            with tempfile.TemporaryDirectory() as cache:
+                base, base_res = _timed_demo(preset, cache, baseline=True)
+            base_summary = summarize(base_res)
+            report["presets"][preset]["baseline_braindecode_layers"] = {
+                **base, "clean_rca": base_summary["clean_rca"], "white_box_pgd": base_summary["white_box_pgd"],
+                "speedup_wall": round(base["wall_s"] / first["wall_s"], 2),
+                "speedup_cpu": round(base["cpu_s"] / first["cpu_s"], 2)}
+        report["presets"][preset]["cpu_model"] = _cpu_model()
         report["presets"][preset]["targets"] = targets(preset, report["presets"][preset])
         print(preset, json.dumps(report["presets"][preset])[:2000])
     out.write_text(json.dumps(report, indent=1))

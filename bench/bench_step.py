@@ -1,11 +1,13 @@
-"""Cost of one attack step and of one prediction pass per architecture, braindecode's layers against eegrobust's
-faster forms of them (`models.layers.fast_layers`: 1-D convolutions and pooling along time, the merged first layer
-as a ``conv1d`` for input gradients).
+"""Cost of one attack step, one prediction pass and one training step per architecture, braindecode's layers against
+eegrobust's faster forms of them (`models.layers.fast_layers`: 1-D convolutions and pooling along time, the merged
+first layer as a ``conv1d``, EEGNet's first block fused into one ``conv1d`` in eval mode).
 
 On the bundled SCP1 test split (293 trials, 6 channels, 896 samples), in eval mode with frozen weights:
 ``step`` is the forward pass and the input gradient of the summed cross-entropy (what every white-box and
 transfer step computes), ``predict`` one forward pass without gradient (what every query of a black-box attack
-and every prediction computes). The two forms run interleaved (A B A B ...) ``--repeats`` times after a warm-up,
+and every prediction computes). ``train`` is one training batch (32 trials, the default batch size) in train mode:
+forward, cross-entropy and the backward pass to every weight (the optimizer's step is the same for both forms and
+left out); the same dropout masks for both forms. The two forms run interleaved (A B A B ...) ``--repeats`` times after a warm-up,
 so load on the machine hits both alike; reported are median wall and CPU seconds, their ratios, the largest
 difference of the logits and of the gradient relative to its largest entry (float round-off; Deep4Net's
 max-pooling can route a near-tie differently) and the agreement of predicted labels.
@@ -17,6 +19,7 @@ max-pooling can route a near-tie differently) and the agreement of predicted lab
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -49,9 +52,35 @@ def _predict(model, X, y):
         return model(X)
 
 
+def _train(model, X, y):
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(0)  # the same dropout masks for both forms
+    F.cross_entropy(model(X[:32]), y[:32]).backward()
+    return torch.cat([p.grad.flatten() for p in model.parameters()])
+
+
 def _set_form(modules, fast: bool):
     for m, fast_cls in modules:
         m.__class__ = fast_cls if fast else BASES[fast_cls]
+
+
+@contextlib.contextmanager
+def _train_mode(model):
+    model.train()
+    try:
+        yield model
+    finally:
+        model.eval()
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def measure(arch, train, X, y, repeats):
@@ -59,10 +88,10 @@ def measure(arch, train, X, y, repeats):
     switched = [(m, type(m)) for m in model.modules() if type(m) in BASES]
     out = {"arch": arch, "switched_layers": sorted({t.__name__ for _, t in switched})}
     forms = {"braindecode": False, "eegrobust": True}
-    with eval_mode(model):
-        for what, fn in (("step", _step), ("predict", _predict)):
-            times = {k: {"wall": [], "cpu": []} for k in forms}
-            values = {}
+    for what, fn in (("step", _step), ("predict", _predict), ("train", _train)):
+        times = {k: {"wall": [], "cpu": []} for k in forms}
+        values = {}
+        with eval_mode(model) if what != "train" else _train_mode(model):
             for name, fast in forms.items():  # warm-up, and the values compared
                 _set_form(switched, fast)
                 values[name] = fn(model, X, y)
@@ -73,19 +102,21 @@ def measure(arch, train, X, y, repeats):
                     fn(model, X, y)
                     times[name]["wall"].append(time.perf_counter() - t0)
                     times[name]["cpu"].append(time.process_time() - c0)
-            for name in forms:
-                out[f"{what}_{name}_wall_s"] = round(float(np.median(times[name]["wall"])), 4)
-                out[f"{what}_{name}_cpu_s"] = round(float(np.median(times[name]["cpu"])), 4)
-            for kind in ("wall", "cpu"):
-                out[f"{what}_speedup_{kind}"] = round(out[f"{what}_braindecode_{kind}_s"]
-                                                      / out[f"{what}_eegrobust_{kind}_s"], 2)
-            v0, v1 = values["braindecode"], values["eegrobust"]
-            if what == "step":
-                out["max_rel_grad_diff"] = float((v0 - v1).abs().max() / v0.abs().max())
-                out["grad_sign_agreement"] = float((v0.sign() == v1.sign()).float().mean())
-            else:
-                out["max_abs_logit_diff"] = float((v0 - v1).abs().max())
-                out["label_agreement"] = float((v0.argmax(1) == v1.argmax(1)).float().mean())
+        for name in forms:
+            out[f"{what}_{name}_wall_s"] = round(float(np.median(times[name]["wall"])), 4)
+            out[f"{what}_{name}_cpu_s"] = round(float(np.median(times[name]["cpu"])), 4)
+        for kind in ("wall", "cpu"):
+            out[f"{what}_speedup_{kind}"] = round(out[f"{what}_braindecode_{kind}_s"]
+                                                  / out[f"{what}_eegrobust_{kind}_s"], 2)
+        v0, v1 = values["braindecode"], values["eegrobust"]
+        if what == "step":
+            out["max_rel_grad_diff"] = float((v0 - v1).abs().max() / v0.abs().max())
+            out["grad_sign_agreement"] = float((v0.sign() == v1.sign()).float().mean())
+        elif what == "train":
+            out["max_rel_weight_grad_diff"] = float((v0 - v1).abs().max() / v0.abs().max())
+        else:
+            out["max_abs_logit_diff"] = float((v0 - v1).abs().max())
+            out["label_agreement"] = float((v0.argmax(1) == v1.argmax(1)).float().mean())
     _set_form(switched, True)
     return out
 
@@ -106,11 +137,12 @@ def main():
         rows.append(measure(arch.strip(), train, X, y, args.repeats))
         print(rows[-1], flush=True)
     payload = {"dataset": "scp1", "n_trials": len(X), "torch_threads": args.threads, "repeats": args.repeats,
-               "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+               "cpu_count": os.cpu_count(), "machine": _cpu_model(),
                "torch": torch.__version__, "load_before": load_before,
                "load_after": [round(v, 2) for v in os.getloadavg()],
-               "what": "eval mode, frozen weights; step: forward and input gradient of the summed cross-entropy; "
-                       "predict: one forward pass without gradient; median over interleaved repeats",
+               "what": "step: eval mode, frozen weights, forward and input gradient of the summed cross-entropy on all "
+                       "trials; predict: one forward pass without gradient; train: train mode, forward and backward "
+                       "to every weight on 32 trials; median over interleaved repeats",
                "results": rows}
     Path(args.out).write_text(json.dumps(payload, indent=1))
 

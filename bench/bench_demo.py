@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from eegrobust.harness.results import cpu_model
+
 
 def summarize(res: dict) -> dict:
     rows = res["rows"]
@@ -102,16 +104,6 @@ def _timed_demo(preset: str, cache: str, baseline: bool = False) -> tuple[dict, 
             "cells_wall_s": round(sum(r["wall_s"] for r in res["rows"]), 1)}, res
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--presets", default="quick,standard")
@@ -137,7 +129,7 @@ def main(argv=None):
                 **base, "clean_rca": base_summary["clean_rca"], "white_box_pgd": base_summary["white_box_pgd"],
                 "speedup_wall": round(base["wall_s"] / first["wall_s"], 2),
                 "speedup_cpu": round(base["cpu_s"] / first["cpu_s"], 2)}
-        report["presets"][preset]["cpu_model"] = _cpu_model()
+        report["presets"][preset]["cpu_model"] = cpu_model()
         report["presets"][preset]["targets"] = targets(preset, report["presets"][preset])
         print(preset, json.dumps(report["presets"][preset])[:2000])
     out.write_text(json.dumps(report, indent=1))

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from eegrobust.harness.results import cpu_model
+
 GRID = """
 dataset = "scp1"
 models = ["eegnet", "deep4", "shallow"]
@@ -58,14 +60,6 @@ def run(config: Path, out: Path, engine: str, jobs: int) -> dict:
             "n_cells": len(cells), "rows": [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]}
 
 
-def _cpu_model() -> str:
-    try:
-        return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return ""
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=2)
@@ -75,7 +69,8 @@ def main(argv=None):
     engines = args.engines.split(",")
     report = {"study": "scp1, eegnet/deep4/shallow, 120 test trials, fgsm + linf_pgd(10) + square(100) + noise, "
                        "eps 0.05/0.1/0.3: 12 cells; victims from the cache", "jobs": args.jobs,
-              "cores": os.cpu_count(), "cpu_model": _cpu_model(), "load_before": list(os.getloadavg()), "engines": {}, "overhead": {}}
+              "cores": os.cpu_count(), "cpu_model": cpu_model(), "load_before": list(os.getloadavg()),
+              "engines": {}, "overhead": {}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         main_cfg, light_cfg = tmp / "grid.toml", tmp / "light.toml"

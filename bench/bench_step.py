@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import torch.nn.functional as F  # noqa: E402
 from eegrobust.attacks.base import eval_mode  # noqa: E402
 from eegrobust.data import epochs_to_data, load_bundled  # noqa: E402
 from eegrobust.models import build_model  # noqa: E402
+from eegrobust.harness.results import cpu_model  # noqa: E402
 from eegrobust.models.layers import SWITCHES  # noqa: E402
 
 BASES = {new: old for old, new in SWITCHES.items()}
@@ -71,16 +71,6 @@ def _train_mode(model):
         yield model
     finally:
         model.eval()
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def measure(arch, train, X, y, repeats):
@@ -137,7 +127,7 @@ def main():
         rows.append(measure(arch.strip(), train, X, y, args.repeats))
         print(rows[-1], flush=True)
     payload = {"dataset": "scp1", "n_trials": len(X), "torch_threads": args.threads, "repeats": args.repeats,
-               "cpu_count": os.cpu_count(), "machine": _cpu_model(),
+               "cpu_count": os.cpu_count(), "machine": cpu_model(),
                "torch": torch.__version__, "load_before": load_before,
                "load_after": [round(v, 2) for v in os.getloadavg()],
                "what": "step: eval mode, frozen weights, forward and input gradient of the summed cross-entropy on all "

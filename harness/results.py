@@ -54,8 +54,20 @@ def environment() -> dict:
     import torch
 
     return {"versions": versions, "python": platform.python_version(), "platform": platform.platform(),
-            "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(), "git_sha": sha,
+            "cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(), "git_sha": sha,
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def cpu_model() -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), else what `platform` knows: timings depend on it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def model_hash(model) -> str:

@@ -18,6 +18,7 @@ from eegrobust.models.layers import (
     Conv2dAlongTime,
     FusedEEGNet,
     MaxPool2dAlongTime,
+    _fusable,
     fast_layers,
 )
 
@@ -128,6 +129,24 @@ def test_combined_conv_runs_conv1d_in_every_mode(monkeypatch):
     with pytest.raises(RuntimeError):
         layer(other)
     assert calls == []
+
+
+@pytest.mark.parametrize("overrides", [{"F1": 4, "D": 3, "F2": 12, "kernel_length": 31}, {"F1": 16, "D": 1, "F2": 16}])
+def test_fused_eegnet_other_sizes(overrides):
+    """Other filter counts, depth multipliers, kernel lengths and electrodes fuse to the same function."""
+    shape = {"n_chans": 5, "n_times": 300, "sfreq": 100.0, "n_outputs": 3}
+    model = build_model("eegnet", **shape, random_state=0, **overrides).eval()
+    ref = build_model("eegnet", **shape, random_state=0, **overrides).eval()
+    ref.net.__class__ = BASES[FusedEEGNet]
+    ref.load_state_dict(model.state_dict())
+    _random_batchnorm_stats(model, ref)
+    assert _fusable(model.net)
+    X, y = torch.randn(6, 5, 300) * 20, torch.arange(6) % 3
+    with torch.no_grad():
+        torch.testing.assert_close(model(X), ref(X), rtol=1e-5, atol=1e-5)
+    model.requires_grad_(False), ref.requires_grad_(False)
+    g, g_ref = _input_grad(model, X, y), _input_grad(ref, X, y)
+    assert float((g - g_ref).abs().max() / g_ref.abs().max()) < 1e-4
 
 
 def test_fused_eegnet_eval_only_and_falls_back(monkeypatch):

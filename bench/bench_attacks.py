@@ -11,7 +11,7 @@ split), on the official test split:
   pays every step on every trial. Both wall times are recorded too (the saving of the early exit);
 - random sign noise at the same budgets;
 - transfer (gray-box) strength against the number of PGD steps on the substitute, for the pairs of the issue.
-Writes bench/attacks.json.  Usage: python bench/bench_attacks.py [--steps 40]
+Writes bench/attacks.json.  Usage: python bench/bench_attacks.py [--steps 40] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -85,12 +85,13 @@ def transfer_vs_steps(victims, test, scale, steps=(5, 10, 20, 40), epsilons=(0.1
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=5, help="alternations of suite and reference for the timing")
     parser.add_argument("--out", default=str(Path(__file__).with_name("attacks.json")))
     args = parser.parse_args(argv)
     train, test = (epochs_to_data(e) for e in load_bundled("scp1"))
     t0 = time.perf_counter()
     victims = train_victims(SuiteConfig(), train, progress=False)
-    report = {"dataset": "scp1", "steps": args.steps, "epsilons": list(DEFAULT_EPSILONS),
+    report = {"dataset": "scp1", "steps": args.steps, "repeats": args.repeats, "epsilons": list(DEFAULT_EPSILONS),
               "train_s": round(time.perf_counter() - t0, 1), "torch_threads": torch.get_num_threads(), "models": {}}
     scale = channel_scale(test.X)
     for name, model in victims.items():
@@ -107,10 +108,10 @@ def main(argv=None):
         for eps, out in zip(DEFAULT_EPSILONS, RandomSignNoise()(model, test.X, test.y, epsilons=DEFAULT_EPSILONS,
                                                                  scale=scale)):
             entry["noise"][str(eps)] = float(np.mean(predict(model, out.X_adv) == test.y)) - entry["clean_rca"]
-        # speed: one epsilon, same trials, alternate the two three times and keep the fastest of each
+        # speed: one epsilon, same trials, alternate the two --repeats times and keep the fastest of each
         eps, times, cpu = 0.1, {"suite": [], "reference": []}, {"suite": [], "reference": []}
         single, counting = LinfPGD(steps=args.steps), GradPasses(model)
-        for _ in range(3):
+        for _ in range(args.repeats):
             counting.trials = 0
             t, c = time.perf_counter(), time.process_time()
             single(counting, Xc, yc, epsilons=(eps,), scale=scale)

@@ -7,9 +7,9 @@ On the bundled SCP1 test split (293 trials, 6 channels, 896 samples), in eval mo
 transfer step computes), ``predict`` one forward pass without gradient (what every query of a black-box attack
 and every prediction computes). ``train`` is one training batch (32 trials, the default batch size) in train mode:
 forward, cross-entropy and the backward pass to every weight (the optimizer's step is the same for both forms and
-left out); the same dropout masks for both forms. The two forms run interleaved (A B A B ...) ``--repeats`` times after a warm-up,
-so load on the machine hits both alike; reported are median wall and CPU seconds, their ratios, the largest
-difference of the logits and of the gradient relative to its largest entry (float round-off; Deep4Net's
+left out); the same dropout masks for both forms. The two forms run interleaved (A B A B ...) ``--repeats`` times
+after a warm-up, so load on the machine hits both alike; reported are median wall and CPU seconds, their ratios,
+the largest difference of the logits and of the gradient relative to its largest entry (float round-off; Deep4Net's
 max-pooling can route a near-tie differently) and the agreement of predicted labels.
 
     python bench/bench_step.py                # -> bench/step.json

@@ -54,7 +54,8 @@ def environment() -> dict:
     import torch
 
     return {"versions": versions, "python": platform.python_version(), "platform": platform.platform(),
-            "cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(), "git_sha": sha,
+            "cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.is_available(), "git_sha": sha,
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 

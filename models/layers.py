@@ -102,10 +102,10 @@ class FusedEEGNet(EEGNet if EEGNet is not None else nn.Sequential):
     kernel and a bias. A network of another shape runs module by module."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training or not _fusable(self):
+        first = None if self.training else _first_block(self)
+        if first is None:
             return super().forward(x)
         modules = list(self)
-        first = modules.index(self.conv_temporal)
         for module in modules[:first]:
             x = module(x)
         if not (x.ndim == 4 and x.shape[1] == 1 and x.shape[2] == self.conv_spatial.kernel_size[0]):
@@ -114,29 +114,31 @@ class FusedEEGNet(EEGNet if EEGNet is not None else nn.Sequential):
             return x
         weight, bias = _fused_first_block(self)
         x = F.conv1d(x[:, 0], weight, bias, padding=self.conv_temporal.padding[1]).unsqueeze(2)
-        for module in modules[modules.index(self.bnorm_1) + 1:]:
+        for module in modules[first + len(FUSED_BLOCK):]:
             x = module(x)
         return x
 
 
-def _fusable(net) -> bool:
-    """The first block is the four layers `FusedEEGNet` fuses, in that order, with shapes it can fuse."""
+#: The layers of EEGNet's first block, in order, that `FusedEEGNet` fuses.
+FUSED_BLOCK = ("conv_temporal", "bnorm_temporal", "conv_spatial", "bnorm_1")
+
+
+def _first_block(net) -> int | None:
+    """Position of `FUSED_BLOCK` among ``net``'s modules when they stand in that order with shapes that fuse."""
     names = [name for name, _ in net.named_children()]
-    order = ["conv_temporal", "bnorm_temporal", "conv_spatial", "bnorm_1"]
-    if not all(n in names for n in order):
-        return False
-    at = names.index("conv_temporal")
-    if names[at:at + 4] != order:
-        return False
-    ct, bt, cs, b1 = (getattr(net, n) for n in order)
-    return (type(ct) in (nn.Conv2d, Conv2dAlongTime) and ct.in_channels == 1 and ct.kernel_size[0] == 1
-            and ct.stride == (1, 1) and ct.dilation == (1, 1) and ct.padding_mode == "zeros"
-            and not isinstance(ct.padding, str) and ct.padding[0] == 0 and ct.groups == 1
-            and isinstance(bt, nn.BatchNorm2d) and isinstance(b1, nn.BatchNorm2d)
-            and bt.track_running_stats and b1.track_running_stats
-            and isinstance(cs, nn.Conv2d) and cs.kernel_size[1] == 1 and cs.stride == (1, 1)
-            and cs.padding in ((0, 0), "valid") and cs.dilation == (1, 1) and cs.groups == ct.out_channels
-            and cs.in_channels == ct.out_channels)
+    at = names.index(FUSED_BLOCK[0]) if FUSED_BLOCK[0] in names else None
+    if at is None or tuple(names[at:at + len(FUSED_BLOCK)]) != FUSED_BLOCK:
+        return None
+    ct, bt, cs, b1 = (getattr(net, n) for n in FUSED_BLOCK)
+    fusable = (type(ct) in (nn.Conv2d, Conv2dAlongTime) and ct.in_channels == 1 and ct.kernel_size[0] == 1
+               and ct.stride == (1, 1) and ct.dilation == (1, 1) and ct.padding_mode == "zeros"
+               and not isinstance(ct.padding, str) and ct.padding[0] == 0 and ct.groups == 1
+               and isinstance(bt, nn.BatchNorm2d) and isinstance(b1, nn.BatchNorm2d)
+               and bt.track_running_stats and b1.track_running_stats
+               and isinstance(cs, nn.Conv2d) and cs.kernel_size[1] == 1 and cs.stride == (1, 1)
+               and cs.padding in ((0, 0), "valid") and cs.dilation == (1, 1) and cs.groups == ct.out_channels
+               and cs.in_channels == ct.out_channels)
+    return at if fusable else None
 
 
 def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:

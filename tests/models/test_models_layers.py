@@ -1,4 +1,5 @@
-"""models.layers: braindecode's height-axis layers switched to their 1-D forms, EEGNet's first block fused in eval mode.
+"""models.layers: braindecode's height-axis layers switched to their 1-D forms, EEGNet's first block fused in eval mode
+and its long temporal kernel through the FFT.
 
 The switch must be invisible except for speed: same outputs, input gradients and weight gradients (float round-off),
 the same state dict."""
@@ -10,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eegrobust.models import build_model
+from eegrobust.models import build_model, layers
 from eegrobust.models.layers import (
     SWITCHES,
     AvgPool2dAlongTime,
@@ -18,7 +19,9 @@ from eegrobust.models.layers import (
     Conv2dAlongTime,
     FusedEEGNet,
     MaxPool2dAlongTime,
+    _fft_length,
     _first_block,
+    conv1d_long,
     fast_layers,
 )
 
@@ -90,8 +93,9 @@ def test_same_outputs_and_input_gradients(arch):
 
 @pytest.mark.parametrize("arch", ["shallow", "deep4", "eegnet"])
 def test_training_matches_braindecode(arch, monkeypatch):
-    """Train mode runs the 1-D forms (EEGNet: braindecode's layers, unfused); the outputs and every weight gradient
-    are braindecode's to float round-off, so a trained victim is what braindecode trains."""
+    """Train mode runs the 1-D forms (EEGNet: its first block unfused, the temporal conv through the FFT, the spatial
+    conv as a sum over electrodes); the outputs and every weight gradient are braindecode's to float round-off, so a
+    trained victim is what braindecode trains."""
     model, ref = _pair(arch)
     calls = []
     for name in ("conv1d", "max_pool1d", "avg_pool1d"):
@@ -111,7 +115,13 @@ def test_training_matches_braindecode(arch, monkeypatch):
     for (name, p), p_ref in zip(model.named_parameters(), ref.parameters()):
         scale = max(float(p_ref.grad.abs().max()), 1e-3 * largest)
         assert float((p.grad - p_ref.grad).abs().max()) < 1e-3 * scale, name
-    assert (calls != []) == (arch != "eegnet")  # EEGNet trains module by module
+    monkeypatch.undo()
+    assert (calls != []) == (arch != "eegnet")  # EEGNet's 64-sample temporal kernel runs through the FFT
+    if arch == "eegnet":
+        long_calls = []
+        monkeypatch.setattr(layers, "conv1d_long", lambda *a: long_calls.append(a[1].shape) or conv1d_long(*a))
+        model(X)
+        assert long_calls == [torch.Size([8, 1, 64])]  # the temporal conv alone: the block is not fused in training
 
 
 def test_combined_conv_runs_conv1d_in_every_mode(monkeypatch):
@@ -131,7 +141,8 @@ def test_combined_conv_runs_conv1d_in_every_mode(monkeypatch):
     assert calls == []
 
 
-@pytest.mark.parametrize("overrides", [{"F1": 4, "D": 3, "F2": 12, "kernel_length": 31}, {"F1": 16, "D": 1, "F2": 16}])
+@pytest.mark.parametrize("overrides", [{"F1": 4, "D": 3, "F2": 12, "kernel_length": 31}, {"F1": 16, "D": 1, "F2": 16},
+                                       {"F1": 4, "D": 2, "F2": 8, "kernel_length": 100}])
 def test_fused_eegnet_other_sizes(overrides):
     """Other filter counts, depth multipliers, kernel lengths and electrodes fuse to the same function."""
     shape = {"n_chans": 5, "n_times": 300, "sfreq": 100.0, "n_outputs": 3}
@@ -149,21 +160,45 @@ def test_fused_eegnet_other_sizes(overrides):
     assert float((g - g_ref).abs().max() / g_ref.abs().max()) < 1e-4
 
 
-def test_fused_eegnet_eval_only_and_falls_back(monkeypatch):
+def test_fused_eegnet_falls_back_without_running_statistics(monkeypatch):
     model, ref = _pair("eegnet")
     _random_batchnorm_stats(model, ref)
-    calls, conv1d = [], F.conv1d
-    monkeypatch.setattr(F, "conv1d", lambda *a, **k: calls.append(1) or conv1d(*a, **k))
+    calls = []
+    monkeypatch.setattr(layers, "conv1d_long", lambda *a: calls.append(a[1].shape) or conv1d_long(*a))
     X = torch.randn(3, 6, 512) * 20
     with torch.no_grad():
         out = model(X)
-    assert calls == [1]
+    assert calls == [torch.Size([16, 6, 64])]  # one fused kernel over the 6 electrodes: F2 = 16 maps
     torch.testing.assert_close(out, ref(X), rtol=1e-5, atol=1e-5)
     calls.clear()
     model.net.bnorm_1.track_running_stats = False  # batch statistics in eval mode: not linear, no fusion
     with torch.no_grad():
-        model(X)
+        torch.testing.assert_close(model(X), ref(X), rtol=1e-5, atol=1e-5)
     assert calls == []
+
+
+@pytest.mark.parametrize("k, padding, n_times", [(64, 32, 512), (64, 0, 512), (64, 63, 100), (125, 62, 1000),
+                                                 (48, 7, 97), (10, 4, 200), (65, 32, 64)])
+def test_conv1d_long_is_conv1d(k, padding, n_times):
+    """The FFT form is the direct correlation at float round-off, forward and every gradient; short kernels and
+    paddings the FFT form does not cover run ``conv1d`` itself."""
+    gen = torch.Generator().manual_seed(k + padding)
+    x = torch.randn(4, 3, n_times, generator=gen, requires_grad=True)
+    w = torch.randn(5, 3, k, generator=gen, requires_grad=True)
+    b = torch.randn(5, generator=gen, requires_grad=True)
+    out, out_ref = conv1d_long(x, w, b, padding), F.conv1d(x, w, b, padding=padding)
+    assert out.shape == out_ref.shape
+    torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-5 * float(out_ref.abs().max()))
+    up = torch.randn(out.shape, generator=gen)
+    grads = torch.autograd.grad((out * up).sum(), (x, w, b))
+    grads_ref = torch.autograd.grad((out_ref * up).sum(), (x, w, b))
+    for g, g_ref in zip(grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-5 * float(g_ref.abs().max()))
+    assert conv1d_long(x, w, None, padding).shape == out.shape
+
+
+def test_fft_length_is_the_next_fast_size():
+    assert [_fft_length(n) for n in (1, 7, 896, 928, 961, 1025)] == [1, 8, 900, 960, 972, 1080]
 
 
 @pytest.mark.parametrize("layer, shape", [

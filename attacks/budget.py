@@ -150,16 +150,25 @@ def band_snr_db(X: np.ndarray, delta: np.ndarray, sfreq: float, bands: dict | No
     Bands whose low edge is at or above the Nyquist frequency are None; the DC bin is in no band.
     """
     bands = BANDS if bands is None else bands
-    n_times = X.shape[-1]
-    freqs = np.fft.rfftfreq(n_times, 1.0 / sfreq)
     if len(X) == 0:
         return {name: None for name in bands}
-    px = (np.abs(np.fft.rfft(demean(X), axis=-1)) ** 2).sum(axis=(0, 1))
-    pd = (np.abs(np.fft.rfft(delta.astype(np.float64), axis=-1)) ** 2).sum(axis=(0, 1))
-    out = {}
-    for name, (low, high) in bands.items():
+    px = band_energy(demean(X), sfreq, bands).sum(axis=0)
+    pd = band_energy(delta, sfreq, bands).sum(axis=0)
+    return {name: None if np.isnan(px[j]) else _ratio_db(float(px[j]), float(pd[j])) for j, name in enumerate(bands)}
+
+
+def band_energy(A: np.ndarray, sfreq: float, bands: dict | None = None) -> np.ndarray:
+    """Energy of each trial of ``A`` (n_trials, n_chans, n_times) in each band's FFT bins along time, summed over
+    channels: shape (n_trials, n_bands), float64; NaN for a band with no bin below the Nyquist frequency. The DC bin
+    is in no band. `band_snr_db` pools these over trials."""
+    bands = BANDS if bands is None else bands
+    freqs = np.fft.rfftfreq(A.shape[-1], 1.0 / sfreq)
+    power = (np.abs(np.fft.rfft(np.asarray(A, dtype=np.float64), axis=-1)) ** 2).sum(axis=1)
+    out = np.full((len(A), len(bands)), np.nan)
+    for j, (low, high) in enumerate(bands.values()):
         sel = (freqs > 0) & (freqs >= low) & (freqs < high)
-        out[name] = None if low >= sfreq / 2 or not sel.any() else _ratio_db(float(px[sel].sum()), float(pd[sel].sum()))
+        if low < sfreq / 2 and sel.any():
+            out[:, j] = power[:, sel].sum(axis=1)
     return out
 
 

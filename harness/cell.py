@@ -21,7 +21,7 @@ from ..attacks import ATTACKS, JacobianSubstitute, TransferAttack, channel_scale
 from ..data import EEGData
 from ..data.splits import disjoint_indices
 from ..models import TrainConfig, predict, predict_logits
-from .metrics import bca, perturbation_stats, rca
+from .metrics import bca, perturbation_stats, rca, signal_energy
 from .plan import AttackSpec, Cell
 
 #: Row columns that identify where a row comes from (MOABB-like), before the measured ones.
@@ -159,13 +159,16 @@ def run_cell(cell: Cell, victim: nn.Module, ctx: FoldContext, *, keep_example: b
     rows, adv_preds, examples, queries = [], {}, [], {}
     chance = chance_rca(data.y)
     correct = clean[idx] == data.y[idx]
+    signal = signal_energy(data.X, data.sfreq)  # the clean trials' energies, shared by every budget's SNR
+    previous = None  # the last budget's adversarial trials and their predictions
     for eps, out in zip(spec.epsilons, outputs):
         X_adv = data.X.copy()
         if out is not None:
             X_adv[idx] = out.X_adv
         adv = clean.copy()  # trials not attacked keep their clean input, so their clean prediction
         if out is not None:
-            adv[idx] = _predict_checked(victim, out.X_adv, attack.name, eps)
+            adv[idx] = _predict_new(victim, data.X[idx], clean[idx], out.X_adv, previous, attack.name, eps)
+            previous = (out.X_adv, adv[idx])
         fooled = (adv[idx] != data.y[idx]) & correct
         row = {
             **keys, "threat_model": spec.threat_model, "attack": attack.name, "substitute": spec.substitute,
@@ -174,7 +177,7 @@ def run_cell(cell: Cell, victim: nn.Module, ctx: FoldContext, *, keep_example: b
             "adv_rca": rca(data.y, adv), "adv_bca": bca(data.y, adv),
             "success_rate": float(fooled.sum() / max(correct.sum(), 1)),
             **perturbation_stats(data.X, X_adv, ctx.scale, attacked=idx, fooled=_fooled_mask(fooled, idx, data),
-                                 sfreq=data.sfreq),
+                                 sfreq=data.sfreq, signal=signal),
             "median_min_norm": (float(np.median(out.min_norm)) if out is not None and out.min_norm is not None
                                 else None),
             "queries_per_trial": (float(np.mean(out.n_queries)) if out is not None and out.n_queries is not None
@@ -244,6 +247,23 @@ def chance_rca(y, alpha: float = 0.05) -> float:
     y = np.asarray(y)
     p0 = np.bincount(y).max() / len(y)
     return float(binom.ppf(1 - alpha, len(y), p0) / len(y))
+
+
+def _predict_new(victim, X, clean, X_adv, previous, attack_name, eps) -> np.ndarray:
+    """The victim's labels on ``X_adv``, predicting only the trials that are new: a trial the attack left unchanged
+    keeps its clean prediction, and one identical to the previous budget's (a nested attack keeps the adversarial
+    trial it found at a smaller budget; a minimal-norm attack's trial fits every larger budget) keeps that
+    prediction. Every other trial goes through `_predict_checked`."""
+    n = len(X_adv)
+    labels = clean.copy()
+    new = (X_adv != X).reshape(n, -1).any(axis=1)
+    if previous is not None and len(previous[0]) == n:
+        same = new & (X_adv == previous[0]).reshape(n, -1).all(axis=1)
+        labels[same] = previous[1][same]
+        new &= ~same
+    if new.any():
+        labels[new] = _predict_checked(victim, X_adv[new], attack_name, eps)
+    return labels
 
 
 def _predict_checked(victim, X_adv, attack_name, eps) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..attacks.budget import band_snr_db, l2_norms, linf_norms, pooled_snr_db
+from ..attacks.budget import BANDS, _ratio_db, band_energy, demean, l2_norms, linf_norms
 
 
 def rca(y_true, y_pred) -> float:
@@ -18,7 +18,16 @@ def bca(y_true, y_pred) -> float:
     return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]))
 
 
-def perturbation_stats(X, X_adv, scale, *, attacked=None, fooled=None, sfreq=None) -> dict:
+def signal_energy(X, sfreq=None) -> dict:
+    """Per trial of the clean ``X``: the demeaned energy (``total``) and, with ``sfreq``, its energy per band of
+    `attacks.budget.BANDS` (``bands``, shape (n_trials, n_bands)). What `perturbation_stats` pools; a cell computes
+    it once for all its rows."""
+    D = demean(X)
+    return {"total": (D ** 2).reshape(len(D), -1).sum(axis=1),
+            "bands": None if sfreq is None else band_energy(D, sfreq), "sfreq": sfreq}
+
+
+def perturbation_stats(X, X_adv, scale, *, attacked=None, fooled=None, sfreq=None, signal=None) -> dict:
     """Norms and SNR of the perturbation actually applied (definitions in `attacks.budget`).
 
     Parameters
@@ -33,25 +42,44 @@ def perturbation_stats(X, X_adv, scale, *, attacked=None, fooled=None, sfreq=Non
         Trials whose label flipped: ``snr_fooled_db`` is pooled over them.
     sfreq : float, default=None
         Sampling rate; when given, ``snr_<band>_db`` per band of `attacks.budget.BANDS`.
+    signal : dict, default=None
+        `signal_energy(X, sfreq)`, when the caller reuses it for several ``X_adv`` of the same ``X``.
 
     Returns max |delta| (microvolts and budget units) and the mean L2 norm (microvolts) over the changed trials, the
-    number of changed trials, and the pooled SNRs in dB (inf where nothing was changed).
+    number of changed trials, and the pooled SNRs in dB (inf where nothing was changed): ``10 log10`` of the summed
+    demeaned signal energy over the summed perturbation energy, the same sums as `attacks.budget.pooled_snr_db` and
+    `attacks.budget.band_snr_db`.
     """
-    delta = X_adv.astype(np.float64) - X
     n = len(X)
+    changed = (X_adv != X).reshape(n, -1).any(axis=1)
+    d = X_adv[changed].astype(np.float64) - X[changed]  # unchanged trials add signal and no perturbation
     attacked = np.ones(n, bool) if attacked is None else _mask(attacked, n)
-    changed = np.abs(delta).reshape(n, -1).max(axis=1) > 0
+    if signal is None or signal["sfreq"] != sfreq or len(signal["total"]) != n:
+        signal = signal_energy(X, sfreq)
     stats = {"linf_uv": 0.0, "linf_rel": 0.0, "l2_uv": 0.0, "n_perturbed": int(changed.sum())}
+    energy = np.zeros(n)
     if changed.any():
-        d = delta[changed]
+        energy[changed] = (d ** 2).reshape(len(d), -1).sum(axis=1)
         stats.update(linf_uv=float(linf_norms(d).max()),
                      linf_rel=float((np.abs(d) / np.asarray(scale)[None, :, None]).max()),
-                     l2_uv=float(l2_norms(d).mean()))
-    stats["snr_db"] = pooled_snr_db(X[attacked], delta[attacked])
+                     l2_uv=float(np.sqrt(energy[changed]).mean()))
+
+    def pooled(sel):
+        return _ratio_db(float(signal["total"][sel].sum()), float(energy[sel].sum())) if sel.any() else float("inf")
+
+    stats["snr_db"] = pooled(attacked)
     sel = attacked if fooled is None else _mask(fooled, n)
-    stats["snr_fooled_db"] = pooled_snr_db(X[sel], delta[sel]) if sel.any() else None
+    stats["snr_fooled_db"] = pooled(sel) if sel.any() else None
     if sfreq is not None:
-        for band, value in band_snr_db(X[attacked], delta[attacked], sfreq).items():
+        pd = np.zeros((n, len(BANDS)))
+        hit = changed & attacked
+        if hit.any():
+            pd[hit] = band_energy(d[attacked[changed]], sfreq)
+        px = signal["bands"][attacked].sum(axis=0)
+        for j, band in enumerate(BANDS):
+            value = None
+            if not np.isnan(px[j]) and attacked.any():
+                value = _ratio_db(float(px[j]), float(pd[attacked, j].sum()))
             stats[f"snr_{band}_db"] = value
     return stats
 

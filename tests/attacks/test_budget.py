@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from eegrobust.attacks import BANDS, band_snr_db, channel_scale, make_attack, pooled_snr_db
-from eegrobust.harness.metrics import perturbation_stats
+from eegrobust.harness.metrics import perturbation_stats, signal_energy
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +64,24 @@ def test_band_snr_puts_energy_in_its_band(raw):
     assert set(bands) == set(BANDS)
     assert bands["alpha"] < 20 and all(v > 100 for k, v in bands.items() if k != "alpha")  # round-off only
     assert band_snr_db(raw, delta, 50.0)["gamma"] is None  # 30 Hz is above the Nyquist frequency of 25 Hz
+
+
+def test_row_stats_are_the_pooled_sums_over_attacked_trials(raw):
+    """perturbation_stats sums per-trial energies (the clean ones once per cell, `signal_energy`); the SNRs are
+    `pooled_snr_db` and `band_snr_db` over the attacked trials, whichever trials changed."""
+    rng = np.random.default_rng(2)
+    X_adv = raw.copy()
+    X_adv[::3] += rng.normal(0, 2, size=X_adv[::3].shape).astype(np.float32)
+    attacked, fooled = np.arange(5, 50), np.isin(np.arange(60), [6, 9, 30])
+    stats = perturbation_stats(raw, X_adv, channel_scale(raw), attacked=attacked, fooled=fooled, sfreq=128.0)
+    delta = X_adv.astype(np.float64) - raw
+    assert stats["snr_db"] == pytest.approx(pooled_snr_db(raw[attacked], delta[attacked]), abs=1e-9)
+    assert stats["snr_fooled_db"] == pytest.approx(pooled_snr_db(raw[fooled], delta[fooled]), abs=1e-9)
+    for band, value in band_snr_db(raw[attacked], delta[attacked], 128.0).items():
+        assert stats[f"snr_{band}_db"] == pytest.approx(value, abs=1e-9), band
+    assert stats["n_perturbed"] == 20
+    reused = perturbation_stats(raw, X_adv, channel_scale(raw), attacked=attacked, fooled=fooled, sfreq=128.0,
+                                signal=signal_energy(raw, 128.0))
+    assert reused == stats
+    none = perturbation_stats(raw, X_adv, channel_scale(raw), attacked=np.zeros(60, bool), sfreq=128.0)
+    assert none["snr_db"] == float("inf") and none["snr_alpha_db"] is None

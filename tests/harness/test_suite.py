@@ -212,3 +212,38 @@ def test_black_box_substitute_chosen_by_agreement(split, _toy_victims):
 def test_substitute_arch_checked():
     with pytest.raises(ConfigError, match=r"substitute_arch must be one of .*'agreement'.*Did you mean 'ensemble'"):
         SuiteConfig(substitute_arch="ensembl")
+
+
+def test_cell_predicts_each_new_adversarial_trial_once():
+    """Unchanged trials keep their clean label and a trial identical to the previous budget's keeps that label; the
+    rest are predicted, and the labels are the victim's own on every trial."""
+    import torch
+
+    from eegrobust.harness.cell import _predict_new
+
+    class Counting(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rows = 0
+
+        def forward(self, x):
+            self.rows += len(x)
+            return torch.stack([x.mean((1, 2)), -x.mean((1, 2))], 1)
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 2, 16)).astype(np.float32)
+    victim = Counting()
+    with torch.no_grad():
+        clean = victim(torch.from_numpy(X)).argmax(1).numpy()
+    small = X.copy()
+    small[:4] += 1.0  # four trials perturbed at the first budget
+    large = small.copy()
+    large[6:] -= 2.0  # the next budget keeps those four and perturbs four more
+    victim.rows = 0
+    first = _predict_new(victim, X, clean, small, None, "pgd", 0.1)
+    assert victim.rows == 4
+    second = _predict_new(victim, X, clean, large, (small, first), "pgd", 0.2)
+    assert victim.rows == 8
+    with torch.no_grad():
+        for X_adv, labels in ((small, first), (large, second)):
+            np.testing.assert_array_equal(labels, victim(torch.from_numpy(X_adv)).argmax(1).numpy())

@@ -34,6 +34,10 @@ try:
     from braindecode.models import EEGNet
 except ImportError:  # older braindecode: EEGNetv4 only, left as it is
     EEGNet = None
+try:
+    from braindecode.models import Deep4Net, ShallowFBCSPNet
+except ImportError:
+    Deep4Net = ShallowFBCSPNet = None
 
 
 def _along_time(x: torch.Tensor, *pairs) -> bool:
@@ -48,8 +52,21 @@ class Conv2dAlongTime(nn.Conv2d):
         if (isinstance(self.padding, str) or self.padding_mode != "zeros"
                 or not _along_time(x, (self.kernel_size, 1), (self.stride, 1), (self.padding, 0), (self.dilation, 1))):
             return super().forward(x)
-        return F.conv1d(x[..., 0], self.weight[..., 0], self.bias, self.stride[0], self.padding[0], self.dilation[0],
+        return self._conv1d(x, self.weight[..., 0], self.bias)
+
+    def _conv1d(self, x, weight, bias):
+        # squeeze, not x[..., 0]: a view, whose backward is a view too (a select's backward zero-fills and copies)
+        return F.conv1d(x.squeeze(-1), weight, bias, self.stride[0], self.padding[0], self.dilation[0],
                         self.groups).unsqueeze(-1)
+
+    def forward_bn(self, x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+        """``bn(self(x))`` with ``bn`` in eval mode folded into this convolution's weight and bias."""
+        if (isinstance(self.padding, str) or self.padding_mode != "zeros"
+                or not _along_time(x, (self.kernel_size, 1), (self.stride, 1), (self.padding, 0), (self.dilation, 1))):
+            return bn(super().forward(x))
+        scale, shift = _bn_affine(bn)
+        bias = shift if self.bias is None else self.bias * scale + shift
+        return self._conv1d(x, self.weight[..., 0] * scale[:, None, None], bias)
 
 
 class MaxPool2dAlongTime(nn.MaxPool2d):
@@ -60,7 +77,7 @@ class MaxPool2dAlongTime(nn.MaxPool2d):
         if (self.return_indices
                 or not _along_time(x, (self.kernel_size, 1), (stride, 1), (self.padding, 0), (self.dilation, 1))):
             return super().forward(x)
-        return F.max_pool1d(x[..., 0], _pair(self.kernel_size)[0], _pair(stride)[0], _pair(self.padding)[0],
+        return F.max_pool1d(x.squeeze(-1), _pair(self.kernel_size)[0], _pair(stride)[0], _pair(self.padding)[0],
                             _pair(self.dilation)[0], self.ceil_mode).unsqueeze(-1)
 
 
@@ -72,7 +89,7 @@ class AvgPool2dAlongTime(nn.AvgPool2d):
         if (self.divisor_override is not None
                 or not _along_time(x, (self.kernel_size, 1), (stride, 1), (self.padding, 0))):
             return super().forward(x)
-        return F.avg_pool1d(x[..., 0], _pair(self.kernel_size)[0], _pair(stride)[0], _pair(self.padding)[0],
+        return F.avg_pool1d(x.squeeze(-1), _pair(self.kernel_size)[0], _pair(stride)[0], _pair(self.padding)[0],
                             self.ceil_mode, self.count_include_pad).unsqueeze(-1)
 
 
@@ -80,9 +97,14 @@ class Conv1dCombinedConv(CombinedConv if CombinedConv is not None else nn.Module
     """braindecode's ``CombinedConv`` computed as one ``conv1d`` over the electrodes (see the module doc)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_bn(x, None)
+
+    def forward_bn(self, x: torch.Tensor, bn: nn.BatchNorm2d | None) -> torch.Tensor:
+        """``bn(self(x))``, with ``bn`` (eval mode) folded into the merged kernel and bias; ``bn`` None: ``self(x)``."""
         if not (x.ndim == 4 and x.shape[1] == 1 and x.shape[3] == self.conv_spat.kernel_size[1]
                 and self.conv_time.kernel_size[1] == 1):
-            return super().forward(x)
+            out = super().forward(x)
+            return out if bn is None else bn(out)
         spat = self.conv_spat.weight[:, :, 0, :]  # (n_spat, n_time, n_chans)
         merged = torch.einsum("tk,stc->sck", self.conv_time.weight[:, 0, :, 0], spat)  # (n_spat, n_chans, kernel)
         bias = None
@@ -90,7 +112,11 @@ class Conv1dCombinedConv(CombinedConv if CombinedConv is not None else nn.Module
             bias = spat.sum(-1) @ self.conv_time.bias
         if self.bias_spat:
             bias = self.conv_spat.bias if bias is None else bias + self.conv_spat.bias
-        return F.conv1d(x[:, 0].transpose(1, 2), merged, bias).unsqueeze(-1)
+        if bn is not None:
+            scale, shift = _bn_affine(bn)
+            merged = merged * scale[:, None, None]
+            bias = shift if bias is None else bias * scale + shift
+        return F.conv1d(x.squeeze(1).transpose(1, 2), merged, bias).unsqueeze(-1)
 
 
 class FusedEEGNet(EEGNet if EEGNet is not None else nn.Sequential):
@@ -216,12 +242,47 @@ def _fused_first_block(net) -> tuple[torch.Tensor, torch.Tensor]:
     return weight, bias
 
 
+class _FoldedBatchNorm:
+    """Mixin for braindecode's Deep4Net and ShallowFBCSPNet (flat ``nn.Sequential`` networks): in eval mode, a
+    BatchNorm that directly follows a 1-D-form convolution is folded into that convolution's weight and bias (with
+    running statistics BatchNorm is ``x * scale + shift`` per feature map). Train mode, and BatchNorm without running
+    statistics, run module by module."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return super().forward(x)
+        modules = list(self)
+        i = 0
+        while i < len(modules):
+            module, after = modules[i], modules[i + 1] if i + 1 < len(modules) else None
+            if (hasattr(module, "forward_bn") and type(after) is nn.BatchNorm2d and not after.training
+                    and after.track_running_stats and after.running_var is not None):
+                x = module.forward_bn(x, after)
+                i += 2
+            else:
+                x = module(x)
+                i += 1
+        return x
+
+
+class FoldedDeep4Net(_FoldedBatchNorm, Deep4Net if Deep4Net is not None else nn.Sequential):
+    """braindecode's Deep4Net with each eval-mode BatchNorm folded into the convolution before it."""
+
+
+class FoldedShallowFBCSPNet(_FoldedBatchNorm, ShallowFBCSPNet if ShallowFBCSPNet is not None else nn.Sequential):
+    """braindecode's ShallowFBCSPNet with its eval-mode BatchNorm folded into the merged first convolution."""
+
+
 #: Exact class -> its faster subclass. Subclasses of these (another library's variants) are left alone.
 SWITCHES = {nn.Conv2d: Conv2dAlongTime, nn.MaxPool2d: MaxPool2dAlongTime, nn.AvgPool2d: AvgPool2dAlongTime}
 if CombinedConv is not None:
     SWITCHES[CombinedConv] = Conv1dCombinedConv
 if EEGNet is not None:
     SWITCHES[EEGNet] = FusedEEGNet
+if Deep4Net is not None:
+    SWITCHES[Deep4Net] = FoldedDeep4Net
+if ShallowFBCSPNet is not None:
+    SWITCHES[ShallowFBCSPNet] = FoldedShallowFBCSPNet
 
 
 def fast_layers(net: nn.Module) -> nn.Module:
@@ -233,7 +294,7 @@ def fast_layers(net: nn.Module) -> nn.Module:
     shape at every call and fall back to braindecode's op for anything else."""
     for module in net.modules():
         new = SWITCHES.get(type(module))
-        if new in (Conv1dCombinedConv, FusedEEGNet) or (new is not None and _pair(module.kernel_size)[1] == 1
+        if new in (Conv1dCombinedConv, FusedEEGNet, FoldedDeep4Net, FoldedShallowFBCSPNet) or (new is not None and _pair(module.kernel_size)[1] == 1
                                                          and _pair(module.kernel_size)[0] > 1):
             module.__class__ = new
     return net

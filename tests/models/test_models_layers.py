@@ -17,6 +17,8 @@ from eegrobust.models.layers import (
     AvgPool2dAlongTime,
     Conv1dCombinedConv,
     Conv2dAlongTime,
+    FoldedDeep4Net,
+    FoldedShallowFBCSPNet,
     FusedEEGNet,
     MaxPool2dAlongTime,
     _fft_length,
@@ -47,8 +49,8 @@ def _input_grad(model, X, y):
 
 
 @pytest.mark.parametrize("arch, expected", [
-    ("shallow", {Conv1dCombinedConv, Conv2dAlongTime, AvgPool2dAlongTime}),
-    ("deep4", {Conv1dCombinedConv, Conv2dAlongTime, MaxPool2dAlongTime}),
+    ("shallow", {FoldedShallowFBCSPNet, Conv1dCombinedConv, Conv2dAlongTime, AvgPool2dAlongTime}),
+    ("deep4", {FoldedDeep4Net, Conv1dCombinedConv, Conv2dAlongTime, MaxPool2dAlongTime}),
     ("eegnet", {FusedEEGNet}),
 ])
 def test_models_are_switched_and_state_dict_unchanged(arch, expected):
@@ -249,3 +251,34 @@ def test_foreign_braindecode_state_dict_loads_switched(tmp_path):
     X = torch.from_numpy(data.X)
     with torch.no_grad():
         torch.testing.assert_close(model(X), foreign(X), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch, n_folded", [("deep4", 4), ("shallow", 1)])
+def test_eval_batchnorm_folded_into_the_convolution_before_it(arch, n_folded, monkeypatch):
+    """Eval mode: every BatchNorm after a 1-D-form convolution is folded into it (BatchNorm itself never runs) and
+    the function is braindecode's; a BatchNorm without running statistics (or in train mode) runs as itself."""
+    model, ref = _pair(arch)
+    _random_batchnorm_stats(model, ref)
+    calls = []
+    monkeypatch.setattr(F, "batch_norm", lambda *a, _bn=F.batch_norm, **k: calls.append(1) or _bn(*a, **k))
+    X, y = torch.randn(5, 6, 512) * 20, torch.arange(5) % 2
+    with torch.no_grad():
+        out = model(X)
+    assert calls == []
+    torch.testing.assert_close(out, ref(X), rtol=1e-5, atol=1e-5)
+    model.requires_grad_(False), ref.requires_grad_(False)
+    g, g_ref = _input_grad(model, X, y), _input_grad(ref, X, y)
+    assert float((torch.sign(g) == torch.sign(g_ref)).float().mean()) > 0.999
+    calls.clear()
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(bns) == n_folded
+    bns[0].track_running_stats = False  # batch statistics in eval mode: runs as a BatchNorm of its own
+    bns[0].running_mean = bns[0].running_var = None
+    for m in ref.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.track_running_stats, m.running_mean, m.running_var = False, None, None
+            break
+    with torch.no_grad():
+        out = model(X)
+        assert calls == [1]  # the first BatchNorm ran; the others stayed folded
+        torch.testing.assert_close(out, ref(X), rtol=1e-5, atol=1e-5)

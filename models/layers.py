@@ -40,6 +40,24 @@ except ImportError:
     Deep4Net = ShallowFBCSPNet = None
 
 
+def _frozen(owner: nn.Module, modules, compute):
+    """``compute()`` (weights derived from ``modules``' parameters and buffers: a fused or folded kernel), kept on
+    ``owner`` and reused while none of those tensors requires a gradient or has changed (same storage, same version
+    counter: an optimizer step or ``load_state_dict`` bumps it). Attacks freeze the weights, so every query and
+    gradient step reuses one kernel; with a weight that requires a gradient it is computed afresh, in the graph."""
+    tensors = [t for m in modules if m is not None for t in (*m.parameters(), *m.buffers())]
+    if any(t.requires_grad for t in tensors):
+        return compute()
+    key = tuple((t.data_ptr(), t._version, t.device, t.dtype, t.shape) for t in tensors)
+    hit = owner.__dict__.get("_frozen_kernel")
+    if hit is not None and hit[0] == key and hit[1] == id(modules[-1]):
+        return hit[2]
+    with torch.no_grad():
+        value = compute()
+    owner.__dict__["_frozen_kernel"] = (key, id(modules[-1]), value)
+    return value
+
+
 def _along_time(x: torch.Tensor, *pairs) -> bool:
     """A ``(batch, features, time, 1)`` input and a layer that is 1 wide, strides 1 and pads 0 along the last axis."""
     return x.ndim == 4 and x.shape[-1] == 1 and all(_pair(p)[1] == w for p, w in pairs)
@@ -64,9 +82,13 @@ class Conv2dAlongTime(nn.Conv2d):
         if (isinstance(self.padding, str) or self.padding_mode != "zeros"
                 or not _along_time(x, (self.kernel_size, 1), (self.stride, 1), (self.padding, 0), (self.dilation, 1))):
             return bn(super().forward(x))
+        weight, bias = _frozen(self, (self, bn), lambda: self._folded(bn))
+        return self._conv1d(x, weight, bias)
+
+    def _folded(self, bn):
         scale, shift = _bn_affine(bn)
         bias = shift if self.bias is None else self.bias * scale + shift
-        return self._conv1d(x, self.weight[..., 0] * scale[:, None, None], bias)
+        return self.weight[..., 0] * scale[:, None, None], bias
 
 
 class MaxPool2dAlongTime(nn.MaxPool2d):
@@ -105,6 +127,10 @@ class Conv1dCombinedConv(CombinedConv if CombinedConv is not None else nn.Module
                 and self.conv_time.kernel_size[1] == 1):
             out = super().forward(x)
             return out if bn is None else bn(out)
+        merged, bias = _frozen(self, (self, bn), lambda: self._merged(bn))
+        return F.conv1d(x.squeeze(1).transpose(1, 2), merged, bias).unsqueeze(-1)
+
+    def _merged(self, bn):
         spat = self.conv_spat.weight[:, :, 0, :]  # (n_spat, n_time, n_chans)
         merged = torch.einsum("tk,stc->sck", self.conv_time.weight[:, 0, :, 0], spat)  # (n_spat, n_chans, kernel)
         bias = None
@@ -116,7 +142,7 @@ class Conv1dCombinedConv(CombinedConv if CombinedConv is not None else nn.Module
             scale, shift = _bn_affine(bn)
             merged = merged * scale[:, None, None]
             bias = shift if bias is None else bias * scale + shift
-        return F.conv1d(x.squeeze(1).transpose(1, 2), merged, bias).unsqueeze(-1)
+        return merged, bias
 
 
 class FusedEEGNet(EEGNet if EEGNet is not None else nn.Sequential):
@@ -141,7 +167,7 @@ class FusedEEGNet(EEGNet if EEGNet is not None else nn.Sequential):
         if self.training:
             x = self._first_block_train(x)
         else:
-            weight, bias = _fused_first_block(self)
+            weight, bias = _frozen(self, [getattr(self, n) for n in FUSED_BLOCK], lambda: _fused_first_block(self))
             x = conv1d_long(x[:, 0], weight, bias, self.conv_temporal.padding[1]).unsqueeze(2)
         for module in modules[first + len(FUSED_BLOCK):]:
             x = module(x)

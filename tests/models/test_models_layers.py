@@ -282,3 +282,29 @@ def test_eval_batchnorm_folded_into_the_convolution_before_it(arch, n_folded, mo
         out = model(X)
         assert calls == [1]  # the first BatchNorm ran; the others stayed folded
         torch.testing.assert_close(out, ref(X), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["shallow", "deep4", "eegnet"])
+def test_fused_kernels_are_reused_only_while_the_weights_stay_the_same(arch):
+    """Frozen weights: the fused/folded kernels are computed once and reused; any in-place change of a weight or a
+    running statistic (an optimizer step, load_state_dict) is seen at the next call; with weights that require a
+    gradient the kernels are in the graph (eval-mode fine-tuning gets weight gradients)."""
+    model, ref = _pair(arch)
+    _random_batchnorm_stats(model, ref)
+    model.requires_grad_(False), ref.requires_grad_(False)
+    X = torch.randn(4, 6, 512) * 20
+    with torch.no_grad():
+        torch.testing.assert_close(model(X), ref(X), rtol=1e-5, atol=1e-5)
+        cached = [m for m in model.modules() if "_frozen_kernel" in m.__dict__]
+        assert cached
+        for m in (model, ref):  # a weight and a running statistic changed in place, identically in both
+            bn = [b for b in m.modules() if isinstance(b, nn.BatchNorm2d)][-1]
+            bn.running_var.mul_(3.0)
+            next(p for n, p in m.named_parameters() if "conv" in n and p.ndim > 1).mul_(-2.0)
+        torch.testing.assert_close(model(X), ref(X), rtol=1e-5, atol=1e-5)
+        ref.load_state_dict(model.state_dict())
+    model.requires_grad_(True)
+    loss = model(X).square().sum()
+    loss.backward()
+    grads = [p.grad for n, p in model.named_parameters() if "conv" in n and p.ndim > 1]
+    assert grads and all(g is not None and float(g.abs().max()) > 0 for g in grads)

@@ -7,11 +7,14 @@ results.json: clean accuracy, white-box PGD accuracy per epsilon, the best gray-
 victim, black-box rows with their queries and the substitute agreement, the largest noise-control change, and the
 sanity checks. Writes bench/demo.json.
 
-    python bench/bench_demo.py [--presets quick,standard] [--rerun] [--baseline]
+    python bench/bench_demo.py [--presets quick,standard] [--rerun] [--baseline] [--process]
 
 ``--baseline`` also runs each preset's first run with braindecode's own layers (`models.layers.SWITCHES`
 emptied, so no 1-D forms and no fused EEGNet) in the same session, and records the speed-up of eegrobust's layers
 over it (wall and CPU); the CPU model is recorded, since per-step costs differ several-fold between machines.
+``--process`` (with ``--rerun``) also times the cached rerun on ``--engine process --jobs 2`` (one torch thread per
+worker) and compares its rows with the serial rerun's: accuracies, and the largest difference of any other number
+(peak memory there is the largest single process's; the workers come on top of the driver).
 """
 
 from __future__ import annotations
@@ -83,14 +86,14 @@ BASELINE = ("import sys; import eegrobust.models.layers as layers; layers.SWITCH
             "from eegrobust.harness.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
-def _timed_demo(preset: str, cache: str, baseline: bool = False) -> tuple[dict, dict]:
+def _timed_demo(preset: str, cache: str, baseline: bool = False, engine: tuple = ()) -> tuple[dict, dict]:
     """One ``eegrobust demo --preset P`` in a subprocess with ``EEGROBUST_CACHE=cache``: its times and results."""
     with tempfile.TemporaryDirectory() as tmp:
         load_before = os.getloadavg()
         t0 = time.perf_counter()
         command = ["-c", BASELINE] if baseline else ["-m", "eegrobust.harness"]
         proc = subprocess.Popen([sys.executable, *command, "demo", "--preset", preset, "--quiet",
-                                 "--out", tmp], env={**os.environ, "EEGROBUST_CACHE": cache})
+                                 "--out", tmp, *engine], env={**os.environ, "EEGROBUST_CACHE": cache})
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own usage (RUSAGE_CHILDREN keeps the max so far)
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t0
@@ -104,11 +107,31 @@ def _timed_demo(preset: str, cache: str, baseline: bool = False) -> tuple[dict, 
             "cells_wall_s": round(sum(r["wall_s"] for r in res["rows"]), 1)}, res
 
 
+def compare_rows(serial: list, other: list) -> dict:
+    """Rows of two engines: same cells, same accuracies, and the largest difference of any other number."""
+    def key(r):
+        return (r["model"], r["threat_model"], r["attack"], r["substitute"], r["epsilon"], r["seed"])
+
+    a, b = {key(r): r for r in serial}, {key(r): r for r in other}
+    accuracy = ("clean_rca", "clean_bca", "adv_rca", "adv_bca", "success_rate")
+    same_accuracy = set(a) == set(b) and all(a[k][f] == b[k][f] for k in a for f in accuracy)
+    largest, where = 0.0, None
+    for k in set(a) & set(b):
+        for f, v in a[k].items():
+            w = b[k].get(f)
+            if f != "wall_s" and isinstance(v, float) and isinstance(w, float) and abs(v - w) > largest:
+                largest, where = abs(v - w), f"{'/'.join(map(str, k[:4]))} eps {k[4]}: {f}"
+    return {"same_cells_and_accuracies": same_accuracy, "largest_other_difference": largest,
+            "largest_difference_at": where}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--presets", default="quick,standard")
     parser.add_argument("--out", default=str(Path(__file__).with_name("demo.json")))
     parser.add_argument("--rerun", action="store_true", help="also time a second run with the victims cached")
+    parser.add_argument("--process", action="store_true",
+                        help="with --rerun: also time the cached rerun on --engine process --jobs 2")
     parser.add_argument("--baseline", action="store_true",
                         help="also time a first run with braindecode's own layers (the speed-up's baseline)")
     args = parser.parse_args(argv)
@@ -117,10 +140,17 @@ def main(argv=None):
     for preset in args.presets.split(","):
         with tempfile.TemporaryDirectory() as cache:
             first, res = _timed_demo(preset, cache)  # a fresh victim cache: trains, as on a new machine
-            rerun, _ = _timed_demo(preset, cache) if args.rerun else (None, None)  # victims from that cache
+            rerun, rerun_res = _timed_demo(preset, cache) if args.rerun else (None, None)  # victims cached
+            process = None
+            if args.rerun and args.process:
+                process, process_res = _timed_demo(preset, cache, engine=("--engine", "process", "--jobs", "2"))
+                process.update(compare_rows(rerun_res["rows"], process_res["rows"]),
+                               speedup_wall=round(rerun["wall_s"] / process["wall_s"], 2))
         report["presets"][preset] = {**first, **summarize(res)}
         if rerun is not None:
             report["presets"][preset]["rerun_cached"] = rerun
+        if process is not None:
+            report["presets"][preset]["rerun_cached_process_jobs2"] = process
         if args.baseline:
             with tempfile.TemporaryDirectory() as cache:
                 base, base_res = _timed_demo(preset, cache, baseline=True)

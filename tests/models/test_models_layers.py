@@ -303,6 +303,9 @@ def test_fused_kernels_are_reused_only_while_the_weights_stay_the_same(arch):
             next(p for n, p in m.named_parameters() if "conv" in n and p.ndim > 1).mul_(-2.0)
         torch.testing.assert_close(model(X), ref(X), rtol=1e-5, atol=1e-5)
         ref.load_state_dict(model.state_dict())
+        model.double(), ref.double()  # new storage and dtype for every weight: the kernel follows
+        torch.testing.assert_close(model(X.double()), ref(X.double()), rtol=1e-9, atol=1e-9)
+        model.float()
     model.requires_grad_(True)
     loss = model(X).square().sum()
     loss.backward()

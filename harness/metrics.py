@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..attacks.budget import BANDS, _ratio_db, band_energy, demean, l2_norms, linf_norms
+from ..attacks.budget import BANDS, _ratio_db, band_energy, demean, linf_norms
 
 
 def rca(y_true, y_pred) -> float:

@@ -331,8 +331,8 @@ def fast_layers(net: nn.Module) -> nn.Module:
     2-D op runs along the height axis), every ``CombinedConv``, braindecode's ``EEGNet`` itself (its first block
     fused in eval mode, its temporal conv through the FFT in training; its own layers, whose kernels run along the
     last axis, stay), and ``Deep4Net`` and ``ShallowFBCSPNet`` themselves (eval-mode BatchNorm folded into the
-    convolution before it). In eval mode the fused and folded modules' own forward hooks do not run. The forms check the input's
-    shape at every call and fall back to braindecode's op for anything else."""
+    convolution before it). In eval mode the fused and folded modules' own forward hooks do not run. The forms check
+    the input's shape at every call and fall back to braindecode's op for anything else."""
     for module in net.modules():
         new = SWITCHES.get(type(module))
         whole = new in (Conv1dCombinedConv, FusedEEGNet, FoldedDeep4Net, FoldedShallowFBCSPNet)

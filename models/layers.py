@@ -225,7 +225,8 @@ def conv1d_long(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     wrap-around out of every output sample, and the result differs from the direct sum at float round-off (about
     1e-6 of the largest output, tests/models/test_models_layers.py). Gradients flow through ``rfft``/``irfft``."""
     k = weight.shape[-1]
-    if k < FFT_MIN_KERNEL or not 0 <= padding <= k - 1 or x.is_complex():
+    if (k < FFT_MIN_KERNEL or not 0 <= padding <= k - 1 or x.dtype not in (torch.float32, torch.float64)
+            or weight.dtype != x.dtype):  # half precision: no CPU FFT, and too coarse for a long sum anyway
         return F.conv1d(x, weight, bias, padding=padding)
     n_out = x.shape[-1] + 2 * padding - k + 1
     n = _fft_length(x.shape[-1] + padding)

@@ -199,6 +199,15 @@ def test_conv1d_long_is_conv1d(k, padding, n_times):
     assert conv1d_long(x, w, None, padding).shape == out.shape
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_conv1d_long_other_dtypes(dtype):
+    """float64 goes through the FFT in float64; half precision (no CPU FFT) runs conv1d itself."""
+    x, w = torch.randn(2, 3, 200, dtype=dtype), torch.randn(4, 3, 64, dtype=dtype)
+    out = conv1d_long(x, w, None, 32)
+    assert out.dtype == dtype
+    torch.testing.assert_close(out, F.conv1d(x, w, padding=32), rtol=1e-2, atol=1e-2 * float(out.abs().max()))
+
+
 def test_fft_length_is_the_next_fast_size():
     assert [_fft_length(n) for n in (1, 7, 896, 928, 961, 1025)] == [1, 8, 900, 960, 972, 1080]
 

@@ -80,23 +80,21 @@ class Conv2dAlongTime(nn.Conv2d):
     """``nn.Conv2d`` with a ``(k, 1)`` kernel, run as ``conv1d`` (see the module doc)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_bn(x, None)
+
+    def forward_bn(self, x: torch.Tensor, bn: nn.BatchNorm2d | None) -> torch.Tensor:
+        """``bn(self(x))``, with ``bn`` (eval mode) folded into the weight and bias; ``bn`` None: ``self(x)``."""
         if (isinstance(self.padding, str) or self.padding_mode != "zeros"
                 or not _along_time(x, (self.kernel_size, 1), (self.stride, 1), (self.padding, 0), (self.dilation, 1))):
-            return super().forward(x)
-        return self._conv1d(x, self.weight[..., 0], self.bias)
-
-    def _conv1d(self, x, weight, bias):
+            out = super().forward(x)
+            return out if bn is None else bn(out)
+        if bn is None:
+            weight, bias = self.weight[..., 0], self.bias
+        else:
+            weight, bias = _frozen(self, (self, bn), lambda: self._folded(bn))
         # squeeze, not x[..., 0]: a view, whose backward is a view too (a select's backward zero-fills and copies)
         return F.conv1d(x.squeeze(-1), weight, bias, self.stride[0], self.padding[0], self.dilation[0],
                         self.groups).unsqueeze(-1)
-
-    def forward_bn(self, x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
-        """``bn(self(x))`` with ``bn`` in eval mode folded into this convolution's weight and bias."""
-        if (isinstance(self.padding, str) or self.padding_mode != "zeros"
-                or not _along_time(x, (self.kernel_size, 1), (self.stride, 1), (self.padding, 0), (self.dilation, 1))):
-            return bn(super().forward(x))
-        weight, bias = _frozen(self, (self, bn), lambda: self._folded(bn))
-        return self._conv1d(x, weight, bias)
 
     def _folded(self, bn):
         scale, shift = _bn_affine(bn)

@@ -12,7 +12,7 @@ pytest does at start-up for the plugin) imports neither torch nor MNE.
 
 from importlib import import_module
 
-__version__ = "0.3.2"
+__version__ = "0.3.3"
 
 #: public name -> submodule that defines it
 _API = {

@@ -120,10 +120,12 @@ def test_training_matches_braindecode(arch, monkeypatch):
     monkeypatch.undo()
     assert (calls != []) == (arch != "eegnet")  # EEGNet's 64-sample temporal kernel runs through the FFT
     if arch == "eegnet":
-        long_calls = []
-        monkeypatch.setattr(layers, "conv1d_long", lambda *a: long_calls.append(a[1].shape) or conv1d_long(*a))
+        fft_kernels = []
+        correlate = layers._fft_correlate
+        monkeypatch.setattr(layers, "_fft_correlate",
+                            lambda x, w, *a: fft_kernels.append(w.shape) or correlate(x, w, *a))
         model(X)
-        assert long_calls == [torch.Size([8, 1, 64])]  # the temporal conv alone: the block is not fused in training
+        assert fft_kernels == [torch.Size([8, 1, 64])]  # the temporal conv alone: the block is not fused in training
 
 
 def test_combined_conv_runs_conv1d_in_every_mode(monkeypatch):
@@ -181,12 +183,14 @@ def test_fused_eegnet_falls_back_without_running_statistics(monkeypatch):
 
 @pytest.mark.parametrize("k, padding, n_times", [(64, 32, 512), (64, 0, 512), (64, 63, 100), (125, 62, 1000),
                                                  (48, 7, 97), (10, 4, 200), (65, 32, 64)])
-def test_conv1d_long_is_conv1d(k, padding, n_times):
-    """The FFT form is the direct correlation at float round-off, forward and every gradient; short kernels and
-    paddings the FFT form does not cover run ``conv1d`` itself."""
+@pytest.mark.parametrize("n_in", [1, 3])
+def test_conv1d_long_is_conv1d(k, padding, n_times, n_in):
+    """The FFT form is the direct correlation at float round-off, forward and every gradient (one input map: a
+    broadcast product of spectra; several: a sum over maps); short kernels and paddings the FFT form does not cover
+    run ``conv1d`` itself."""
     gen = torch.Generator().manual_seed(k + padding)
-    x = torch.randn(4, 3, n_times, generator=gen, requires_grad=True)
-    w = torch.randn(5, 3, k, generator=gen, requires_grad=True)
+    x = torch.randn(4, n_in, n_times, generator=gen, requires_grad=True)
+    w = torch.randn(5, n_in, k, generator=gen, requires_grad=True)
     b = torch.randn(5, generator=gen, requires_grad=True)
     out, out_ref = conv1d_long(x, w, b, padding), F.conv1d(x, w, b, padding=padding)
     assert out.shape == out_ref.shape
@@ -291,6 +295,32 @@ def test_eval_batchnorm_folded_into_the_convolution_before_it(arch, n_folded, mo
         out = model(X)
         assert calls == [1]  # the first BatchNorm ran; the others stayed folded
         torch.testing.assert_close(out, ref(X), rtol=1e-5, atol=1e-5)
+
+
+def test_deep4_eval_runs_elu_after_max_pooling():
+    """Eval mode: each ELU runs on the pooled maps (a third of the samples), and the logits are braindecode's
+    (ELU never decreases: pooling first gives the same maxima); train mode keeps braindecode's order."""
+    model, ref = _pair("deep4")
+    _random_batchnorm_stats(model, ref)
+    elus = [m for m in model.modules() if type(m) is nn.ELU]
+    lengths, ref_lengths = [], []
+    for m in elus:
+        m.register_forward_hook(lambda mod, inp, out: lengths.append(inp[0].shape[2]))
+    first_pool = next(m for m in ref.modules() if isinstance(m, nn.MaxPool2d))
+    first_pool.register_forward_hook(lambda mod, inp, out: ref_lengths.extend([inp[0].shape[2], out.shape[2]]))
+    X, y = torch.randn(5, 6, 512) * 20, torch.arange(5) % 2
+    with torch.no_grad():
+        out = model(X)
+        torch.testing.assert_close(out, ref(X), rtol=1e-5, atol=1e-5)
+    assert len(lengths) == len(elus) == 4
+    assert lengths[0] == ref_lengths[1] < ref_lengths[0]  # the first block's pooled length, not the conv's
+    model.requires_grad_(False), ref.requires_grad_(False)
+    g, g_ref = _input_grad(model, X, y), _input_grad(ref, X, y)
+    assert float((torch.sign(g) == torch.sign(g_ref)).float().mean()) > 0.999
+    lengths.clear()
+    model.train()
+    model(X)
+    assert lengths[0] == ref_lengths[0]  # training: ELU before pooling, as braindecode
 
 
 @pytest.mark.parametrize("arch", ["shallow", "deep4", "eegnet"])

@@ -255,11 +255,13 @@ def query_curve(outcomes, *, queries=QUERY_GRID) -> pd.DataFrame:
     A trial counts as robust after ``q`` queries if it was correct and the attack had not fooled it within ``q``
     queries (``queries`` of the outcomes: queries spent until the trial was first fooled). Budgets of ``queries``
     below the most any trial used are read, then that maximum itself (budgets beyond what the attack was given are
-    not measured). One row per cell keys x epsilon x budget.
+    not measured). One row per cell keys x epsilon x budget. Cells without query counts (white-box, gray-box and
+    control attacks, and a query attack that had no correctly classified trial to attack) have no row.
     """
     df = _check_frame(outcomes, "outcomes", ("trial", "y", "clean_pred", "adv_pred", "epsilon"))
+    empty = pd.DataFrame(columns=[*KEYS, "epsilon", "queries", "robust_rca", "n_trials"])
     if "queries" not in df:
-        return pd.DataFrame(columns=[*KEYS, "epsilon", "queries", "robust_rca", "n_trials"])
+        return empty
     df = df[df["queries"].notna() | (df["clean_pred"] != df["y"])]
     keys = [k for k in KEYS if k in df]
     out = []
@@ -267,12 +269,14 @@ def query_curve(outcomes, *, queries=QUERY_GRID) -> pd.DataFrame:
         correct = (g["clean_pred"] == g["y"]).to_numpy()
         fooled = correct & (g["adv_pred"] != g["y"]).to_numpy()
         q = g["queries"].to_numpy(float)
-        spent = float(np.nanmax(q)) if np.isfinite(q).any() else 0.0
+        if not np.isfinite(q).any():  # no query was counted in this cell: not a query attack
+            continue
+        spent = float(np.nanmax(q))
         for budget in [b for b in queries if b < spent] + [spent]:  # the last point: all the attack spent
             robust = correct & ~(fooled & (q <= budget))
             out.append({**dict(zip(keys, key)), "queries": budget, "robust_rca": float(robust.mean()),
                         "n_trials": len(g)})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out) if out else empty
 
 
 def per_class(outcomes, *, by=KEYS) -> pd.DataFrame:

@@ -190,22 +190,42 @@ def main_accuracy(tables, chance: dict, *, width: float = DOUBLE_COLUMN, unit: s
 
 
 def accuracy_vs_queries(curve) -> Figure:
-    """Robust accuracy against queries per trial (log scale), one panel per budget, one line per model x attack."""
+    """Robust accuracy against queries per trial (log scale), one panel per budget (three to a row), one line per
+    model x attack: the model by colour, the attack by line style and marker, one legend below the panels."""
     eps_values = sorted(curve["epsilon"].unique())
-    fig = _new_figure(min(DOUBLE_COLUMN, 3.0 * len(eps_values) + 0.6), 3.0)
-    axes = fig.subplots(1, len(eps_values), squeeze=False, sharey=True)[0]
+    n_cols = min(3, len(eps_values))
+    n_rows = math.ceil(len(eps_values) / n_cols)
+    models, attacks = list(dict.fromkeys(curve["model"])), list(dict.fromkeys(curve["attack"]))
+    colours = {m: f"C{i % 10}" for i, m in enumerate(models)}
+    styles = {a: (("-", "--", ":", "-.")[i % 4], "os^vDx*"[i % 7]) for i, a in enumerate(attacks)}
+    fig = _new_figure(DOUBLE_COLUMN if n_cols > 1 else SINGLE_COLUMN,
+                      2.0 * n_rows + 0.5 + 0.18 * math.ceil(len(models) * len(attacks) / 3))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False, sharex=True, sharey=True).ravel()
     means = curve.groupby(["model", "attack", "epsilon", "queries"], sort=False)["robust_rca"].mean().reset_index()
+    means = means[means["queries"] > 0]  # the clean point (0 queries) has no place on a log axis
     for ax, eps in zip(axes, eps_values):
         for (model, attack), g in means[means["epsilon"] == eps].groupby(["model", "attack"], sort=False):
-            ax.plot(g["queries"], g["robust_rca"], marker=".", label=f"{model} {attack}")
+            line, marker = styles[attack]
+            ax.plot(g["queries"], g["robust_rca"], color=colours[model], linestyle=line, marker=marker,
+                    markersize=3, linewidth=1, label=f"{model} {attack}")
         ax.set_xscale("log")
-        ax.set_title(f"epsilon {eps:g}")
-        ax.set_xlabel("queries per trial")
+        ax.set_title(f"ε = {eps:g}", fontsize="small")
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3, which="both")
-    axes[0].set_ylabel("robust RCA (black-box)")
-    axes[0].legend(fontsize="x-small")
-    fig.suptitle("Accuracy vs queries")
+    for ax in axes[len(eps_values):]:
+        ax.set_visible(False)
+    for ax in axes[(n_rows - 1) * n_cols:]:
+        ax.set_xlabel("queries per trial")
+    for ax in axes[::n_cols]:
+        ax.set_ylabel("robust RCA")
+    handles = {}
+    for ax in axes:
+        handles.update({label: h for h, label in zip(*ax.get_legend_handles_labels()) if label not in handles})
+    labels = [f"{m} {a}" for m in models for a in attacks if f"{m} {a}" in handles]  # grouped by model
+    if labels:
+        fig.legend([handles[k] for k in labels], labels, loc="outside lower center", ncols=min(3, len(attacks)),
+                   fontsize="x-small")
+    fig.suptitle("Black-box accuracy vs queries", fontsize="medium")
     return fig
 
 

@@ -169,6 +169,9 @@ def test_query_attacks_keep_per_trial_queries_and_curve(result):
     attacked = sq["clean_pred"] == sq["y"]
     assert sq.loc[attacked, "queries"].notna().all() and (sq.loc[attacked, "queries"] <= 30).all()
     curve = query_curve(frame)
+    # only attacks that count queries have a curve: no white-box, gray-box or control rows at "0 queries"
+    assert set(curve["threat_model"]) == {"black_box"}
+    assert {"square", "substitute_linf_pgd"} <= set(curve["attack"]) and "fgsm" not in set(curve["attack"])
     c = curve[(curve["attack"] == "square") & (curve["model"] == "toy") & (curve["epsilon"] == 1.0)]
     assert c["robust_rca"].is_monotonic_decreasing
     (row,) = rows_of(result, model="toy", attack="square", epsilon=1.0)
@@ -194,6 +197,8 @@ def test_report_shows_query_curves_and_band_snr(result, tmp_path):
     assert (tmp_path / "figures" / "accuracy_queries.png").stat().st_size > 1000
     line = next(ln for ln in text.splitlines() if ln.startswith("| toy | square | 1 |"))
     assert len(line.split("|")) > 5
+    table = text.split("### Accuracy vs queries")[1].split("###")[0]
+    assert "| fgsm |" not in table and "| linf_pgd |" not in table and "| noise |" not in table
 
 
 def test_black_box_substitute_chosen_by_agreement(split, _toy_victims):

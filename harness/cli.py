@@ -626,12 +626,9 @@ def add_global_options(p, *, top: bool = False) -> None:
 
 
 def _version() -> str:
-    from importlib import metadata
+    from .. import __version__  # the code that runs (an editable install's metadata can be stale)
 
-    try:
-        return metadata.version("eegrobust")
-    except metadata.PackageNotFoundError:
-        return "unknown (not installed)"
+    return __version__
 
 
 def add_model_options(p) -> None:

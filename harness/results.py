@@ -40,8 +40,10 @@ OUTCOME_COLUMNS = ("dataset", "subject", "session", "fold", "protocol", "model",
 
 def environment() -> dict:
     """Package versions, platform and git commit: what a reviewer asks to reproduce a number."""
-    versions = {}
-    for pkg in ("eegrobust", "torch", "braindecode", "mne", "foolbox", "numpy", "scipy"):
+    from .. import __version__
+
+    versions = {"eegrobust": __version__}  # the code that ran (an editable install's metadata can be stale)
+    for pkg in ("torch", "braindecode", "mne", "foolbox", "numpy", "scipy"):
         try:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

@@ -41,7 +41,9 @@ def package_versions() -> dict:
         except importlib.metadata.PackageNotFoundError:
             return None
 
-    return dict(eegrobust=version("eegrobust"), torch=torch.__version__, braindecode=version("braindecode"),
+    from .. import __version__  # the code that ran (an editable install's metadata can be stale)
+
+    return dict(eegrobust=__version__, torch=torch.__version__, braindecode=version("braindecode"),
                 mne=version("mne"), numpy=np.__version__, python=platform.python_version())
 
 

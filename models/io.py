@@ -337,7 +337,8 @@ def _read_meta(path: Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ModelFileError(f"{file} is not valid JSON ({err}); re-save the model with models.save_bundle.") from err
     if not isinstance(meta, dict):
-        raise ModelFileError(f"{file} must hold a JSON object, got {type(meta).__name__}; re-save with models.save_bundle.")
+        raise ModelFileError(f"{file} must hold a JSON object, got {type(meta).__name__}; re-save with "
+                             "models.save_bundle.")
     missing = [k for k in REQUIRED_KEYS if k not in meta]
     if missing:
         raise ModelFileError(f"{file} lacks keys {missing}; re-save the model with models.save_bundle.")

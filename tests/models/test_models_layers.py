@@ -194,12 +194,12 @@ def test_conv1d_long_is_conv1d(k, padding, n_times, n_in):
     b = torch.randn(5, generator=gen, requires_grad=True)
     out, out_ref = conv1d_long(x, w, b, padding), F.conv1d(x, w, b, padding=padding)
     assert out.shape == out_ref.shape
-    torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-5 * float(out_ref.abs().max()))
+    torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-5 * float(out_ref.detach().abs().max()))
     up = torch.randn(out.shape, generator=gen)
     grads = torch.autograd.grad((out * up).sum(), (x, w, b))
     grads_ref = torch.autograd.grad((out_ref * up).sum(), (x, w, b))
     for g, g_ref in zip(grads, grads_ref):
-        torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-5 * float(g_ref.abs().max()))
+        torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-5 * float(g_ref.detach().abs().max()))
     assert conv1d_long(x, w, None, padding).shape == out.shape
 
 
@@ -350,3 +350,30 @@ def test_fused_kernels_are_reused_only_while_the_weights_stay_the_same(arch):
     loss.backward()
     grads = [p.grad for n, p in model.named_parameters() if "conv" in n and p.ndim > 1]
     assert grads and all(g is not None and float(g.abs().max()) > 0 for g in grads)
+
+
+@pytest.mark.parametrize("n_in, n_out, padding, frozen", [(25, 50, 0, True), (32, 16, 3, True), (6, 25, 0, True),
+                                                          (25, 50, 0, False)])
+def test_frozen_convolution_input_gradient_is_a_forward_conv(n_in, n_out, padding, frozen):
+    """A frozen convolution of many maps (Deep4Net's blocks in an attack) computes its input gradient as a forward
+    conv1d with the flipped, transposed kernel: braindecode's 2-D gradient at float round-off, and differentiable
+    again. Few maps (the electrodes), or weights that train, take the ordinary backward pass."""
+    gen = torch.Generator().manual_seed(n_in + padding)
+    conv = nn.Conv2d(n_in, n_out, (10, 1), padding=(padding, 0))
+    ref = nn.Conv2d(n_in, n_out, (10, 1), padding=(padding, 0))
+    ref.load_state_dict(conv.state_dict())
+    conv.__class__ = Conv2dAlongTime
+    conv.requires_grad_(not frozen), ref.requires_grad_(not frozen)
+    x = torch.randn(3, n_in, 60, 1, generator=gen, requires_grad=True)
+    out, out_ref = conv(x), ref(x)
+    torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-5)
+    fast = "InputGradAsConv" in type(out.grad_fn.next_functions[0][0]).__name__  # under the unsqueeze
+    assert fast == (frozen and min(n_in, n_out) >= layers.GRAD_AS_CONV_MIN_MAPS)
+    up = torch.randn(out.shape, generator=gen, requires_grad=True)
+    (g,) = torch.autograd.grad((out * up).sum(), x, create_graph=True)
+    (g_ref,) = torch.autograd.grad((out_ref * up).sum(), x, create_graph=True)
+    torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-5 * float(g_ref.detach().abs().max()))
+    v = torch.randn(g.shape, generator=gen)  # double backward: the input gradient is linear in the output gradient
+    (gg,) = torch.autograd.grad((g * v).sum(), up)
+    (gg_ref,) = torch.autograd.grad((g_ref * v).sum(), up)
+    torch.testing.assert_close(gg, gg_ref, rtol=1e-5, atol=1e-5 * float(gg_ref.abs().max()))

@@ -266,8 +266,8 @@ def conv1d_long(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     The FFT form is the same correlation: the padded transform length ``n >= n_times + padding`` keeps the circular
     wrap-around out of every output sample, and the result differs from the direct sum at float round-off (about
     1e-6 of the largest output, tests/models/test_models_layers.py). Gradients flow through ``rfft``/``irfft``."""
-    if not _fft_pays(x, weight, padding):
-        return F.conv1d(x, weight, bias, padding=padding)
+    if x.ndim != 3 or weight.ndim != 3 or weight.shape[1] != x.shape[1] or not _fft_pays(x, weight, padding):
+        return F.conv1d(x, weight, bias, padding=padding)  # and its errors for shapes that do not fit
     y = _fft_correlate(x, weight, padding, _spectral_product)
     return y if bias is None else y + bias[:, None]
 

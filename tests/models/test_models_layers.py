@@ -212,6 +212,14 @@ def test_conv1d_long_other_dtypes(dtype):
     torch.testing.assert_close(out, F.conv1d(x, w, padding=32), rtol=1e-2, atol=1e-2 * float(out.abs().max()))
 
 
+def test_conv1d_long_other_shapes_are_conv1d():
+    """An unbatched input runs conv1d itself; a kernel whose input maps do not match gets conv1d's own error."""
+    x, w = torch.randn(3, 200), torch.randn(4, 3, 64)
+    torch.testing.assert_close(conv1d_long(x, w, None, 32), F.conv1d(x, w, padding=32))
+    with pytest.raises(RuntimeError, match="channels"):
+        conv1d_long(torch.randn(2, 5, 200), w, None, 32)
+
+
 def test_fft_length_is_the_next_fast_size():
     assert [_fft_length(n) for n in (1, 7, 896, 928, 961, 1025)] == [1, 8, 900, 960, 972, 1080]
 

@@ -17,8 +17,10 @@ CUDA, ``gpu_fraction`` of a GPU.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,23 +76,61 @@ def make_engine(engine=None, *, jobs=None, ray_address=None) -> Engine:
     return Engine("serial" if engine is None else engine, jobs, ray_address)
 
 
+RAY_MISSING = "--engine ray needs Ray: pip install 'eegrobust[ray]' (or use --engine process)."
+
+
+def preflight(engine) -> Engine:
+    """``engine`` as an `Engine`, checked before anything is trained: Ray installed, a --ray-address answering."""
+    engine = make_engine(engine)
+    if engine.name == "ray":
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError(RAY_MISSING)
+        if engine.ray_address is not None:
+            check_ray_address(engine.ray_address)
+    return engine
+
+
 def _host_port(address: str) -> tuple[str, int]:
-    host, sep, port = str(address).rpartition(":")
+    host, sep, port = str(address).removeprefix("ray://").rpartition(":")  # ray://: a Ray Client address
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"--ray-address must be host:port (e.g. 127.0.0.1:6379), got {address!r}.")
     return host.strip("[]"), int(port)
 
 
+#: An HTTP/2 client connection preface and an empty SETTINGS frame: a Ray head (its GCS and its client server
+#: speak gRPC, over HTTP/2) answers with a SETTINGS frame of its own.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
 def check_ray_address(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
-    """Raise ConfigError naming ``address`` when nothing answers there within ``timeout`` seconds."""
+    """Raise ConfigError naming ``address`` unless a gRPC server (a Ray head) answers there within ``timeout`` s.
+
+    A port that accepts connections but never answers (a firewall or proxy that accepts everything, a stopped
+    process's listener) makes ``ray.init`` retry for minutes, so the address is asked for an HTTP/2 SETTINGS frame
+    first. With ``RAY_USE_TLS`` set only the connection is checked (the handshake is Ray's to do)."""
     host, port = _host_port(address)
+    fix = "start the cluster with `ray start --head` or leave --ray-address out to run a local Ray instance."
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+                return
+            sock.settimeout(timeout)
+            sock.sendall(_H2_PREFACE)
+            reply = b""
+            while len(reply) < 9:
+                chunk = sock.recv(9 - len(reply))
+                if not chunk:
+                    break
+                reply += chunk
+    except TimeoutError:
+        raise ConfigError(f"--ray-address {address!r} does not answer (no reply within {timeout:g} s); "
+                          f"{fix}") from None
     except OSError as err:
-        raise ConfigError(f"--ray-address {address!r} does not answer ({err.strerror or type(err).__name__} within "
-                          f"{timeout:g} s); start the cluster with `ray start --head` or leave --ray-address out to "
-                          f"run a local Ray instance.") from None
+        raise ConfigError(f"--ray-address {address!r} does not answer ({err.strerror or type(err).__name__}; waited "
+                          f"up to {timeout:g} s); {fix}") from None
+    if len(reply) < 9 or reply[3] != 4:  # frame type 0x4: SETTINGS
+        raise ConfigError(f"--ray-address {address!r} answers, but not as a Ray cluster (no gRPC reply); check the "
+                          f"host and port (`ray status` on the head prints them) or {fix}")
 
 
 # ------------------------------------------------------------------------------------------------ worker side
@@ -223,12 +263,22 @@ def _run_ray(engine: Engine, tasks, on_done) -> list:
     try:
         import ray
     except ImportError:
-        raise ConfigError("--engine ray needs Ray: pip install 'eegrobust[ray]' (or use --engine process).") from None
+        raise ConfigError(RAY_MISSING) from None
     started = False
     if not ray.is_initialized():
         if engine.ray_address is not None:
             check_ray_address(engine.ray_address)
-            ray.init(address=engine.ray_address, logging_level="ERROR", log_to_driver=False)
+            try:
+                ray.init(address=engine.ray_address, logging_level="ERROR", log_to_driver=False)
+            except (ConnectionError, TimeoutError, RuntimeError, ValueError) as err:  # e.g. Ray versions differ
+                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                auth = ("" if os.environ.get("RAY_AUTH_MODE") == "token" else
+                        "; a head with token authentication (Ray >= 2.59 turns it on by default) also needs "
+                        "RAY_AUTH_MODE=token here, with its token in RAY_AUTH_TOKEN or ~/.ray/auth_token")
+                raise ConfigError(f"--ray-address {engine.ray_address!r}: Ray could not join the cluster ({first}); "
+                                  f"check that the head runs Ray {ray.__version__} and Python "
+                                  f"{sys.version_info.major}.{sys.version_info.minor} like this machine{auth}; or "
+                                  f"leave --ray-address out to run a local Ray instance.") from None
         else:
             # workers inherit this environment (a runtime_env would make Ray start a second, dedicated pool)
             os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")

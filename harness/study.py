@@ -21,7 +21,7 @@ from .arms import parse_arms
 from .cache import VictimCache
 from .certify import make_certify_config, run_certification
 from .config import PRESETS, SuiteConfig
-from .engines import Engine
+from .engines import Engine, preflight
 from .plan import check_attacks_planned
 from .store import Store
 from .suite import FoldKeys, execute_folds, plan_fold, plan_identity, suite_result
@@ -282,6 +282,7 @@ def run_study(config, *, progress: bool = True, on_fail: str = "warn", **overrid
         config = replace(config, **overrides)
     suite = config.suite_config()
     device = resolve_device(config.device)
+    engine = preflight(Engine(config.engine, config.jobs, config.ray_address))  # before any victim is trained
     name, data = _load_study_data(config)
     protocol = make_protocol(config.protocol, n_folds=config.folds)
     protocol.check(data)
@@ -301,7 +302,7 @@ def run_study(config, *, progress: bool = True, on_fail: str = "warn", **overrid
                 "folds": [p.keys.as_dict() for p in plans]}, cells, resume=config.resume)
     logger.info("%d folds, %d cells, engine %s", len(plans), len(cells), config.engine)
     folds = execute_folds(plans, store, progress=progress,
-                          engine=Engine(config.engine, config.jobs, config.ray_address))
+                          engine=engine)
     extra = {"study": config.to_dict(), "dataset": name, "protocol": protocol.name,
              "n_subjects": len(data.subjects), "n_folds": len(plans)}
     result = suite_result(replace(suite, dataset=name), folds, on_fail=on_fail, extra_provenance=extra)

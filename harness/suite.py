@@ -28,7 +28,7 @@ from .cache import VictimCache, victim_key
 from .cell import CellResult, FoldContext, record_victim, run_cell
 from .checks import run_checks
 from .config import SuiteConfig
-from .engines import build_tasks, make_engine, run_tasks
+from .engines import build_tasks, make_engine, preflight, run_tasks
 from .plan import Cell, attack_specs, check_attacks_planned, digest_of
 from .results import SuiteResult, environment, model_hash
 from .store import MemoryStore, Store
@@ -166,6 +166,7 @@ def run_fold(config: SuiteConfig, *, test: EEGData, train: EEGData | None = None
              cache: VictimCache | None = None, progress: bool = True, device: str = "cpu",
              resume: bool = False, require_attack: bool = False, engine=None) -> FoldResult:
     """Plan every cell of one fold, check the store, run the cells not stored yet (see `run_suite`)."""
+    engine = preflight(engine)  # before any victim is trained
     cache = VictimCache(enabled=False, progress=progress, device=device) if cache is None else cache
     store = MemoryStore() if store is None else store
     plan = plan_fold(config, test=test, train=train, victims=victims, keys=keys, cache=cache, device=device)

@@ -29,15 +29,21 @@ running statistic changes.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.utils import _pair
 
-try:
-    from braindecode.modules import CombinedConv
-except ImportError:  # older braindecode: no merged layer, nothing to switch
-    CombinedConv = None
+with warnings.catch_warnings():
+    # braindecode 1.8 builds a channel list at import with a montage name MNE 1.13 deprecates: a FutureWarning about
+    # braindecode's own code, which every eegrobust command printed and no user can act on
+    warnings.filterwarnings("ignore", message="Montage name 'standard_1020' is deprecated", category=FutureWarning)
+    try:
+        from braindecode.modules import CombinedConv
+    except ImportError:  # older braindecode: no merged layer, nothing to switch
+        CombinedConv = None
 try:
     from braindecode.models import EEGNet
 except ImportError:  # older braindecode: EEGNetv4 only, left as it is

@@ -51,6 +51,13 @@ def test_no_generic_top_level_modules_are_installed(tmp_path):
     assert importlib.util.find_spec("eegrobust").origin == str(ROOT / "__init__.py")  # the editable install
 
 
+def test_importing_the_models_prints_no_warning_about_braindecode_internals(tmp_path):
+    # braindecode 1.8's import asks MNE for a montage name MNE 1.13 deprecates; every command used to print it
+    code = "import warnings; warnings.simplefilter('always'); import eegrobust.models"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert "standard_1020" not in out.stderr, out.stderr
+
+
 def test_readme_plugin_example_in_a_hostile_user_project(tmp_path):
     from eegrobust import epochs_to_data, make_synthetic_epochs
     from eegrobust.models import TrainConfig, build_model, fit_model, save_bundle

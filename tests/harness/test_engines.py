@@ -1,12 +1,18 @@
 """Engines: the same cells on serial, a process pool and a real local Ray instance give the same rows."""
 
+import contextlib
 import json
+import os
+import socket
+import subprocess
+import sys
+import threading
 
 import pytest
 
 from eegrobust.data import ConfigError
 from eegrobust.harness.config import SuiteConfig
-from eegrobust.harness.engines import Engine, check_ray_address
+from eegrobust.harness.engines import Engine, _host_port, check_ray_address
 from eegrobust.harness.store import Store
 from eegrobust.harness.suite import run_suite
 
@@ -64,10 +70,86 @@ def test_bad_engine_options(kw, match):
 
 
 def test_ray_address_that_does_not_answer():
-    import socket
-
     with socket.socket() as s:  # a free loopback port: nothing listens there
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(ConfigError, match=rf"--ray-address '127.0.0.1:{port}' does not answer"):
         check_ray_address(f"127.0.0.1:{port}", timeout=2)
+
+
+@contextlib.contextmanager
+def _listener(reply: bytes | None):
+    """A loopback port that accepts connections and then stays silent (None) or sends ``reply`` and ends its side."""
+    server = socket.create_server(("127.0.0.1", 0))
+    conns = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conns.append(conn)
+            if reply is not None:
+                conn.sendall(reply)
+                conn.shutdown(socket.SHUT_WR)  # not close(): the client's bytes would then reset the connection
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+        for c in conns:
+            c.close()
+
+
+@pytest.mark.parametrize("reply, match", [
+    (None, r"does not answer \(no reply within 1 s\)"),  # accepts, never answers: ray.init would retry for minutes
+    (b"HTTP/1.1 400 Bad Request\r\n\r\n", r"answers, but not as a Ray cluster"),
+    (b"", r"answers, but not as a Ray cluster"),  # hangs up at once
+])
+def test_ray_address_that_is_not_a_ray_head(reply, match):
+    with _listener(reply) as port, pytest.raises(ConfigError, match=rf"--ray-address '127.0.0.1:{port}' {match}"):
+        check_ray_address(f"127.0.0.1:{port}", timeout=1)
+
+
+def test_ray_client_address_is_host_and_port():
+    assert _host_port("ray://10.0.0.5:10001") == ("10.0.0.5", 10001)
+    assert _host_port("[::1]:6379") == ("::1", 6379)
+
+
+def test_ray_address_joins_a_running_cluster(serial, split, _toy_victims, tmp_path, monkeypatch):
+    """A Ray head started by another process (as `ray start --head` does on a cluster): the cells run on it."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'eegrobust[ray]'")
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    head = subprocess.Popen(
+        [sys.executable, "-c", ("import sys, ray; ray.init(num_cpus=2, include_dashboard=False, "
+                                "logging_level='ERROR'); print(ray.get_runtime_context().gcs_address, flush=True); "
+                                "sys.stdin.read(); ray.shutdown()")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, "GIT_PYTHON_REFRESH": "quiet"})
+    try:
+        address = head.stdout.readline().strip()
+        assert address, "the Ray head did not start"
+        check_ray_address(address)  # a real head answers the probe
+        train, test = split
+        if tuple(int(v) for v in ray.__version__.split(".")[:2]) >= (2, 59):  # token authentication by default
+            # without the token: one line naming the address and the fix (in another process: Ray keeps its
+            # authentication settings from the first ray.init of a process)
+            code = ("from eegrobust.harness.engines import Engine, _run_ray\n"
+                    f"try: _run_ray(Engine('ray', jobs=1, ray_address='{address}'), [], None)\n"
+                    "except Exception as e: print(type(e).__name__, e)")
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                                 env={k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"})
+            assert out.stdout.startswith(f"ConfigError --ray-address '{address}': Ray could not join"), out.stdout
+            assert "RAY_AUTH_MODE=token" in out.stdout
+            monkeypatch.setenv("RAY_AUTH_MODE", "token")
+        result = run_suite(SuiteConfig(**GRID), train=train, test=test, victims=_toy_victims, progress=False,
+                           store=Store(tmp_path / "study"), engine=Engine("ray", jobs=2, ray_address=address))
+        assert comparable(result) == comparable(serial)
+        assert len(list((tmp_path / "study" / "cells").glob("*.json"))) == result.provenance["n_cells"]
+    finally:
+        head.stdin.close()
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()

@@ -21,6 +21,7 @@ import importlib.util
 import os
 import socket
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +67,7 @@ class Engine:
 
     @property
     def n_jobs(self) -> int:
-        return 1 if self.name == "serial" else (self.jobs or os.cpu_count() or 1)
+        return 1 if self.name == "serial" else (self.jobs or usable_cores())
 
 
 def make_engine(engine=None, *, jobs=None, ray_address=None) -> Engine:
@@ -76,12 +77,25 @@ def make_engine(engine=None, *, jobs=None, ray_address=None) -> Engine:
     return Engine("serial" if engine is None else engine, jobs, ray_address)
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers and batch schedulers narrow)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 RAY_MISSING = "--engine ray needs Ray: pip install 'eegrobust[ray]' (or use --engine process)."
 
 
 def preflight(engine) -> Engine:
     """``engine`` as an `Engine`, checked before anything is trained: Ray installed, a --ray-address answering."""
     engine = make_engine(engine)
+    cores = usable_cores()
+    if engine.name != "serial" and engine.ray_address is None and engine.n_jobs > cores:
+        warnings.warn(f"--jobs {engine.n_jobs} runs {engine.n_jobs} workers on the {cores} cores this process may "
+                      f"use: they take turns on the cores, each holding its own copy of the victims; --jobs {cores} "
+                      f"is usually as fast.", stacklevel=2)
     if engine.name == "ray":
         if importlib.util.find_spec("ray") is None:
             raise ConfigError(RAY_MISSING)

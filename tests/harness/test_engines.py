@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import warnings
 
 import pytest
 
@@ -153,3 +154,15 @@ def test_ray_address_joins_a_running_cluster(serial, split, _toy_victims, tmp_pa
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
             head.kill()
+
+
+def test_more_workers_than_cores_is_said():
+    from eegrobust.harness.engines import preflight, usable_cores
+
+    n = usable_cores()
+    with pytest.warns(UserWarning, match=rf"--jobs {n + 1} runs {n + 1} workers on the {n} cores"):
+        preflight(Engine("process", jobs=n + 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        preflight(Engine("process", jobs=n))  # one per core: nothing to say
+        preflight(Engine("serial"))

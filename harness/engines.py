@@ -280,8 +280,7 @@ def _run_ray(engine: Engine, tasks, on_done) -> list:
         raise ConfigError(RAY_MISSING) from None
     started = False
     if not ray.is_initialized():
-        if engine.ray_address is not None:
-            check_ray_address(engine.ray_address)
+        if engine.ray_address is not None:  # `preflight` has asked the address for a gRPC hello
             try:
                 ray.init(address=engine.ray_address, logging_level="ERROR", log_to_driver=False)
             except (ConnectionError, TimeoutError, RuntimeError, ValueError) as err:  # e.g. Ray versions differ

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data._checks import ConfigError, check_option
+from ..data.bands import BANDS  # noqa: F401 (re-exported: attacks.budget.BANDS)
 
 BUDGET_UNITS = ("rel", "uV")
 DEFAULT_EPSILONS = (0.01, 0.03, 0.05, 0.1, 0.2, 0.3)
@@ -114,10 +115,6 @@ def l2_norms(delta_uv: np.ndarray) -> np.ndarray:
     return np.sqrt((delta_uv.astype(np.float64) ** 2).reshape(len(delta_uv), -1).sum(axis=1))
 
 
-#: EEG frequency bands in Hz, [low, high). "slow" holds the slow cortical potentials below delta (DC excluded);
-#: gamma stops at 100 Hz or the Nyquist frequency.
-BANDS = {"slow": (0.0, 1.0), "delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta": (13.0, 30.0),
-         "gamma": (30.0, 100.0)}
 
 
 def _ratio_db(sig: float, pert: float) -> float:

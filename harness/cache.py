@@ -105,3 +105,89 @@ class VictimCache:
             if not (self.root / key).exists():
                 logger.warning("could not cache the victim in %s (%s); it will be trained again next time",
                                self.root, err)
+
+
+# -- black-box substitutes ----------------------------------------------------------------------------------------
+def substitute_key(attack, victim, scale) -> str:
+    """Cache key of a `attacks.JacobianSubstitute`'s trained substitute: digest of the victim's weights (it labels
+    every queried trial), the seed trials, the budget scale (the augmentation step is in its units), the attack's
+    training parameters and seed, and the eegrobust version (what determines the substitute's weights)."""
+    from .. import __version__
+    from .results import model_hash
+
+    train = None if attack.train_config is None else attack.train_config.to_dict()
+    return "s-" + digest_of({"victim": model_hash(victim), "seed": attack.seed.data_hash(),
+                             "scale": [float(s) for s in scale], "arch": attack.arch, "members": list(attack.members),
+                             "rounds": attack.rounds, "lam": float(attack.lam), "train": train,
+                             "random_state": attack.random_state, "eegrobust": __version__})
+
+
+def fit_substitute(attack, victim, scale, cache_dir=None):
+    """``attack.fit(victim, scale)``, or its fitted state read from ``cache_dir`` (the victim cache's folder).
+
+    A `attacks.JacobianSubstitute` is a deterministic function of what `substitute_key` covers, so a rerun of a
+    study (a demo rerun, more budgets, another report) queries and trains nothing: the substitute, its members'
+    agreements and the training queries it cost are read back (safe bundles and JSON, never a pickle). ``cache_dir``
+    None (``--no-cache``): always fitted, nothing written. Returns ``attack``, fitted."""
+    if cache_dir is None:
+        return attack.fit(victim, scale)
+    path = Path(cache_dir) / substitute_key(attack, victim, scale)
+    if _load_substitute(attack, path):
+        return attack
+    attack.fit(victim, scale)
+    _save_substitute(attack, path)
+    return attack
+
+
+def _load_substitute(attack, path: Path) -> bool:
+    import json
+
+    from ..attacks.substitute import SubstituteEnsemble
+
+    meta_file = path / "substitute.json"
+    if not meta_file.is_file():
+        return False
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        models = [load_bundle(path / f"m{i}") for i in range(int(meta["n_models"]))]
+        if meta["kind"] == "ensemble":
+            substitute = SubstituteEnsemble(models)
+        elif len(models) == 1:
+            substitute = models[0]
+        else:
+            raise ValueError(f"kind {meta['kind']!r} with {len(models)} models")
+        members = {str(k): float(v) for k, v in meta["members"].items()}
+        queries = int(meta["training_queries"])
+    except (OSError, ValueError, KeyError, TypeError, ModelFileError) as err:
+        logger.warning("ignoring a damaged cached substitute %s (%s); training it again", path, err)
+        return False
+    attack.substitute_, attack.members_, attack.training_queries_ = substitute.eval(), members, queries
+    return True
+
+
+def _save_substitute(attack, path: Path) -> None:
+    import json
+
+    from ..attacks.substitute import SubstituteEnsemble
+
+    sub = attack.substitute_
+    ensemble = isinstance(sub, SubstituteEnsemble)
+    models = list(sub.members) if ensemble else [sub]
+    tmp = path.parent / f".{path.name}.tmp{os.getpid()}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        for i, m in enumerate(models):
+            save_bundle(m, tmp / f"m{i}")
+        meta = {"kind": "ensemble" if ensemble else "single", "n_models": len(models),
+                "members": attack.members_, "training_queries": int(attack.training_queries_)}
+        (tmp / "substitute.json").write_text(json.dumps(meta), encoding="utf-8")
+        os.replace(tmp, path)  # atomic: a reader sees a whole substitute or none
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not path.exists():
+            logger.warning("could not cache the substitute in %s (%s); it will be trained again next time",
+                           path.parent, err)
+    except (ModelFileError, TypeError) as err:  # a substitute that is not an eegrobust model: nothing to cache
+        shutil.rmtree(tmp, ignore_errors=True)
+        logger.debug("substitute not cached (%s)", err)

@@ -21,6 +21,7 @@ from ..attacks import ATTACKS, JacobianSubstitute, TransferAttack, channel_scale
 from ..data import EEGData
 from ..data.splits import disjoint_indices
 from ..models import TrainConfig, predict, predict_logits
+from .cache import fit_substitute
 from .metrics import bca, perturbation_stats, rca, signal_energy
 from .plan import AttackSpec, Cell
 
@@ -42,12 +43,16 @@ class FoldContext:
         Size of the black-box attacker's seed set, drawn from ``test`` and held out of black-box evaluation.
     substitutes : dict of str to nn.Module
         Gray-box substitutes by architecture, trained on the fold's training data.
+    cache_dir : str or None
+        Folder of the victim cache, where black-box Jacobian substitutes are cached too (`harness.cache
+        .fit_substitute`); None: trained every time, never written.
     """
 
     test: EEGData
     unit: str = "rel"
     n_seed_trials: int = 0
     substitutes: dict = field(default_factory=dict)
+    cache_dir: str | None = None
 
     def __post_init__(self):
         self.scale = channel_scale(self.test.X, self.unit)
@@ -107,7 +112,7 @@ def _build(spec: AttackSpec, victim, ctx: FoldContext, seed: int, info: dict):
                                         base=base, random_state=seed, train_config=TrainConfig.from_dict(
                                             {"max_epochs": 10, "patience": None, "val_fraction": 0.0,
                                              "show_progress": False, "seed": seed}))
-            attack.fit(victim, ctx.scale)
+            fit_substitute(attack, victim, ctx.scale, ctx.cache_dir)
             bb = ctx.test.X[ctx.bb_idx]
             info["agreement"] = float(np.mean(predict(attack.substitute_, bb) == predict(victim, bb)))
             info["training_queries"] = int(attack.training_queries_)

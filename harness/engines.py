@@ -181,7 +181,8 @@ def run_task(task: dict) -> list:
     from .store import Store
 
     torch.set_num_threads(task["threads"])
-    ctx = FoldContext(task["test"], task["unit"], task["n_seed_trials"], _Bundles(task["substitutes"], task["device"]))
+    ctx = FoldContext(task["test"], task["unit"], task["n_seed_trials"], _Bundles(task["substitutes"], task["device"]),
+                      task.get("cache_dir"))
     store = Store(task["store"]) if task["store"] else None
     out = []
     for cell, path, victim_hash in task["cells"]:
@@ -204,9 +205,11 @@ def _init_worker(threads: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ driver side
-def build_tasks(entries, *, test, unit, n_seed_trials, store_root, device, model_dir: Path, saved=None) -> list:
+def build_tasks(entries, *, test, unit, n_seed_trials, store_root, device, model_dir: Path, saved=None,
+                cache_dir=None) -> list:
     """Tasks for the cells ``entries`` ((cell, victim, substitutes) not yet stored), with their models saved in
-    ``model_dir`` (``saved``: victim id -> (bundle, hash) of the models already there)."""
+    ``model_dir`` (``saved``: victim id -> (bundle, hash) of the models already there); ``cache_dir``: the victim
+    cache's folder, where workers read and write black-box substitutes (None: not cached)."""
     from ..models import save_bundle
     from ..models.decoder import EEGDecoder
     from .results import model_hash
@@ -235,7 +238,7 @@ def build_tasks(entries, *, test, unit, n_seed_trials, store_root, device, model
             sub = subs[cell.attack.substitute]
             task["substitutes"][cell.attack.substitute] = bundle(sub)[0]
     common = {"test": test, "unit": unit, "n_seed_trials": n_seed_trials, "store": store_root, "device": device,
-              "threads": 1}
+              "threads": 1, "cache_dir": cache_dir}
     return [{**common, **g} for g in groups.values()]
 
 

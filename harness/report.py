@@ -395,7 +395,7 @@ def band_table(rows) -> list[Table]:
     body = [[m, t.replace("_", "-"), a + (f" <- {sub}" if sub else ""), _NORM_NAMES.get(n, n),
              _mean([g["snr_db"] for g in grp])] + [_mean([g.get(c) for g in grp]) for c in bands]
             for (m, t, a, sub, n), grp in groups.items()]
-    from ..attacks.budget import BANDS
+    from ..data.bands import BANDS  # not attacks.budget: a report never imports torch
 
     names = [c[4:-3] for c in bands]
     edges = ", ".join(f"{b} {BANDS[b][0]:g}-{BANDS[b][1]:g} Hz" for b in names)

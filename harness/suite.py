@@ -139,7 +139,8 @@ def plan_fold(config: SuiteConfig, *, test: EEGData, train: EEGData | None = Non
                             attack_seed=seed, victim_id=v.victim_id, **common)
                 (gray if spec.threat_model == "gray_box" else plan).append((cell, v, subs))
         plan += sorted(gray, key=lambda t: list(subs).index(t[0].attack.substitute))
-    return FoldPlan(config, keys, test, train, plan, trained_here, skipped, len(by_seed), device)
+    return FoldPlan(config, keys, test, train, plan, trained_here, skipped, len(by_seed), device,
+                    str(cache.root) if cache.enabled else None)
 
 
 @dataclass
@@ -155,6 +156,7 @@ class FoldPlan:
     skipped: list
     n_seeds: int
     device: str = "cpu"
+    cache_dir: str | None = None  # the victim cache's folder (black-box substitutes are cached there too)
 
     @property
     def cells(self) -> list:
@@ -193,6 +195,7 @@ def execute_folds(plans, store, *, progress: bool = True, engine=None) -> list:
                      for task in build_tasks(entries, test=p.test, unit=p.config.unit,
                                              n_seed_trials=p.config.n_seed_trials,
                                              store_root=str(store.root) if disk else None, device=p.device,
+                                             cache_dir=p.cache_dir,
                                              model_dir=Path(model_dir), saved=saved)]
             done = run_tasks(engine, tasks, on_done=lambda t: bar.update(len(t["cells"])))
         bar.close()
@@ -217,7 +220,7 @@ def execute_fold(fold_plan: FoldPlan, store, *, progress: bool = True, n_run: in
         if ctx is None:
             ctx_by_seed.clear()
             ctx = ctx_by_seed[cell.attack_seed] = FoldContext(test, config.unit, config.n_seed_trials,
-                                                              _LazyModels(subs))
+                                                              _LazyModels(subs), fold_plan.cache_dir)
         bar.set_postfix_str(cell.describe())
         # every white-box cell keeps one fooled trial (the report shows each model's first, in plan order)
         result = record_victim(run_cell(cell, victim.model, ctx, keep_example=cell.attack.threat_model == "white_box"),

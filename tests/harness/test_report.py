@@ -231,6 +231,9 @@ def test_rerender_reads_only_the_results_file(tmp_path):
     row = next(r for r in d["rows"] if r["attack"] == "linf_pgd" and r["epsilon"] > 0)
     row["adv_rca"] = 0.4242
     d["examples"] = []  # fewer figures: faster
+    for r in d["rows"]:  # per-band SNR, so the band table (which names the bands' edges) is rendered too
+        if r["epsilon"] > 0 and r["threat_model"] != "control":
+            r.update(snr_delta_db=21.0, snr_alpha_db=24.0)
     path = tmp_path / "tampered.json"
     path.write_text(json.dumps(d))
     code = ("import sys; from eegrobust.harness.report import write_report; "
@@ -242,6 +245,7 @@ def test_rerender_reads_only_the_results_file(tmp_path):
     md = md_tables((tmp_path / "out" / "report.md").read_text())
     cells = by_cell(md["White-box, L∞"][0], md["White-box, L∞"][1:])
     assert cells[(row["model"], "", "linf_pgd", f"{row['epsilon']:g}")]["adv RCA"] == "0.424"
+    assert "delta 1-4 Hz" in (tmp_path / "out" / "report.md").read_text()
 
 
 # -- bad input -----------------------------------------------------------------------------------------------

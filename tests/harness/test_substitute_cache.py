@@ -1,0 +1,105 @@
+"""Black-box Jacobian substitutes cached next to the victims (`harness.cache.fit_substitute`): a rerun queries and
+trains nothing, and gives the same substitute, queries and adversarial trials."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from eegrobust.attacks import JacobianSubstitute, channel_scale
+from eegrobust.harness.cache import fit_substitute, substitute_key
+from eegrobust.harness.config import SuiteConfig
+from eegrobust.models import TrainConfig
+
+FAST = TrainConfig(max_epochs=2, patience=None, val_fraction=0.0, show_progress=False)
+
+
+def _attack(seed_data, arch="toy", **kw):
+    return JacobianSubstitute(seed=seed_data, arch=arch, rounds=1, train_config=FAST, **kw)
+
+
+def _no_fit(self, victim, scale):
+    raise AssertionError("the cached substitute was trained again")
+
+
+@pytest.fixture
+def setup(split, toy_victims, one_torch_thread):
+    train, test = split
+    return toy_victims["toy"].eval(), test.subset(np.arange(20)), test.subset(np.arange(20, 50)), \
+        channel_scale(test.X)
+
+
+@pytest.mark.parametrize("arch", ["toy", "ensemble", "agreement"])
+def test_a_cached_substitute_is_read_back_not_trained(arch, setup, tmp_path, monkeypatch):
+    victim, seed, evaluation, scale = setup
+    members = {"members": ("toy", "eegnet")} if arch != "toy" else {}
+    first = fit_substitute(_attack(seed, arch, **members), victim, scale, tmp_path)
+    stored = [p.name for p in tmp_path.iterdir()]
+    assert stored == [substitute_key(first, victim, scale)] and stored[0].startswith("s-")
+    monkeypatch.setattr(JacobianSubstitute, "fit", _no_fit)
+    again = fit_substitute(_attack(seed, arch, **members), victim, scale, tmp_path)
+    assert again.training_queries_ == first.training_queries_ > 0
+    assert again.members_ == first.members_ and (arch != "agreement" or len(again.members_) == 2)
+    assert type(again.substitute_) is type(first.substitute_)
+    a, b = first.substitute_.state_dict(), again.substitute_.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    out_a = first(victim, evaluation.X, evaluation.y, epsilons=(0.1,), scale=scale)
+    out_b = again(victim, evaluation.X, evaluation.y, epsilons=(0.1,), scale=scale)
+    np.testing.assert_array_equal(out_a[0].X_adv, out_b[0].X_adv)
+
+
+def test_the_key_covers_victim_seed_trials_scale_and_parameters(setup):
+    victim, seed, _, scale = setup
+    base = substitute_key(_attack(seed), victim, scale)
+    changed = [substitute_key(_attack(seed), victim, scale * 2),
+               substitute_key(_attack(seed.subset(np.arange(10))), victim, scale),
+               substitute_key(JacobianSubstitute(seed=seed, arch="toy", rounds=2, train_config=FAST), victim, scale),
+               substitute_key(_attack(seed, random_state=1), victim, scale)]
+    with torch.no_grad():
+        next(victim.parameters()).add_(1e-3)  # same architecture, other weights: other labels from the oracle
+    changed.append(substitute_key(_attack(seed), victim, scale))
+    assert base not in changed and len(set(changed)) == len(changed)
+    assert substitute_key(_attack(seed), victim, scale) == changed[-1]  # and the same inputs, the same key
+
+
+def test_a_damaged_cached_substitute_is_trained_again(setup, tmp_path, caplog):
+    victim, seed, _, scale = setup
+    first = fit_substitute(_attack(seed), victim, scale, tmp_path)
+    meta = tmp_path / substitute_key(first, victim, scale) / "substitute.json"
+    meta.write_text("{not json", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="eegrobust.harness.cache"):
+        again = fit_substitute(_attack(seed), victim, scale, tmp_path)
+    assert "damaged cached substitute" in caplog.text
+    assert again.training_queries_ == first.training_queries_
+    a, b = first.substitute_.state_dict(), again.substitute_.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_without_a_cache_folder_nothing_is_written(setup, tmp_path, monkeypatch):
+    victim, seed, _, scale = setup
+    monkeypatch.chdir(tmp_path)
+    attack = fit_substitute(_attack(seed), victim, scale, None)
+    assert attack.substitute_ is not None and list(tmp_path.iterdir()) == []
+
+
+def test_a_suite_rerun_reads_its_substitutes_from_the_victim_cache(split, tmp_path, monkeypatch, one_torch_thread):
+    from eegrobust.harness.cache import VictimCache
+    from eegrobust.harness.suite import run_suite
+
+    train, test = split
+    config = SuiteConfig(models=("toy",), threat_models=("black_box",), black_box=("substitute",),
+                         epsilons=(0.1,), substitute_arch="toy", substitute_rounds=1, n_seed_trials=20,
+                         transfer_steps=2, train={"max_epochs": 2, "patience": None})
+    first = run_suite(config, test=test, train=train, cache=VictimCache(tmp_path), progress=False)
+    assert any(p.name.startswith("s-") for p in tmp_path.iterdir())
+    monkeypatch.setattr(JacobianSubstitute, "fit", _no_fit)
+    again = run_suite(config, test=test, train=train, cache=VictimCache(tmp_path), progress=False)
+    strip = [{k: v for k, v in r.items() if k != "wall_s"} for r in first.rows]
+    assert strip == [{k: v for k, v in r.items() if k != "wall_s"} for r in again.rows]
+    assert again.provenance["substitute_training_queries"] == first.provenance["substitute_training_queries"]
+    # --no-cache trains it
+    with pytest.raises(AssertionError, match="trained again"):
+        run_suite(config, test=test, train=train, cache=VictimCache(tmp_path, enabled=False), progress=False)

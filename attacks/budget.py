@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data._checks import ConfigError, check_option
-from ..data.bands import BANDS  # noqa: F401 (re-exported: attacks.budget.BANDS)
+from ..data.bands import BANDS  # re-exported: attacks.budget.BANDS
 
 BUDGET_UNITS = ("rel", "uV")
 DEFAULT_EPSILONS = (0.01, 0.03, 0.05, 0.1, 0.2, 0.3)

@@ -8,7 +8,6 @@ import logging
 import numpy as np
 import pytest
 import torch
-
 from eegrobust.attacks import JacobianSubstitute, channel_scale
 from eegrobust.harness.cache import fit_substitute, substitute_key
 from eegrobust.harness.config import SuiteConfig
@@ -27,7 +26,7 @@ def _no_fit(self, victim, scale):
 
 @pytest.fixture
 def setup(split, toy_victims, one_torch_thread):
-    train, test = split
+    _, test = split
     return toy_victims["toy"].eval(), test.subset(np.arange(20)), test.subset(np.arange(20, 50)), \
         channel_scale(test.X)
 

@@ -259,3 +259,41 @@ def test_per_class_and_confusion_counts():
         confusion(outcomes, n_classes=1)
     with pytest.raises(DataError, match="'y'"):
         per_class(outcomes.assign(y=outcomes.y - 1))
+
+
+# -- the outcomes frame ------------------------------------------------------------------------------------------
+def _frame_block_by_block(outcomes):
+    """The definition: one frame per cell and budget, concatenated (what `outcomes_frame` builds faster)."""
+    frames = []
+    for block in outcomes:
+        keys = {k: v for k, v in block.items() if k not in ("trial", "y", "clean_pred", "adv_pred", "queries")}
+        for eps, adv in block["adv_pred"].items():
+            frame = {**keys, "epsilon": float(eps), "trial": block["trial"], "y": block["y"],
+                     "clean_pred": block["clean_pred"], "adv_pred": adv}
+            if eps in block.get("queries", {}):
+                frame["queries"] = [np.nan if q is None else q for q in block["queries"][eps]]
+            frames.append(pd.DataFrame(frame))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_outcomes_frame_equals_the_block_by_block_frame():
+    import copy
+    import gzip
+    import json
+    from pathlib import Path
+
+    from eegrobust.harness.results import SuiteResult
+
+    path = Path(__file__).parent / "data" / "scp1_standard_results.json.gz"
+    outcomes = json.loads(gzip.decompress(path.read_bytes()))["outcomes"]
+    assert any("queries" in b for b in outcomes) and any("queries" not in b for b in outcomes)
+    pd.testing.assert_frame_equal(SuiteResult(outcomes=outcomes).outcomes_frame(), _frame_block_by_block(outcomes),
+                                  check_exact=True)
+    odd = copy.deepcopy(outcomes)  # a given model (no train seed), an older file's missing key, an empty block
+    odd[0]["train_seed"] = None
+    del odd[1]["session"]
+    odd[2] = {**odd[2], "trial": [], "y": [], "clean_pred": [], "adv_pred": {k: [] for k in odd[2]["adv_pred"]}}
+    odd[3]["queries"] = {k: [None] * len(odd[3]["trial"]) for k in odd[3]["adv_pred"]}
+    frame = SuiteResult(outcomes=odd).outcomes_frame()
+    pd.testing.assert_frame_equal(frame, _frame_block_by_block(odd), check_exact=True)
+    assert frame["train_seed"].isna().sum() == len(odd[0]["trial"]) * len(odd[0]["adv_pred"])

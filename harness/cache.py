@@ -89,6 +89,7 @@ class VictimCache:
             model = load_bundle(path)
         except ModelFileError as err:
             logger.warning("ignoring a damaged cached victim %s (%s); training it again", path, err)
+            shutil.rmtree(path, ignore_errors=True)  # so the retrained one can take its place
             return None
         self.n_loaded += 1
         return model
@@ -160,6 +161,7 @@ def _load_substitute(attack, path: Path) -> bool:
         queries = int(meta["training_queries"])
     except (OSError, ValueError, KeyError, TypeError, ModelFileError) as err:
         logger.warning("ignoring a damaged cached substitute %s (%s); training it again", path, err)
+        shutil.rmtree(path, ignore_errors=True)  # so the retrained one can take its place
         return False
     attack.substitute_, attack.members_, attack.training_queries_ = substitute.eval(), members, queries
     return True

@@ -64,7 +64,7 @@ def test_the_key_covers_victim_seed_trials_scale_and_parameters(setup):
     assert substitute_key(_attack(seed), victim, scale) == changed[-1]  # and the same inputs, the same key
 
 
-def test_a_damaged_cached_substitute_is_trained_again(setup, tmp_path, caplog):
+def test_a_damaged_cached_substitute_is_trained_again(setup, tmp_path, caplog, monkeypatch):
     victim, seed, _, scale = setup
     first = fit_substitute(_attack(seed), victim, scale, tmp_path)
     meta = tmp_path / substitute_key(first, victim, scale) / "substitute.json"
@@ -75,6 +75,9 @@ def test_a_damaged_cached_substitute_is_trained_again(setup, tmp_path, caplog):
     assert again.training_queries_ == first.training_queries_
     a, b = first.substitute_.state_dict(), again.substitute_.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    monkeypatch.setattr(JacobianSubstitute, "fit", _no_fit)  # the retrained substitute took the damaged one's place
+    third = fit_substitute(_attack(seed), victim, scale, tmp_path)
+    assert third.training_queries_ == first.training_queries_
 
 
 def test_without_a_cache_folder_nothing_is_written(setup, tmp_path, monkeypatch):
@@ -102,3 +105,21 @@ def test_a_suite_rerun_reads_its_substitutes_from_the_victim_cache(split, tmp_pa
     # --no-cache trains it
     with pytest.raises(AssertionError, match="trained again"):
         run_suite(config, test=test, train=train, cache=VictimCache(tmp_path, enabled=False), progress=False)
+
+
+def test_a_damaged_cached_victim_is_trained_again_and_replaced(split, tmp_path, caplog, one_torch_thread):
+    from eegrobust.harness.cache import VictimCache
+
+    train, _ = split
+    config = {"max_epochs": 1, "patience": None}
+    model, key = VictimCache(tmp_path).get(train, "toy", config)
+    (tmp_path / key / "weights.safetensors").write_bytes(b"\x80\x04garbage")  # a pickle's first bytes
+    again = VictimCache(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="eegrobust.harness.cache"):
+        retrained, _ = again.get(train, "toy", config)
+    assert "damaged cached victim" in caplog.text and again.n_trained == 1
+    third = VictimCache(tmp_path)
+    loaded, _ = third.get(train, "toy", config)
+    assert third.n_loaded == 1 and third.n_trained == 0
+    a, b = retrained.state_dict(), loaded.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -123,3 +123,13 @@ def test_a_damaged_cached_victim_is_trained_again_and_replaced(split, tmp_path, 
     assert third.n_loaded == 1 and third.n_trained == 0
     a, b = retrained.state_dict(), loaded.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_unwritable_cache_only_warns(setup, tmp_path, caplog):
+    victim, seed, _, scale = setup
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    with caplog.at_level(logging.WARNING, logger="eegrobust.harness.cache"):
+        attack = fit_substitute(_attack(seed), victim, scale, blocker / "victims")
+    assert attack.substitute_ is not None and attack.training_queries_ > 0
+    assert "could not cache the substitute" in caplog.text

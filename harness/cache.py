@@ -159,7 +159,7 @@ def _load_substitute(attack, path: Path) -> bool:
             raise ValueError(f"kind {meta['kind']!r} with {len(models)} models")
         members = {str(k): float(v) for k, v in meta["members"].items()}
         queries = int(meta["training_queries"])
-    except (OSError, ValueError, KeyError, TypeError, ModelFileError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ModelFileError) as err:
         logger.warning("ignoring a damaged cached substitute %s (%s); training it again", path, err)
         shutil.rmtree(path, ignore_errors=True)  # so the retrained one can take its place
         return False

@@ -64,11 +64,16 @@ def test_the_key_covers_victim_seed_trials_scale_and_parameters(setup):
     assert substitute_key(_attack(seed), victim, scale) == changed[-1]  # and the same inputs, the same key
 
 
-def test_a_damaged_cached_substitute_is_trained_again(setup, tmp_path, caplog, monkeypatch):
+@pytest.mark.parametrize("meta_text", [
+    "{not json", "[1, 2]", '{"kind": "single", "n_models": 1, "members": [], "training_queries": 40}',
+    '{"kind": "ensemble", "n_models": 0, "members": {}, "training_queries": 40}',
+    '{"kind": "single", "n_models": 2, "members": {}, "training_queries": 40}',
+    '{"kind": "single", "n_models": 1, "members": {}, "training_queries": "many"}'])
+def test_a_damaged_cached_substitute_is_trained_again(meta_text, setup, tmp_path, caplog, monkeypatch):
     victim, seed, _, scale = setup
     first = fit_substitute(_attack(seed), victim, scale, tmp_path)
     meta = tmp_path / substitute_key(first, victim, scale) / "substitute.json"
-    meta.write_text("{not json", encoding="utf-8")
+    meta.write_text(meta_text, encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="eegrobust.harness.cache"):
         again = fit_substitute(_attack(seed), victim, scale, tmp_path)
     assert "damaged cached substitute" in caplog.text
@@ -112,7 +117,7 @@ def test_a_damaged_cached_victim_is_trained_again_and_replaced(split, tmp_path, 
 
     train, _ = split
     config = {"max_epochs": 1, "patience": None}
-    model, key = VictimCache(tmp_path).get(train, "toy", config)
+    _, key = VictimCache(tmp_path).get(train, "toy", config)
     (tmp_path / key / "weights.safetensors").write_bytes(b"\x80\x04garbage")  # a pickle's first bytes
     again = VictimCache(tmp_path)
     with caplog.at_level(logging.WARNING, logger="eegrobust.harness.cache"):
@@ -133,3 +138,16 @@ def test_an_unwritable_cache_only_warns(setup, tmp_path, caplog):
         attack = fit_substitute(_attack(seed), victim, scale, blocker / "victims")
     assert attack.substitute_ is not None and attack.training_queries_ > 0
     assert "could not cache the substitute" in caplog.text
+
+
+def test_a_pickle_in_a_cached_substitute_is_never_loaded(setup, tmp_path, caplog, monkeypatch):
+    import pickle
+
+    victim, seed, _, scale = setup
+    first = fit_substitute(_attack(seed), victim, scale, tmp_path)
+    weights = tmp_path / substitute_key(first, victim, scale) / "m0" / "weights.safetensors"
+    weights.write_bytes(pickle.dumps({"not": "weights"}))
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("a cached substitute was unpickled"))
+    with caplog.at_level(logging.WARNING, logger="eegrobust.harness.cache"):
+        again = fit_substitute(_attack(seed), victim, scale, tmp_path)
+    assert "damaged cached substitute" in caplog.text and again.training_queries_ == first.training_queries_

@@ -95,17 +95,24 @@ class VictimCache:
         return model
 
     def _save(self, model, key):
-        tmp = self.root / f".{key}.tmp{os.getpid()}"
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(tmp, ignore_errors=True)
-            save_bundle(model, tmp)
-            os.replace(tmp, self.root / key)  # atomic: a reader sees a whole bundle or none
-        except OSError as err:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not (self.root / key).exists():
-                logger.warning("could not cache the victim in %s (%s); it will be trained again next time",
-                               self.root, err)
+        _write_folder(self.root / key, lambda tmp: save_bundle(model, tmp), "victim")
+
+
+def _write_folder(path: Path, write, what: str) -> None:
+    """``write(tmp)`` fills a temporary sibling folder, renamed to ``path`` atomically (a reader sees a whole cache
+    entry or none). A failure (an unwritable cache, or another process that wrote ``path`` first) only warns: the
+    entry is computed again next time."""
+    tmp = path.parent / f".{path.name}.tmp{os.getpid()}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not path.exists():
+            logger.warning("could not cache the %s in %s (%s); it will be trained again next time", what,
+                           path.parent, err)
 
 
 # -- black-box substitutes ----------------------------------------------------------------------------------------
@@ -175,21 +182,12 @@ def _save_substitute(attack, path: Path) -> None:
     sub = attack.substitute_
     ensemble = isinstance(sub, SubstituteEnsemble)
     models = list(sub.members) if ensemble else [sub]
-    tmp = path.parent / f".{path.name}.tmp{os.getpid()}"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+    meta = {"kind": "ensemble" if ensemble else "single", "n_models": len(models), "members": attack.members_,
+            "training_queries": int(attack.training_queries_)}
+
+    def write(tmp):
         for i, m in enumerate(models):
             save_bundle(m, tmp / f"m{i}")
-        meta = {"kind": "ensemble" if ensemble else "single", "n_models": len(models),
-                "members": attack.members_, "training_queries": int(attack.training_queries_)}
         (tmp / "substitute.json").write_text(json.dumps(meta), encoding="utf-8")
-        os.replace(tmp, path)  # atomic: a reader sees a whole substitute or none
-    except OSError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not path.exists():
-            logger.warning("could not cache the substitute in %s (%s); it will be trained again next time",
-                           path.parent, err)
-    except (ModelFileError, TypeError) as err:  # a substitute that is not an eegrobust model: nothing to cache
-        shutil.rmtree(tmp, ignore_errors=True)
-        logger.debug("substitute not cached (%s)", err)
+
+    _write_folder(path, write, "substitute")

@@ -214,6 +214,7 @@ class SuiteResult:
         import numpy as np
         import pandas as pd
 
+        lists = ("trial", "y", "clean_pred", "adv_pred", "queries")  # per-trial columns; the others are scalars
         groups: list = []  # [signature, {column: list of values}]
         for block in self.outcomes:
             keys = {k: v for k, v in block.items() if k not in ("trial", "y", "clean_pred", "adv_pred", "queries")}
@@ -223,7 +224,6 @@ class SuiteResult:
                          "clean_pred": block["clean_pred"], "adv_pred": adv}
                 if eps in block.get("queries", {}):  # query attacks: queries until the trial was first fooled
                     frame["queries"] = [np.nan if q is None else q for q in block["queries"][eps]]
-                lists = ("trial", "y", "clean_pred", "adv_pred", "queries")
                 if n == 0:  # a frame of its own, as pandas builds it (scalars typed, no rows)
                     groups.append([None, pd.DataFrame(frame)])
                     continue

@@ -34,6 +34,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.nn.modules.utils import _pair
 
 with warnings.catch_warnings():
@@ -44,6 +45,10 @@ with warnings.catch_warnings():
         from braindecode.modules import CombinedConv
     except ImportError:  # older braindecode: no merged layer, nothing to switch
         CombinedConv = None
+    try:
+        from braindecode.modules import Square
+    except ImportError:  # older braindecode: its squaring is an Expression, left as it is
+        Square = None
 try:
     from braindecode.models import EEGNet
 except ImportError:  # older braindecode: EEGNetv4 only, left as it is
@@ -100,6 +105,8 @@ class Conv2dAlongTime(nn.Conv2d):
             weight, bias = _frozen(self, (self, bn), lambda: self._folded(bn))
         # squeeze, not x[..., 0]: a view, whose backward is a view too (a select's backward zero-fills and copies)
         x = x.squeeze(-1)
+        if not self.training and _spans_input(x, weight, self):
+            return F.linear(x.reshape(len(x), -1), weight.reshape(len(weight), -1), bias).unsqueeze(-1).unsqueeze(-1)
         if _input_grad_as_conv(x, weight, bias, self):
             return _InputGradAsConv.apply(x, weight, bias, self.padding[0]).unsqueeze(-1)
         return F.conv1d(x, weight, bias, self.stride[0], self.padding[0], self.dilation[0], self.groups).unsqueeze(-1)
@@ -108,6 +115,14 @@ class Conv2dAlongTime(nn.Conv2d):
         scale, shift = _bn_affine(bn)
         bias = shift if self.bias is None else self.bias * scale + shift
         return self.weight[..., 0] * scale[:, None, None], bias
+
+
+def _spans_input(x: torch.Tensor, weight: torch.Tensor, conv: nn.Conv2d) -> bool:
+    """A one-group, unpadded convolution whose kernel spans the whole input (a classifier layer such as
+    ShallowFBCSPNet's and Deep4Net's ``conv_classifier``): one output sample per map, a matrix product. oneDNN's
+    backward-data pass of that shape is about 20x slower than the product's gradient."""
+    return (x.ndim == 3 and x.shape[-1] == weight.shape[-1] and x.shape[1] == weight.shape[1] and conv.groups == 1
+            and conv.padding[0] == 0 and conv.dilation[0] == 1)
 
 
 #: Input and output maps from which `_InputGradAsConv` computes a frozen convolution's input gradient as a forward
@@ -152,8 +167,43 @@ class MaxPool2dAlongTime(nn.MaxPool2d):
         if (self.return_indices
                 or not _along_time(x, (self.kernel_size, 1), (stride, 1), (self.padding, 0), (self.dilation, 1))):
             return super().forward(x)
-        return F.max_pool1d(x.squeeze(-1), _pair(self.kernel_size)[0], _pair(stride)[0], _pair(self.padding)[0],
+        kernel = _pair(self.kernel_size)[0]
+        if (kernel == _pair(stride)[0] and _pair(self.padding)[0] == 0 and _pair(self.dilation)[0] == 1
+                and x.requires_grad and torch.is_grad_enabled()):
+            return _MaxPoolByMask.apply(x.squeeze(-1), kernel).unsqueeze(-1)
+        return F.max_pool1d(x.squeeze(-1), kernel, _pair(stride)[0], _pair(self.padding)[0],
                             _pair(self.dilation)[0], self.ceil_mode).unsqueeze(-1)
+
+
+class _MaxPoolByMask(torch.autograd.Function):
+    """``max_pool1d(x, k)`` over windows that do not overlap (stride = kernel, no padding), as Deep4Net pools.
+
+    With a gradient to compute, torch's ``max_pool1d`` records the index of every maximum in a kernel several times
+    slower than the maxima alone (a fifth of a Deep4Net attack step). Here the forward pass takes the maxima only and
+    the backward pass routes each window's gradient to the sample equal to its maximum. That is torch's gradient
+    bit for bit; where a window's maximum is not unique (a tie) or is NaN, torch's indices (the first maximum) are
+    computed after all."""
+
+    @staticmethod
+    def forward(ctx, x, kernel):
+        out = F.max_pool1d(x, kernel)
+        ctx.save_for_backward(x, out)
+        ctx.kernel = kernel
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        n, k = out.shape[-1], ctx.kernel
+        windows = x[..., :n * k].unflatten(-1, (n, k))
+        hit = windows == out.unsqueeze(-1)
+        gx = x.new_zeros(x.shape)
+        if bool(torch.isnan(out).any()) or int(hit.sum()) != out.numel():
+            _, index = F.max_pool1d(x, k, return_indices=True)
+            return gx.scatter_(-1, index, grad), None
+        gx[..., :n * k].unflatten(-1, (n, k)).copy_(torch.where(hit, grad.unsqueeze(-1), 0.0))
+        return gx, None
 
 
 class AvgPool2dAlongTime(nn.AvgPool2d):
@@ -166,6 +216,76 @@ class AvgPool2dAlongTime(nn.AvgPool2d):
             return super().forward(x)
         return F.avg_pool1d(x.squeeze(-1), _pair(self.kernel_size)[0], _pair(stride)[0], _pair(self.padding)[0],
                             self.ceil_mode, self.count_include_pad).unsqueeze(-1)
+
+
+def _windows(n_times: int, kernel: int, stride: int) -> tuple[int, int, int, int]:
+    """Unpadded pooling windows as blocks of ``stride`` samples: ``(n_out, m, r, n_blocks)``, each window being the
+    blocks ``j .. j + m - 1`` and the ``r`` samples after them (``kernel = m * stride + r``)."""
+    n_out = (n_times - kernel) // stride + 1
+    m, r = divmod(kernel, stride)
+    return n_out, m, r, n_out - 1 + m
+
+
+def _window_sums(x: torch.Tensor, kernel: int, stride: int, square: bool) -> torch.Tensor:
+    """Sums of ``x`` (or of ``x * x``) over the pooling windows along the last axis: each sample is added once into
+    its block of ``stride`` samples, and each window sums ``m`` blocks and ``r`` samples; ``avg_pool1d`` adds all
+    ``kernel`` samples of every window (ShallowFBCSPNet: 77 per window, windows overlapping 5-fold)."""
+    n_out, m, r, n_blocks = _windows(x.shape[-1], kernel, stride)
+    blocks = x[..., :n_blocks * stride].reshape(*x.shape[:-1], n_blocks, stride)
+    blocks = (blocks * blocks if square else blocks).sum(-1)
+    out = blocks[..., :n_out].clone()
+    for j in range(1, m):
+        out += blocks[..., j:j + n_out]
+    for t in range(m * stride, m * stride + r):
+        tail = x[..., t:t + (n_out - 1) * stride + 1:stride]
+        out += tail * tail if square else tail
+    return out
+
+
+def _window_sums_grad(grad: torch.Tensor, n_times: int, kernel: int, stride: int) -> torch.Tensor:
+    """The transpose of `_window_sums` (without the square): each input sample's sum of the output gradients of the
+    windows that hold it."""
+    n_out, m, r, n_blocks = _windows(n_times, kernel, stride)
+    lead = grad.shape[:-1]
+    per_block = grad.new_zeros(*lead, n_blocks)
+    for j in range(m):
+        per_block[..., j:j + n_out] += grad
+    out = grad.new_empty(*lead, n_times)
+    out[..., :n_blocks * stride].view(*lead, n_blocks, stride).copy_(per_block.unsqueeze(-1).expand(
+        *lead, n_blocks, stride))
+    out[..., n_blocks * stride:].zero_()
+    for t in range(m * stride, m * stride + r):
+        out[..., t:t + (n_out - 1) * stride + 1:stride] += grad
+    return out
+
+
+class _SquareAvgPool(torch.autograd.Function):
+    """``avg_pool1d(x * x, kernel, stride)`` (ShallowFBCSPNet's squaring and mean pooling) from `_window_sums`,
+    without keeping ``x * x`` for the backward pass: the input gradient is ``2 x`` times the pooling's transpose of
+    the output gradient. The same sums in another order (float round-off)."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride):
+        ctx.save_for_backward(x)
+        ctx.kernel, ctx.stride = kernel, stride
+        return _window_sums(x, kernel, stride, square=True) / kernel
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        spread = _window_sums_grad(grad / ctx.kernel, x.shape[-1], ctx.kernel, ctx.stride)
+        if torch.is_grad_enabled():  # create_graph=True: out of place, so the gradient is differentiable again
+            return spread * x * 2, None, None
+        return spread.mul_(x).mul_(2), None, None
+
+
+def _square_pool_fuses(pool, x: torch.Tensor) -> bool:
+    """``pool`` (an `AvgPool2dAlongTime` after a square) averages unpadded windows at least one stride long along
+    the time axis of ``x``."""
+    kernel, stride = _pair(pool.kernel_size), _pair(pool.stride if pool.stride is not None else pool.kernel_size)
+    return (type(pool) is AvgPool2dAlongTime and pool.divisor_override is None and not pool.ceil_mode
+            and _along_time(x, (kernel, 1), (stride, 1), (pool.padding, 0)) and _pair(pool.padding)[0] == 0
+            and stride[0] <= kernel[0] <= x.shape[2] and x.dtype in (torch.float32, torch.float64))
 
 
 class Conv1dCombinedConv(CombinedConv if CombinedConv is not None else nn.Module):
@@ -381,6 +501,10 @@ class _FoldedBatchNorm:
             if (hasattr(module, "forward_bn") and type(after) is nn.BatchNorm2d and not after.training
                     and after.track_running_stats and after.running_var is not None):
                 x = module.forward_bn(x, after)
+                i += 2
+            elif Square is not None and type(module) is Square and _square_pool_fuses(after, x):
+                kernel, stride = _pair(after.kernel_size)[0], _pair(after.stride or after.kernel_size)[0]
+                x = _SquareAvgPool.apply(x.squeeze(-1), kernel, stride).unsqueeze(-1)
                 i += 2
             elif (type(module) is nn.ELU and module.alpha >= 0 and isinstance(after, (nn.MaxPool1d, nn.MaxPool2d))
                   and not after.return_indices):

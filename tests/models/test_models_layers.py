@@ -385,3 +385,85 @@ def test_frozen_convolution_input_gradient_is_a_forward_conv(n_in, n_out, paddin
     (gg,) = torch.autograd.grad((g * v).sum(), up)
     (gg_ref,) = torch.autograd.grad((g_ref * v).sum(), up)
     torch.testing.assert_close(gg, gg_ref, rtol=1e-5, atol=1e-5 * float(gg_ref.abs().max()))
+
+
+@pytest.mark.parametrize("n_times, kernel, stride", [(872, 77, 15), (60, 7, 3), (60, 6, 3), (31, 5, 5), (25, 3, 1),
+                                                     (20, 20, 1)])
+def test_square_and_mean_pooling_from_block_sums(n_times, kernel, stride):
+    """ShallowFBCSPNet's square and mean pooling, fused in eval mode: avg_pool1d(x * x) at float round-off for
+    windows that are and are not a whole number of strides, including samples no window reaches; the gradient
+    (and its gradient) checked in float64."""
+    gen = torch.Generator().manual_seed(n_times + kernel)
+    x = torch.randn(3, 4, n_times, generator=gen)
+    out = layers._SquareAvgPool.apply(x, kernel, stride)
+    torch.testing.assert_close(out, F.avg_pool1d(x * x, kernel, stride), rtol=2e-6, atol=1e-7)
+    x64 = torch.randn(2, 2, min(n_times, 60), generator=gen, dtype=torch.float64, requires_grad=True)
+    f = lambda t: layers._SquareAvgPool.apply(t, min(kernel, x64.shape[-1]), stride)  # noqa: E731
+    assert torch.autograd.gradcheck(f, (x64,)) and torch.autograd.gradgradcheck(f, (x64,))
+
+
+def test_shallow_eval_mode_runs_the_fused_square_pooling(monkeypatch):
+    """Eval mode takes the fused square-and-pool (same logits and input gradients as braindecode's layers); train
+    mode runs module by module."""
+    model, ref = _pair("shallow")
+    calls = []
+    real = layers._SquareAvgPool.apply
+    monkeypatch.setattr(layers._SquareAvgPool, "apply", lambda *a: calls.append(a[1:]) or real(*a))
+    X = torch.randn(5, 6, 512, generator=torch.Generator().manual_seed(0)) * 20
+    y = torch.tensor([0, 1, 0, 1, 1])
+    torch.testing.assert_close(model(X), ref(X), rtol=1e-5, atol=1e-5)
+    g, g_ref = _input_grad(model, X, y), _input_grad(ref, X, y)
+    torch.testing.assert_close(g, g_ref, rtol=1e-4, atol=1e-5 * float(g_ref.abs().max()))
+    pool = model.net.pool
+    assert calls and calls[0] == (pool.kernel_size[0], pool.stride[0])
+    calls.clear()
+    model.train()
+    with torch.no_grad():
+        model(X)
+    assert not calls
+
+
+def test_whole_span_convolution_is_a_matrix_product_in_eval_mode_only():
+    """A convolution whose kernel covers its whole input (a classifier layer) runs as F.linear in eval mode: the
+    same output and gradients as conv2d; in train mode, and for a longer input, conv1d."""
+    conv = nn.Conv2d(8, 3, (12, 1))
+    ref = nn.Conv2d(8, 3, (12, 1))
+    ref.load_state_dict(conv.state_dict())
+    conv.__class__ = Conv2dAlongTime
+    conv.eval()
+    x = torch.randn(4, 8, 12, 1, requires_grad=True)
+    out = conv(x)
+    assert "Addmm" in type(out.grad_fn.next_functions[0][0].next_functions[0][0]).__name__
+    torch.testing.assert_close(out, ref(x), rtol=1e-5, atol=1e-6)
+    (g,), (g_ref,) = torch.autograd.grad(out.sum(), x), torch.autograd.grad(ref(x).sum(), x)
+    torch.testing.assert_close(g, g_ref)
+    longer = torch.randn(4, 8, 20, 1)
+    torch.testing.assert_close(conv(longer), ref(longer), rtol=1e-5, atol=1e-6)
+    conv.train()
+    assert "Addmm" not in type(conv(x).grad_fn.next_functions[0][0]).__name__
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_max_pooling_gradient_by_mask_is_torchs_bit_for_bit(train):
+    """Deep4Net's non-overlapping max pooling with a gradient: maxima without indices, the gradient routed by
+    comparison; bit for bit torch's gradient (signs of zeros included), in train and eval mode, and torch's first
+    maximum where a window ties or holds NaN."""
+    pool = nn.MaxPool2d((3, 1), stride=(3, 1))
+    pool.__class__ = MaxPool2dAlongTime
+    pool.train(train)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 5, 32, 1, generator=gen)
+    x[0, 0, :6] = 1.5  # ties: two windows of one value
+    x[1, 2, 7] = float("nan")
+    for sample in (x[2:], x):  # without, then with ties and NaN
+        leaf = sample.clone().requires_grad_(True)
+        out = pool(leaf)
+        assert type(out.grad_fn.next_functions[0][0]).__name__.startswith("_MaxPoolByMask")
+        up = torch.randn(out.shape, generator=gen)
+        (g,) = torch.autograd.grad(out, leaf, up)
+        ref = leaf.detach().clone().requires_grad_(True)
+        (g_ref,) = torch.autograd.grad(F.max_pool2d(ref, (3, 1), (3, 1)), ref, up)
+        assert torch.equal(out, F.max_pool2d(leaf, (3, 1), (3, 1))) or torch.isnan(out).any()
+        assert torch.equal(g, g_ref) and torch.equal(g.signbit(), g_ref.signbit())
+    with torch.no_grad():
+        assert pool(x).grad_fn is None

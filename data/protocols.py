@@ -101,9 +101,20 @@ class _Protocol:
         self._check(data)
 
     def split(self, data: EEGData) -> list:
-        """Check ``data`` and return the folds, a list of `Fold`."""
+        """Check ``data`` and return the folds, a list of `Fold`.
+
+        Raises DataError when a fold tests a class it has no training trials of (e.g. a test file whose condition is
+        named ``Comment/left`` where the training file says ``left``): every such trial would count as an error."""
         self.check(data)
-        return self._split(data)
+        folds = self._split(data)
+        for fold in folds:
+            unseen = np.setdiff1d(np.unique(data.y[fold.test_idx]), np.unique(data.y[fold.train_idx]))
+            if len(unseen):
+                trained = [data.classes[c] for c in np.unique(data.y[fold.train_idx])]
+                raise DataError(f"fold {fold.name!r} tests class(es) {[data.classes[c] for c in unseen]} but has no "
+                                f"training trials of them (training classes {trained}); name the conditions the "
+                                "same in every file (event_id) or leave those trials out.")
+        return folds
 
     def _check(self, data):
         pass

@@ -74,12 +74,13 @@ def no_verdict_reason(result, max_drop=None):
 
 def run_audit(model_path, data_path, *, config: SuiteConfig, out_dir, train_path=None, arch=None,
               input_unit="uV", standardize="none", device="cpu", resume=False, progress=True,
-              epochs_kwargs=None, trust_code=False) -> SuiteResult:
+              epochs_kwargs=None, trust_code=False, classes=None, arch_kwargs=None) -> SuiteResult:
     """Load ``model_path`` safely, check it on the epochs at ``data_path``, run the suite and save results.
 
     ``out_dir/results.json`` is rewritten atomically after every finished cell; with ``resume`` the cells
     already there are kept and not run again. ``epochs_kwargs`` (``tmin``, ``tmax``, ``event_id``) go to
-    `data.load_epochs` for both files (raw recordings); ``trust_code`` to `harness.loaders.load_victim`.
+    `data.load_epochs` for both files (raw recordings); ``trust_code``, ``classes`` and ``arch_kwargs`` to
+    `harness.loaders.load_victim` (with training epochs, ``standardize`` takes its statistics from them).
 
     Raises
     ------
@@ -91,11 +92,11 @@ def run_audit(model_path, data_path, *, config: SuiteConfig, out_dir, train_path
     test = epochs_to_data(load_epochs(data_path, **epochs_kwargs))
     train = epochs_to_data(load_epochs(train_path, **epochs_kwargs)) if train_path is not None else None
     victim, info = load_victim(model_path, test, arch=arch, input_unit=input_unit, standardize=standardize,
-                               trust_code=trust_code)
+                               trust_code=trust_code, classes=classes, arch_kwargs=arch_kwargs, stats_data=train)
     victim = victim.to(device)
     test = conform_data(victim, test, name="the model")
     name = info["arch"] or "victim"
-    notes, skips = [], []
+    notes, skips = list(info.pop("notes", [])), []
     pred = _predict(victim, test.X)
     check = _chance_check(victim, test, pred, train)
     if check["note"]:

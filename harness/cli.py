@@ -8,6 +8,7 @@ internal error. Every error is one line on stderr; ``--debug`` (before or after 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -89,6 +90,25 @@ def _finite(text: str) -> float:
         value = math.nan
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number of seconds, got {text!r}")
+    return value
+
+
+def _names(text: str) -> list:
+    names = [n.strip() for n in text.split(",")]
+    if len(names) < 2 or not all(names):
+        raise argparse.ArgumentTypeError(f"must name at least two classes such as left,right, got {text!r}")
+    return names
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"pool_mode\": \"max\"}}', got "
+                                         f"{text!r} ({err.msg})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"pool_mode\": \"max\"}}', got "
+                                         f"{text!r}")
     return value
 
 
@@ -335,7 +355,8 @@ def _cmd_audit(args) -> int:
         result = run_audit(args.model, args.data, config=config, out_dir=out, train_path=args.train_data,
                            arch=args.arch, input_unit=args.input_unit, standardize=args.standardize,
                            device=_device(args.device), resume=args.resume, progress=not args.quiet,
-                           epochs_kwargs=_epochs_kwargs(args), trust_code=args.trust_code)
+                           epochs_kwargs=_epochs_kwargs(args), trust_code=args.trust_code, classes=args.classes,
+                           arch_kwargs=args.arch_kwargs)
     paths = result.save(out)
     _write_reports(result, out, ("md",))
     print(accuracy_table(result.rows))
@@ -374,7 +395,10 @@ def _cmd_certify(args) -> int:
     out = _check_out(args.out)
     data = _dataset(args.dataset)[1] if args.dataset else epochs_to_data(load_epochs(args.data, **_epochs_kwargs(args)))
     model, info = load_victim(args.model, data, arch=args.arch, input_unit=args.input_unit,
-                              standardize=args.standardize, trust_code=args.trust_code)
+                              standardize=args.standardize, trust_code=args.trust_code, classes=args.classes,
+                              arch_kwargs=args.arch_kwargs)
+    for note in info.pop("notes", []):
+        print(f"note: {note}")
     if info.get("batch_size"):  # an exported model with a static batch: noisy copies go in batches of that size
         config = with_overrides(config, batch_size=int(info["batch_size"]))
     model = model.to(_device(args.device))
@@ -638,7 +662,14 @@ def add_model_options(p) -> None:
     p.add_argument("--arch", default=None, help="architecture of a bare state dict: eegnet, deep4 or shallow")
     p.add_argument("--input-unit", default="uV", help="unit the model expects: uV (default) or V")
     p.add_argument("--standardize", default="none",
-                   help="preprocessing the model expects: none (default) or per-channel")
+                   help="preprocessing the model expects: none (default) or per-channel (statistics from "
+                        "--train-data when given, else from --data)")
+    p.add_argument("--classes", type=_names, default=None, metavar="NAME,...",
+                   help="a foreign model's classes in the order of its outputs (default: the epochs' event codes, "
+                        "ascending), e.g. feet,left,right,tongue for alphabetical labels")
+    p.add_argument("--arch-kwargs", type=_json_object, default=None, metavar="JSON",
+                   help="braindecode settings a bare state dict was built with beyond the epochs' shape, e.g. "
+                        "'{\"pool_mode\": \"max\"}' (default: braindecode's defaults)")
     add_epochs_options(p)
     p.add_argument("--trust-code", action="store_true",
                    help="allow model formats that are programs (TorchScript): only for files you trust")

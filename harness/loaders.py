@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ..data import EEGData
-from ..data._checks import ConfigError, ModelFileError, check_option
+from ..data._checks import ConfigError, DataError, ModelFileError, check_option
 from ..models.io import CONFIG_FILE, check_finite_weights
 
 ARCHES = ("eegnet", "deep4", "shallow")
@@ -105,32 +105,57 @@ def _safe_state_dict(path: Path, fmt: str) -> dict:
     except Exception as err:  # noqa: BLE001 - torch raises many types for damaged files
         raise ModelFileError(f"cannot read {str(path)!r} as a torch checkpoint (truncated or damaged?): "
                              f"{_one_line(err)}") from None
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ModelFileError(f"{str(path)!r} does not hold a state dict (a mapping of names to tensors); "
-                             f"{SAFE_SAVE_HINT}.")
-    return obj
+    if isinstance(obj, dict) and not _is_state(obj):  # a training checkpoint: the weights under a known key
+        obj = next((obj[k] for k in CHECKPOINT_KEYS if _is_state(obj.get(k))), obj)
+    if not _is_state(obj):
+        raise ModelFileError(f"{str(path)!r} does not hold a state dict (a mapping of names to tensors, or a "
+                             f"checkpoint with one under {'/'.join(CHECKPOINT_KEYS)}); {SAFE_SAVE_HINT}.")
+    return _strip_prefix(obj)
+
+
+#: Where training checkpoints keep the weights: plain ``{"state_dict": ...}``, Lightning, the PyTorch tutorials'
+#: ``{"model_state_dict": ..., "epoch": ...}``, and other common names.
+CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "net", "module", "weights")
+#: Prefixes a wrapper puts before every name: DataParallel / DistributedDataParallel (``module.``), Lightning
+#: (``model.``, ``net.``), skorch's ``module_``, torch.compile (``_orig_mod.``).
+WRAPPER_PREFIXES = ("module.", "model.", "net.", "module_.", "_orig_mod.")
+
+
+def _is_state(obj) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def _strip_prefix(state: dict) -> dict:
+    """``state`` without a wrapper's prefix shared by every name (repeatedly: DataParallel around a compiled net)."""
+    while True:
+        prefix = next((p for p in WRAPPER_PREFIXES if all(str(k).startswith(p) for k in state)), None)
+        if prefix is None:
+            return state
+        state = {k[len(prefix):]: v for k, v in state.items()}
 
 
 def _load_state(net: nn.Module, state: dict, arch: str) -> None:
     own = net.state_dict()
+    renamed = getattr(net, "mapping", None) or {}  # braindecode's own map from its older layer names
+    if isinstance(renamed, dict) and any(k not in own and renamed.get(k) in own for k in state):
+        state = {renamed.get(k, k) if k not in own else k: v for k, v in state.items()}
     for name, tensor in state.items():
         if name not in own:
             raise ModelFileError(f"state dict tensor {name!r} does not exist in {arch}; is --arch right?")
         if own[name].shape != tensor.shape:
             raise ModelFileError(f"state dict tensor {name!r} has shape {tuple(tensor.shape)} but {arch} built for "
                                  f"these epochs expects {tuple(own[name].shape)}; check --arch and the epochs.")
-    missing = [n for n in own if n not in state]
+    missing = [n for n in own if n not in state and not n.endswith("num_batches_tracked")]  # torch loads without
     if missing:
         raise ModelFileError(f"state dict lacks {len(missing)} tensor(s) of {arch}, first {missing[0]!r}; "
                              "is --arch right?")
-    net.load_state_dict(state)
+    net.load_state_dict({**{n: t for n, t in own.items() if n.endswith("num_batches_tracked")}, **state})
 
 
-def _braindecode_net(arch: str, data: EEGData, state: dict) -> nn.Module:
+def _braindecode_net(arch: str, data: EEGData, state: dict, arch_kwargs: dict | None = None) -> nn.Module:
     """The braindecode class of ``arch`` with braindecode's defaults (a foreign checkpoint used those), else
-    eegrobust's sfreq-scaled settings; the first that fits the state dict wins."""
+    eegrobust's sfreq-scaled settings; the first that fits the state dict wins. With ``arch_kwargs`` (the settings
+    the model was built with), only braindecode's class with those settings."""
     from ..models import build_model
     from ..models.layers import fast_layers
     from ..models.registry import get_spec
@@ -138,11 +163,26 @@ def _braindecode_net(arch: str, data: EEGData, state: dict) -> nn.Module:
     cls = get_spec(arch).net_class()
     shape = dict(n_chans=data.n_chans, n_outputs=data.n_classes, n_times=data.n_times, sfreq=data.sfreq)
     candidates = []
-    try:
-        candidates.append(cls(**shape))
-    except Exception:  # noqa: BLE001 - braindecode defaults may not build for a short window
-        pass
-    candidates.append(build_model(arch, data).net)
+    if arch_kwargs:
+        clash = sorted(set(arch_kwargs) & set(shape))
+        if clash:
+            raise ConfigError(f"--arch-kwargs sets {clash[0]!r}, which comes from the epochs; leave it out.")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # braindecode's notes on short windows: the error below says it
+                candidates.append(cls(**shape, **arch_kwargs))
+        except Exception as err:  # noqa: BLE001 - braindecode raises TypeError/ValueError/AssertionError
+            raise ConfigError(f"--arch-kwargs {json.dumps(arch_kwargs)} does not build braindecode's "
+                              f"{cls.__name__} for epochs of {data.n_chans} channels x {data.n_times} samples at "
+                              f"{data.sfreq:g} Hz: {_one_line(err)}") from None
+    else:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                candidates.append(cls(**shape))
+        except Exception:  # noqa: BLE001 - braindecode defaults may not build for a short window
+            pass
+        candidates.append(build_model(arch, data).net)
     error = None
     for net in candidates:
         try:
@@ -585,22 +625,40 @@ class ForeignModel(nn.Module):
     """
 
     def __init__(self, net, *, input_unit="uV", mean=None, std=None, n_chans=None, n_times=None, ch_names=None,
-                 classes=None):
+                 classes=None, outputs=None):
         super().__init__()
         self.net = net
         self.factor = 1e-6 if input_unit == "V" else 1.0
         self.register_buffer("mean", None if mean is None else torch.as_tensor(mean, dtype=torch.float32)[:, None])
         self.register_buffer("std", None if std is None else torch.as_tensor(std, dtype=torch.float32)[:, None])
+        self.register_buffer("outputs", None if outputs is None else torch.as_tensor(outputs, dtype=torch.long))
         self.n_chans, self.n_times, self.ch_names, self.classes = n_chans, n_times, ch_names, classes
 
     def forward(self, X):
+        """Microvolts -> the model's unit -> per-channel standardization (statistics in that unit) -> the net ->
+        its outputs in the order of ``classes``."""
+        if self.factor != 1.0:
+            X = X * self.factor
         if self.mean is not None:
             X = (X - self.mean) / self.std
-        return self.net(X * self.factor)
+        out = self.net(X)
+        return out if self.outputs is None else out[:, self.outputs]
+
+
+def output_order(model_classes, data: EEGData) -> list | None:
+    """For ``--classes`` (the model's classes in the order of its outputs): the output of each of ``data``'s classes,
+    or None when the order is the epochs' own."""
+    names = [str(c).strip() for c in model_classes]
+    if sorted(names) != sorted(str(c) for c in data.classes) or len(set(names)) != len(names):
+        raise ConfigError(f"--classes {','.join(names)} must name each class of the epochs once, in the order of the "
+                          f"model's outputs; the epochs have {','.join(map(str, data.classes))}.")
+    order = [names.index(str(c)) for c in data.classes]
+    return None if order == list(range(len(order))) else order
 
 
 def load_victim(path, data: EEGData, *, arch: str | None = None, input_unit: str = "uV",
-                standardize: str = "none", trust_code: bool = False) -> tuple[nn.Module, dict]:
+                standardize: str = "none", trust_code: bool = False, classes=None, arch_kwargs: dict | None = None,
+                stats_data: EEGData | None = None) -> tuple[nn.Module, dict]:
     """Load the model at ``path`` as a module mapping microvolt epochs like ``data`` to logits.
 
     Parameters
@@ -608,6 +666,15 @@ def load_victim(path, data: EEGData, *, arch: str | None = None, input_unit: str
     trust_code : bool, default=False
         Load a TorchScript archive, which runs code from the file (with a UserWarning); without it a TorchScript
         archive is refused. Nothing else depends on it: pickles are never loaded.
+    classes : sequence of str or None
+        A foreign model's classes in the order of its outputs (names of ``data``'s classes); None: the epochs'
+        order (ascending event codes). An eegrobust bundle knows its classes and matches them by name.
+    arch_kwargs : dict or None
+        braindecode constructor settings of a bare state dict beyond the epochs' shape (``pool_mode``,
+        ``n_filters_time``, ...): a state dict holds none of the settings that leave weight shapes unchanged.
+    stats_data : EEGData or None
+        The epochs whose per-channel mean and std ``standardize="per-channel"`` uses (the training epochs when
+        given); None: ``data``.
 
     Returns the module and a description: format, arch, whether it has gradients, the static batch size (or None).
     """
@@ -619,11 +686,19 @@ def load_victim(path, data: EEGData, *, arch: str | None = None, input_unit: str
     check_option("--input-unit", input_unit, ("uV", "V"))
     check_option("--standardize", standardize, ("none", "per-channel"))
     fmt = sniff_format(path)
-    info = {"format": fmt, "arch": arch, "gradients": True, "path": str(path), "batch_size": None}
+    info = {"format": fmt, "arch": arch, "gradients": True, "path": str(path), "batch_size": None, "notes": []}
     if fmt == "bundle":
+        for option, value in (("--classes", classes), ("--arch-kwargs", arch_kwargs)):
+            if value:
+                raise ConfigError(f"{option} is for foreign models; {str(path)!r} is an eegrobust bundle, which "
+                                  f"records its classes and settings. Leave {option} out.")
         model = load_bundle(path if path.is_dir() else path.parent, ch_names=data.ch_names)
         info["arch"] = model.arch
         return model.eval(), info
+    if arch_kwargs and fmt in ("torchscript", "torch_export", "onnx"):
+        raise ConfigError(f"--arch-kwargs is for a bare state dict; {str(path)!r} is {fmt}, which holds its own "
+                          "network. Leave --arch-kwargs out.")
+    outputs = None if classes is None else output_order(classes, data)
     if fmt == "torchscript":
         net = _load_torchscript(path, trust_code)
     elif fmt == "torch_export":
@@ -642,12 +717,32 @@ def load_victim(path, data: EEGData, *, arch: str | None = None, input_unit: str
             raise ConfigError(f"{str(path)!r} is a bare state dict: say which architecture it belongs to with "
                               f"--arch {{{','.join(ARCHES)}}}.")
         check_option("--arch", arch, ARCHES)
-        net = _braindecode_net(arch, data, state)
+        net = _braindecode_net(arch, data, state, arch_kwargs)
+        info["arch_kwargs"] = dict(arch_kwargs or {})
+        info["notes"].append(
+            f"{arch} built with braindecode's defaults" + (f" and {json.dumps(arch_kwargs)}" if arch_kwargs else "")
+            + ": a state dict keeps no setting that leaves weight shapes unchanged (pool_mode, activations, drop "
+            "probabilities); give --arch-kwargs if the model was built otherwise")
     mean = std = None
     if standardize == "per-channel":
-        mean, std = data.X.mean(axis=(0, 2)), data.X.std(axis=(0, 2)) + 1e-6
+        ref = data if stats_data is None else stats_data
+        if tuple(ref.ch_names) != tuple(data.ch_names):
+            raise DataError(f"training epochs have channels {list(ref.ch_names)} but the epochs to attack "
+                            f"{list(data.ch_names)}; per-channel standardization needs the same channels in the "
+                            "same order.")
+        factor = 1e-6 if input_unit == "V" else 1.0
+        X = ref.X[~ref.is_synthetic] if (~ref.is_synthetic).any() else ref.X
+        mean, std = (X * factor).mean(axis=(0, 2)), (X * factor).std(axis=(0, 2))
+        std = np.where(std > 0, std, 1.0)  # a flat channel stays 0 instead of dividing by zero
+        info["standardize_from"] = "training epochs" if stats_data is not None else "audit epochs"
+    info["classes"] = [str(c) for c in (data.classes if outputs is None else
+                                        [data.classes[outputs.index(i)] for i in range(len(outputs))])]
+    info["notes"].append(f"the model's outputs are read as classes {', '.join(info['classes'])} in that order "
+                         + ("(--classes)" if classes is not None else "(the epochs' event codes, ascending; give "
+                            "--classes in the model's output order if it was trained otherwise, e.g. with "
+                            "alphabetical labels)"))
     model = ForeignModel(net, input_unit=input_unit, mean=mean, std=std, n_chans=data.n_chans,
-                         n_times=data.n_times, classes=data.classes).eval()
+                         n_times=data.n_times, classes=data.classes, outputs=outputs).eval()
     _check_forward(model, data, path)
     return model, info
 

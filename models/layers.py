@@ -21,7 +21,11 @@ step and prediction, wall and CPU time).
 - `conv1d_long`: a ``conv1d`` whose kernel has `FFT_MIN_KERNEL` taps or more runs through the FFT (EEGNet's
   64-sample kernels: 2.5x faster than oneDNN's direct form, forward and gradient).
 - `FoldedDeep4Net`, `FoldedShallowFBCSPNet`: in eval mode each BatchNorm is folded into the 1-D-form convolution
-  before it (BatchNorm with running statistics is an affine map per feature map).
+  before it (BatchNorm with running statistics is an affine map per feature map), and ShallowFBCSPNet's square and
+  mean pooling run as one step from block sums (`_SquareAvgPool`).
+- In eval mode a convolution whose kernel spans its whole input (the classifier layers) runs as ``F.linear``; a
+  max pooling with a gradient to compute over non-overlapping windows (Deep4Net) takes its maxima without indices and
+  routes the gradient by comparison (`_MaxPoolByMask`, torch's gradient bit for bit, in training too).
 
 Fused and folded kernels are computed once while the weights are frozen (`_frozen`) and again when a weight or a
 running statistic changes.

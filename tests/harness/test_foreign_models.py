@@ -1,0 +1,123 @@
+"""Models saved by other tools (plain braindecode and torch): what a bare state dict cannot say (settings that leave
+weight shapes unchanged, the order of the outputs, the preprocessing) is given by options and stated in a note,
+never silently assumed; the common checkpoint layouts load.
+
+The reference is always the original braindecode network predicting on the input it was made for."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from eegrobust.data import EEGData, load_pair
+from eegrobust.data._checks import ConfigError, DataError
+from eegrobust.data.protocols import make_protocol
+from eegrobust.harness.loaders import load_victim
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _net(cls_name, synth, **kwargs):
+    import braindecode.models as bd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = getattr(bd, cls_name)(n_chans=synth.n_chans, n_outputs=synth.n_classes, n_times=synth.n_times,
+                                    sfreq=synth.sfreq, **kwargs)
+    torch.manual_seed(1)
+    with torch.no_grad():  # weights and BatchNorm statistics away from their initial values
+        for name, t in net.state_dict().items():
+            if t.is_floating_point():
+                t.add_(0.3 * torch.randn(t.shape)) if "running_var" not in name else t.uniform_(0.5, 2.0)
+    return net.eval()
+
+
+def _logits(net, X):
+    with torch.no_grad():
+        return net(torch.as_tensor(X, dtype=torch.float32))
+
+
+def test_settings_that_keep_weight_shapes_come_from_arch_kwargs(synth, tmp_path):
+    """EEGNet with max pooling has the weights of EEGNet with mean pooling: without --arch-kwargs a note says which
+    settings were assumed; with them the logits are the original network's."""
+    net = _net("EEGNet", synth, pool_mode="max")
+    torch.save(net.state_dict(), tmp_path / "m.pt")
+    victim, info = load_victim(tmp_path / "m.pt", synth, arch="eegnet")
+    assert any("braindecode's defaults" in n and "--arch-kwargs" in n for n in info["notes"])
+    victim, info = load_victim(tmp_path / "m.pt", synth, arch="eegnet", arch_kwargs={"pool_mode": "max"})
+    torch.testing.assert_close(_logits(victim, synth.X), _logits(net, synth.X), rtol=1e-4, atol=1e-4)
+    assert info["arch_kwargs"] == {"pool_mode": "max"}
+    for bad, fragment in (({"pool_mode": "median"}, "does not build"), ({"n_chans": 3}, "comes from the epochs"),
+                          ({"no_such_setting": 1}, "does not build")):
+        with pytest.raises(ConfigError) as err:
+            load_victim(tmp_path / "m.pt", synth, arch="eegnet", arch_kwargs=bad)
+        assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_output_order_from_classes(synth, tmp_path):
+    """A model whose outputs are the epochs' classes in another order (alphabetical labels, say) is read in that
+    order with classes=...; a list that is not the epochs' classes is refused, naming both."""
+    net = _net("ShallowFBCSPNet", synth)
+    torch.save(net.state_dict(), tmp_path / "m.pt")
+    names = [str(c) for c in synth.classes]
+    victim, info = load_victim(tmp_path / "m.pt", synth, arch="shallow", classes=names[::-1])
+    torch.testing.assert_close(_logits(victim, synth.X), _logits(net, synth.X)[:, [1, 0]], rtol=1e-4, atol=1e-4)
+    assert info["classes"] == names[::-1] and any("(--classes)" in n for n in info["notes"])
+    _, info = load_victim(tmp_path / "m.pt", synth, arch="shallow")
+    assert any("event codes, ascending" in n for n in info["notes"])
+    for bad in ([names[0], "other"], [names[0], names[0]], names + ["third"]):
+        with pytest.raises(ConfigError) as err:
+            load_victim(tmp_path / "m.pt", synth, arch="shallow", classes=bad)
+        assert all(n in str(err.value) for n in names)
+
+
+def test_volts_and_per_channel_standardization_in_that_order(synth, tmp_path):
+    """A model trained on per-channel z-scores of volts sees exactly those: the unit first, then the statistics (of
+    the training epochs when given)."""
+    net = _net("ShallowFBCSPNet", synth)
+    torch.save(net.state_dict(), tmp_path / "m.pt")
+    train = EEGData(synth.X[:24] * 1.5 + 3.0, synth.y[:24], synth.sfreq, synth.ch_names, synth.classes)
+    for stats in (synth, train):
+        victim, info = load_victim(tmp_path / "m.pt", synth, arch="shallow", input_unit="V",
+                                   standardize="per-channel", stats_data=None if stats is synth else train)
+        volts = stats.X * 1e-6
+        z = (synth.X * 1e-6 - volts.mean(axis=(0, 2))[:, None]) / volts.std(axis=(0, 2))[:, None]
+        torch.testing.assert_close(_logits(victim, synth.X), _logits(net, z), rtol=1e-3, atol=1e-3)
+    assert info["standardize_from"] == "training epochs"
+
+
+@pytest.mark.parametrize("layout", ["dataparallel", "lightning", "tutorial-checkpoint", "old-braindecode-names",
+                                    "no-num-batches-tracked"])
+def test_common_checkpoint_layouts_load(synth, tmp_path, layout):
+    net = _net("ShallowFBCSPNet", synth)
+    state = net.state_dict()
+    if layout == "dataparallel":
+        saved = {f"module.{k}": v for k, v in state.items()}
+    elif layout == "lightning":
+        saved = {"state_dict": {f"model.{k}": v for k, v in state.items()}, "epoch": 3}
+    elif layout == "tutorial-checkpoint":
+        saved = {"model_state_dict": state, "optimizer_state_dict": {"state": {}}, "epoch": 30, "loss": 0.4}
+    elif layout == "old-braindecode-names":
+        old = {new: old for old, new in net.mapping.items()}
+        saved = {old.get(k, k): v for k, v in state.items()}
+        assert set(saved) != set(state)
+    else:
+        saved = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    torch.save(saved, tmp_path / "m.pt")
+    victim, _ = load_victim(tmp_path / "m.pt", synth, arch="shallow")
+    torch.testing.assert_close(_logits(victim, synth.X), _logits(net, synth.X), rtol=1e-4, atol=1e-4)
+
+
+def test_a_test_class_without_training_trials_is_refused(synth):
+    """Train and test files that name a condition differently (BrainVision 'Comment/left' against EDF 'left') would
+    score every such test trial as an error; the split refuses them, naming the classes."""
+    test = EEGData(synth.X, synth.y, synth.sfreq, synth.ch_names, tuple(f"Comment/{c}" for c in synth.classes))
+    data = load_pair(synth, test)
+    with pytest.raises(DataError) as err:
+        make_protocol("official").split(data)
+    msg = str(err.value)
+    assert "Comment/" in msg and "no training trials" in msg and "\n" not in msg
+    assert len(make_protocol("official").split(load_pair(synth, synth))) == 1
+    np.testing.assert_array_equal(load_pair(synth, synth).y[:len(synth.y)], synth.y)

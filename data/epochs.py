@@ -215,17 +215,21 @@ def _read(reader, path: Path, *, what: str, **kwargs):
 
 
 def _read_raw_or_epochs(path: Path):
-    """Read a raw recording; a ``.fif`` that holds epochs instead is read as epochs."""
+    """Read a raw recording; a ``.fif`` or EEGLAB ``.set`` that holds epochs instead is read as epochs."""
     try:
         return mne.io.read_raw(path, preload=True, verbose="error")
     except Exception as exc:
-        if path.name.lower().endswith((".fif", ".fif.gz")):
-            try:
-                return mne.read_epochs(path, preload=True, verbose="error")
-            except Exception:
-                pass
+        name = path.name.lower()
+        readers = ((mne.read_epochs, (".fif", ".fif.gz")), (mne.read_epochs_eeglab, (".set",)))
+        for reader, suffixes in readers:
+            if name.endswith(suffixes):
+                try:
+                    return reader(path, verbose="error") if reader is mne.read_epochs_eeglab else reader(
+                        path, preload=True, verbose="error")
+                except Exception:
+                    pass
         raise DataError(
-            f"could not read {str(path)!r} with MNE: {_reason(exc)}. load_epochs reads *-epo.fif epochs and the raw "
+            f"could not read {str(path)!r} with MNE: {_reason(exc)}. load_epochs reads *-epo.fif and EEGLAB epochs and the raw "
             "recordings mne.io.read_raw supports (.fif, .edf, .bdf, .gdf, .vhdr, .set, ...); is the file intact?"
         ) from exc
 

@@ -296,3 +296,16 @@ def test_epochs_metadata_kept():
 def test_epochs_without_metadata_get_defaults(synth):
     assert list(synth.metadata.columns[:4]) == ["subject", "session", "run", "is_synthetic"]
     assert synth.subjects == ("1",)
+
+
+def test_eeglab_epochs_file_is_read_as_epochs(synth_epochs, tmp_path):
+    """An epoched EEGLAB .set (which mne.io.read_raw refuses) is read with MNE's EEGLAB epochs reader: the same
+    microvolts and, trial by trial, the same class names (MNE's export renumbers the event codes)."""
+    import mne
+
+    epochs = synth_epochs.copy().rename_channels(dict(zip(synth_epochs.ch_names, ["C3", "C4", "Cz", "Pz"])))
+    epochs.set_montage("standard_1005")
+    mne.export.export_epochs(tmp_path / "x.set", epochs, fmt="eeglab", overwrite=True)
+    got, want = epochs_to_data(load_epochs(tmp_path / "x.set")), epochs_to_data(epochs)
+    np.testing.assert_allclose(got.X, want.X, atol=1e-3)
+    assert [got.classes[i] for i in got.y] == [want.classes[i] for i in want.y]

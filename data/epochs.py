@@ -229,8 +229,9 @@ def _read_raw_or_epochs(path: Path):
                 except Exception:
                     pass
         raise DataError(
-            f"could not read {str(path)!r} with MNE: {_reason(exc)}. load_epochs reads *-epo.fif and EEGLAB epochs and the raw "
-            "recordings mne.io.read_raw supports (.fif, .edf, .bdf, .gdf, .vhdr, .set, ...); is the file intact?"
+            f"could not read {str(path)!r} with MNE: {_reason(exc)}. load_epochs reads *-epo.fif and EEGLAB epochs "
+            "and the raw recordings mne.io.read_raw supports (.fif, .edf, .bdf, .gdf, .vhdr, .set, ...); is the file "
+            "intact?"
         ) from exc
 
 

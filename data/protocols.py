@@ -8,6 +8,8 @@ subjects' synthetic trials may be trained on; every subject must have real trial
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,6 +110,11 @@ class _Protocol:
         self.check(data)
         folds = self._split(data)
         for fold in folds:
+            shared = _shared_trials(data.X, fold.train_idx, fold.test_idx)
+            if shared:
+                raise DataError(f"fold {fold.name!r}: {shared} test trial(s) are also training trials (the same "
+                                "EEG, e.g. --test naming the --train file); a model scored on its training trials "
+                                "says nothing. Give test trials held out of training.")
             unseen = np.setdiff1d(np.unique(data.y[fold.test_idx]), np.unique(data.y[fold.train_idx]))
             if len(unseen):
                 trained = [data.classes[c] for c in np.unique(data.y[fold.train_idx])]
@@ -215,6 +222,12 @@ class _CrossSubject(_Protocol):
 
 
 _CLASSES = {cls.name: cls for cls in (_Official, _WithinSubject, _CrossSession, _CrossSubject)}
+
+
+def _shared_trials(X: np.ndarray, train_idx, test_idx) -> int:
+    """How many test trials hold exactly the EEG of a training trial."""
+    seen = {hashlib.blake2b(X[i].tobytes(), digest_size=16).digest() for i in train_idx}
+    return sum(hashlib.blake2b(X[i].tobytes(), digest_size=16).digest() in seen for i in test_idx)
 
 
 def _of(data: EEGData, subject: str) -> np.ndarray:

@@ -69,7 +69,18 @@ def no_verdict_reason(result, max_drop=None):
         return (f"the model is not above chance on these epochs (clean accuracy {audit['clean_rca']:.3f}, 95% "
                 f"bound {audit['chance_bound']:.3f}), so a --max-drop gate on it would pass on numbers that mean "
                 "nothing; see the note above")
+    failed = [c for c in getattr(result, "checks", []) or []
+              if not c.get("passed", True) and str(c.get("name", "")).startswith(GATE_CHECKS)]
+    if max_drop is not None and failed:
+        return (f"sanity check {failed[0]['name']!r} failed ({failed[0].get('detail', '')}), so the numbers a "
+                "--max-drop gate would compare mean nothing; see 'Sanity checks' above")
     return None
+
+
+#: Sanity checks whose failure makes the compared numbers meaningless (a victim at chance on the trials an attack
+#: scored, a clean reference that is not clean, a perturbation over its budget): a --max-drop gate then gives no
+#: verdict. The others (noise, PGD against FGSM, gradient masking) are warnings about attack strength.
+GATE_CHECKS = ("every victim is above chance", "epsilon 0 gives clean accuracy", "no L-inf perturbation exceeds")
 
 
 def run_audit(model_path, data_path, *, config: SuiteConfig, out_dir, train_path=None, arch=None,

@@ -77,8 +77,8 @@ def _seed(text: str) -> int:
         value = int(text)
     except ValueError:
         value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer such as 0, got {text!r}")
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**32 - 1 such as 0, got {text!r}")
     return value
 
 
@@ -190,7 +190,7 @@ def _cmd_demo(args) -> int:
     from .study import StudyConfig
 
     common = dict(dataset=args.dataset, protocol="official", preset=args.preset, models=args.models,
-                  device=args.device, out=args.out, resume=args.resume, cache=not args.no_cache,
+                  device=args.device or "auto", out=args.out, resume=args.resume, cache=not args.no_cache,
                   engine=args.engine or "serial", jobs=args.jobs, ray_address=args.ray_address)
     if args.gan:
         study = StudyConfig(**common, **gan_demo_study(args))
@@ -393,6 +393,10 @@ def _cmd_certify(args) -> int:
                             alpha=args.alpha, radii=args.radii, n_trials=args.n_trials,
                             batch_size=args.batch_size)
     out = _check_out(args.out)
+    held = [n for n in ("certification.json", "certification.csv") if (Path(out) / n).exists()]
+    if held:
+        raise UsageError(f"--out {str(out)!r} already holds a certification ({', '.join(held)}); nothing was changed. "
+                         "Give another --out (or delete those files).")
     data = _dataset(args.dataset)[1] if args.dataset else epochs_to_data(load_epochs(args.data, **_epochs_kwargs(args)))
     model, info = load_victim(args.model, data, arch=args.arch, input_unit=args.input_unit,
                               standardize=args.standardize, trust_code=args.trust_code, classes=args.classes,
@@ -630,7 +634,7 @@ def add_gan_parser(subparsers) -> None:
 
 def add_study_options(p) -> None:
     """Options every study command shares: device, resume, cache, quiet, debug."""
-    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    p.add_argument("--device", default=None, help="auto (default, or a study file's device), cpu or cuda")
     p.add_argument("--engine", default=None, help="where cells run: serial (default), process or ray")
     p.add_argument("--jobs", type=int, default=None, help="parallel workers of --engine process/ray (default: cores)")
     p.add_argument("--ray-address", default=None, help="host:port of a running Ray cluster (default: start one)")

@@ -121,6 +121,8 @@ class SuiteConfig:
             except ConfigError as err:
                 problems.append(str(err))
 
+        if not self.models:
+            problems.append(f"models must name at least one model, e.g. {','.join(model_names()[:3])}; got none.")
         for m in self.models:
             check("model", m, model_names())
         for t in self.threat_models:

@@ -291,6 +291,11 @@ def _check_rows(rows: list, where: str) -> None:
                 raise DataError(f"{where}: row {i} field {c!r} must be text, got {row[c]!r}.")
         if row["substitute"] is not None and not isinstance(row["substitute"], str):
             raise DataError(f"{where}: row {i} field 'substitute' must be text or null, got {row['substitute']!r}.")
+        for c, low in (("clean_rca", 0.0), ("clean_bca", 0.0), ("adv_rca", 0.0), ("adv_bca", 0.0), ("drop", -1.0)):
+            if c in row and not (isinstance(row[c], (int, float)) and low <= row[c] <= 1.0):  # NaN fails too
+                raise DataError(f"{where}: row {i} ({row.get('model')!r}/{row.get('attack')!r} at epsilon "
+                                f"{row.get('epsilon')!r}) has {c}={row[c]!r}, not an accuracy{' drop' * (c == 'drop')}"
+                                f" in [{low:g}, 1]; the file was edited or damaged.")
 
 
 def _jsonable(value):

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..data._checks import ConfigError, DataError
 from .cell import CellResult
 from .plan import Cell, differences
-from .results import atomic_write
+from .results import _check_rows, atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,10 @@ class Store(MemoryStore):
             if result.cell.digest != cell.digest:
                 raise DataError(f"stored cell {str(path)!r} does not hold the cell its name says (edited?); delete "
                                 "it and resume.")
+            try:
+                _check_rows(result.rows, f"stored cell {str(path)!r}")
+            except DataError as err:
+                raise DataError(f"{str(err).rstrip('.')}; delete it and resume to run that cell again.") from None
             self._cells[cell.digest] = result
         return self._cells[cell.digest]
 

@@ -9,6 +9,7 @@ rerun trains nothing. Results: `SuiteResult` (rows and per-trial outcomes, all f
 from __future__ import annotations
 
 import logging
+import math
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -53,8 +54,8 @@ def parse_seeds(value) -> tuple:
             n = int(s)
         except (TypeError, ValueError):
             raise ConfigError(f"seeds must be non-negative integers such as 0,1,2, got {s!r}.") from None
-        if n < 0:
-            raise ConfigError(f"seeds must be non-negative integers such as 0,1,2, got {s!r}.")
+        if not 0 <= n < 2**32:
+            raise ConfigError(f"seeds must be integers from 0 to 2**32 - 1 such as 0,1,2, got {s!r}.")
         out.append(n)
     if not out:
         raise ConfigError("seeds must name at least one integer, e.g. --seeds 0,1,2.")
@@ -137,6 +138,7 @@ class StudyConfig:
     epochs_kwargs: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        self._check_types()
         for name in ("data", "subjects", "models", "threat", "attacks"):
             object.__setattr__(self, name, _tuple(getattr(self, name)))
         if self.subjects is not None:
@@ -168,6 +170,37 @@ class StudyConfig:
         if self.certify is not None:
             make_certify_config(self.certify)
         self.suite_config()  # validates models, threats, attacks, budgets and the suite overrides
+
+    def _check_types(self) -> None:
+        """Refuse values of the wrong type (a study file's ``resume = "no"`` would otherwise read as true)."""
+        def bad(name, value, want):
+            raise ConfigError(f"{name} must be {want}, got {value!r}.")
+
+        for name in ("resume", "cache"):
+            if not isinstance(getattr(self, name), bool):
+                bad(name, getattr(self, name), "true or false")
+        for name in ("device", "engine", "protocol", "preset", "out"):
+            if not isinstance(getattr(self, name), (str, Path)):
+                bad(name, getattr(self, name), "text")
+        for name in ("dataset", "moabb", "paradigm", "ray_address", "cache_dir"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), (str, Path)):
+                bad(name, getattr(self, name), "text")
+        for name in ("data", "train", "test"):
+            value = getattr(self, name)
+            items = value if isinstance(value, (list, tuple)) else [value]
+            if value is not None and not all(isinstance(v, (str, Path)) for v in items):
+                bad(name, value, "a path or a list of paths")
+        for name in ("suite", "epochs_kwargs"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), dict):
+                bad(name, getattr(self, name), "a table (mapping)")
+        unknown = sorted(set(self.epochs_kwargs or {}) - {"tmin", "tmax", "event_id"})
+        if unknown:
+            check_option("epochs_kwargs key", unknown[0], ("tmin", "tmax", "event_id"))
+        for name in ("tmin", "tmax"):
+            value = (self.epochs_kwargs or {}).get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                bad(f"epochs_kwargs.{name}", value, "a finite number of seconds")
 
     # -- the suite each fold runs ----------------------------------------------------------------------------
     def suite_config(self) -> SuiteConfig:
@@ -215,8 +248,11 @@ class StudyConfig:
                 d = tomllib.load(f)
         except FileNotFoundError:
             raise ConfigError(f"study file {str(path)!r} does not exist.") from None
-        except tomllib.TOMLDecodeError as err:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise ConfigError(f"study file {str(path)!r} is not valid TOML: {err}.") from None
+        except OSError as err:
+            raise ConfigError(f"study file {str(path)!r} cannot be read ({err.strerror or type(err).__name__}).") \
+                from None
         return cls.from_dict({**d, **{k: v for k, v in overrides.items() if v is not None}})
 
 

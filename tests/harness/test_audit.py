@@ -271,3 +271,39 @@ def test_epochs_at_another_sampling_rate_are_refused(files, tmp_path, capsys):
     assert run(root / "bundle", "--data", tmp_path / "fast-epo.fif", "--out", tmp_path / "o", *FAST) == 2
     err = capsys.readouterr().err
     assert f"{epochs.info['sfreq']:g} Hz" in err and f"{2 * epochs.info['sfreq']:g} Hz" in err
+
+
+@pytest.mark.parametrize("value", [float("nan"), 7.5])
+def test_resumed_gate_refuses_an_impossible_stored_accuracy(files, tmp_path, capsys, value):
+    """A stored cell whose accuracy is NaN or outside [0, 1] (edited or damaged) is refused on --resume, naming the
+    file: it never reaches a --max-drop verdict (which a NaN drop used to pass)."""
+    root, _, _ = files
+    args = (root / "bundle", "--data", root / "test-epo.fif", "--threat", "white", "--attacks", "fgsm",
+            "--out", tmp_path, "--max-drop", "0.01", *FAST)
+    assert run(*args) == 1
+    capsys.readouterr()
+    cell = next(p for p in (tmp_path / "cells").glob("*.json") if '"fgsm"' in p.read_text())
+    d = json.loads(cell.read_text())
+    for row in d["rows"]:
+        row["adv_rca"], row["drop"] = value, value
+    cell.write_text(json.dumps(d))
+    assert run(*args, "--resume") == 2
+    err = capsys.readouterr().err.strip()
+    assert str(cell) in err and "adv_rca" in err and "\n" not in err
+
+
+def test_gate_gives_no_verdict_when_a_gate_sanity_check_fails(files, tmp_path):
+    """A failed check that voids the compared numbers (a victim at chance on the trials an attack scored) turns a
+    --max-drop gate into "no verdict"; a failed strength warning (noise) does not."""
+    from eegrobust.harness.audit import no_verdict_reason
+
+    class Result:
+        rows = [{"threat_model": "black_box", "epsilon": 0.1, "clean_rca": 0.6, "adv_rca": 0.6, "drop": 0.0}]
+        provenance = {"audit": {"clean_rca": 0.65, "chance_bound": 0.6, "at_chance": False}}
+        checks = [{"name": "every victim is above chance (95 % binomial bound of the majority class)",
+                   "passed": False, "detail": "clean 0.600 <= chance bound 0.700 on 20 trials"}]
+
+    assert "every victim is above chance" in no_verdict_reason(Result, max_drop=0.3)
+    assert no_verdict_reason(Result, max_drop=None) is None
+    Result.checks = [{"name": "random noise changes accuracy by < 3%", "passed": False, "detail": "+0.04"}]
+    assert no_verdict_reason(Result, max_drop=0.3) is None

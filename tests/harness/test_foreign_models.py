@@ -113,11 +113,22 @@ def test_common_checkpoint_layouts_load(synth, tmp_path, layout):
 def test_a_test_class_without_training_trials_is_refused(synth):
     """Train and test files that name a condition differently (BrainVision 'Comment/left' against EDF 'left') would
     score every such test trial as an error; the split refuses them, naming the classes."""
-    test = EEGData(synth.X, synth.y, synth.sfreq, synth.ch_names, tuple(f"Comment/{c}" for c in synth.classes))
+    test = EEGData(synth.X + 1.0, synth.y, synth.sfreq, synth.ch_names, tuple(f"Comment/{c}" for c in synth.classes))
     data = load_pair(synth, test)
     with pytest.raises(DataError) as err:
         make_protocol("official").split(data)
     msg = str(err.value)
     assert "Comment/" in msg and "no training trials" in msg and "\n" not in msg
-    assert len(make_protocol("official").split(load_pair(synth, synth))) == 1
     np.testing.assert_array_equal(load_pair(synth, synth).y[:len(synth.y)], synth.y)
+
+
+def test_test_trials_that_are_training_trials_are_refused(synth):
+    """--train X --test X: every test trial is a training trial; the split refuses, counting them."""
+    with pytest.raises(DataError) as err:
+        make_protocol("official").split(load_pair(synth, synth))
+    assert f"{len(synth.y)} test trial(s) are also training trials" in str(err.value)
+    half = len(synth.y) // 2
+    train = EEGData(synth.X[:half], synth.y[:half], synth.sfreq, synth.ch_names, synth.classes)
+    test = EEGData(synth.X[half - 2:], synth.y[half - 2:], synth.sfreq, synth.ch_names, synth.classes)
+    with pytest.raises(DataError, match="2 test trial"):
+        make_protocol("official").split(load_pair(train, test))

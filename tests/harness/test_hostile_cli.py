@@ -96,6 +96,11 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+def _write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 def _results_with(tmp, change) -> Path:
     d = json.loads(RESULTS.read_text())
     change(d)
@@ -184,6 +189,23 @@ CASES = [
      ["results.json", "row 0", "lacks the field(s)", "epsilon"]),
     ("report-row-epsilon-text", lambda r, t: ["report", _results_with(t, lambda d: d["rows"][2].update(
         epsilon="abc"))], 2, ["results.json", "row 2", "'epsilon'", "'abc'"]),
+    ("report-row-accuracy-nan", lambda r, t: ["report", _results_with(t, lambda d: d["rows"][2].update(
+        adv_rca=float("nan")))], 2, ["results.json", "adv_rca=nan", "not an accuracy"]),
+    ("report-row-accuracy-above-1", lambda r, t: ["report", _results_with(t, lambda d: d["rows"][2].update(
+        adv_rca=7.5))], 2, ["results.json", "adv_rca=7.5"]),
+    ("run-test-is-train", lambda r, t: ["run", "--train", r / "train-epo.fif", "--test", r / "train-epo.fif",
+                                        "--out", t / "o", *QUICK], 2, ["40 test trial(s) are also training trials"]),
+    ("run-seed-overflow", lambda r, t: ["run", "--data", r / "test-epo.fif", "--out", t / "o", "--seeds",
+                                        "99999999999999999999"], 2, ["99999999999999999999"]),
+    ("run-models-empty", lambda r, t: ["run", "--data", r / "test-epo.fif", "--out", t / "o", "--models", ""], 2,
+     ["models must name at least one model"]),
+    ("run-toml-resume-text", lambda r, t: ["run", "--config", _write(t / "s.toml", f'data = "{r / "test-epo.fif"}"'
+                                                                     '\nresume = "no"\n')], 2, ["resume", "'no'"]),
+    ("run-toml-binary", lambda r, t: ["run", "--config", _write_bytes(t / "s.toml", b"\xd0\xff")], 2,
+     ["s.toml", "not valid TOML"]),
+    ("certify-out-holds-certification", lambda r, t: ["certify", r / "bundle", "--data", r / "test-epo.fif",
+                                                      "--quick", "--out", _write(t / "c" / "certification.json", "{}")
+                                                      .parent], 2, ["already holds a certification"]),
     ("report-config-list", lambda r, t: ["report", _results_with(t, lambda d: d.update(config=[1]))], 2,
      ["results.json", "'config'"]),
     ("report-checks-strings", lambda r, t: ["report", _results_with(t, lambda d: d.update(checks=["x"]))], 2,

@@ -23,9 +23,7 @@ step and prediction, wall and CPU time).
 - `FoldedDeep4Net`, `FoldedShallowFBCSPNet`: in eval mode each BatchNorm is folded into the 1-D-form convolution
   before it (BatchNorm with running statistics is an affine map per feature map), and ShallowFBCSPNet's square and
   mean pooling run as one step from block sums (`_SquareAvgPool`).
-- In eval mode a convolution whose kernel spans its whole input (the classifier layers) runs as ``F.linear``; a
-  max pooling with a gradient to compute over non-overlapping windows (Deep4Net) takes its maxima without indices and
-  routes the gradient by comparison (`_MaxPoolByMask`, torch's gradient bit for bit, in training too).
+- In eval mode a convolution whose kernel spans its whole input (the classifier layers) runs as ``F.linear``.
 
 Fused and folded kernels are computed once while the weights are frozen (`_frozen`) and again when a weight or a
 running statistic changes.
@@ -38,7 +36,6 @@ import warnings
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.autograd.function import once_differentiable
 from torch.nn.modules.utils import _pair
 
 with warnings.catch_warnings():
@@ -171,43 +168,8 @@ class MaxPool2dAlongTime(nn.MaxPool2d):
         if (self.return_indices
                 or not _along_time(x, (self.kernel_size, 1), (stride, 1), (self.padding, 0), (self.dilation, 1))):
             return super().forward(x)
-        kernel = _pair(self.kernel_size)[0]
-        if (kernel == _pair(stride)[0] and _pair(self.padding)[0] == 0 and _pair(self.dilation)[0] == 1
-                and x.requires_grad and torch.is_grad_enabled()):
-            return _MaxPoolByMask.apply(x.squeeze(-1), kernel).unsqueeze(-1)
-        return F.max_pool1d(x.squeeze(-1), kernel, _pair(stride)[0], _pair(self.padding)[0],
+        return F.max_pool1d(x.squeeze(-1), _pair(self.kernel_size)[0], _pair(stride)[0], _pair(self.padding)[0],
                             _pair(self.dilation)[0], self.ceil_mode).unsqueeze(-1)
-
-
-class _MaxPoolByMask(torch.autograd.Function):
-    """``max_pool1d(x, k)`` over windows that do not overlap (stride = kernel, no padding), as Deep4Net pools.
-
-    With a gradient to compute, torch's ``max_pool1d`` records the index of every maximum in a kernel several times
-    slower than the maxima alone (a fifth of a Deep4Net attack step). Here the forward pass takes the maxima only and
-    the backward pass routes each window's gradient to the sample equal to its maximum. That is torch's gradient
-    bit for bit; where a window's maximum is not unique (a tie) or is NaN, torch's indices (the first maximum) are
-    computed after all."""
-
-    @staticmethod
-    def forward(ctx, x, kernel):
-        out = F.max_pool1d(x, kernel)
-        ctx.save_for_backward(x, out)
-        ctx.kernel = kernel
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad):
-        x, out = ctx.saved_tensors
-        n, k = out.shape[-1], ctx.kernel
-        windows = x[..., :n * k].unflatten(-1, (n, k))
-        hit = windows == out.unsqueeze(-1)
-        gx = x.new_zeros(x.shape)
-        if bool(torch.isnan(out).any()) or int(hit.sum()) != out.numel():
-            _, index = F.max_pool1d(x, k, return_indices=True)
-            return gx.scatter_(-1, index, grad), None
-        gx[..., :n * k].unflatten(-1, (n, k)).copy_(torch.where(hit, grad.unsqueeze(-1), 0.0))
-        return gx, None
 
 
 class AvgPool2dAlongTime(nn.AvgPool2d):

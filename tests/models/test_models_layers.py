@@ -442,28 +442,3 @@ def test_whole_span_convolution_is_a_matrix_product_in_eval_mode_only():
     conv.train()
     assert "Addmm" not in type(conv(x).grad_fn.next_functions[0][0]).__name__
 
-
-@pytest.mark.parametrize("train", [False, True])
-def test_max_pooling_gradient_by_mask_is_torchs_bit_for_bit(train):
-    """Deep4Net's non-overlapping max pooling with a gradient: maxima without indices, the gradient routed by
-    comparison; bit for bit torch's gradient (signs of zeros included), in train and eval mode, and torch's first
-    maximum where a window ties or holds NaN."""
-    pool = nn.MaxPool2d((3, 1), stride=(3, 1))
-    pool.__class__ = MaxPool2dAlongTime
-    pool.train(train)
-    gen = torch.Generator().manual_seed(1)
-    x = torch.randn(4, 5, 32, 1, generator=gen)
-    x[0, 0, :6] = 1.5  # ties: two windows of one value
-    x[1, 2, 7] = float("nan")
-    for sample in (x[2:], x):  # without, then with ties and NaN
-        leaf = sample.clone().requires_grad_(True)
-        out = pool(leaf)
-        assert type(out.grad_fn.next_functions[0][0]).__name__.startswith("_MaxPoolByMask")
-        up = torch.randn(out.shape, generator=gen)
-        (g,) = torch.autograd.grad(out, leaf, up)
-        ref = leaf.detach().clone().requires_grad_(True)
-        (g_ref,) = torch.autograd.grad(F.max_pool2d(ref, (3, 1), (3, 1)), ref, up)
-        assert torch.equal(out, F.max_pool2d(leaf, (3, 1), (3, 1))) or torch.isnan(out).any()
-        assert torch.equal(g, g_ref) and torch.equal(g.signbit(), g_ref.signbit())
-    with torch.no_grad():
-        assert pool(x).grad_fn is None

@@ -26,7 +26,10 @@ logger = logging.getLogger(__name__)
 STORE_FORMAT = "eegrobust-study"
 STORE_VERSION = 2  # 2: budgets of the demeaned std (results format 3)
 #: Files whose presence means a folder already holds results of some run.
-RESULT_FILES = ("study.json", "results.json", "results.csv")
+#: Files a study, demo or audit writes at the top of its folder: any of them there means the folder holds a run (or
+#: a user's file of that name), which is never overwritten without --resume.
+RESULT_FILES = ("study.json", "results.json", "results.csv", "config.json", "environment.json", "summary.csv",
+                "subjects.csv", "report.md", "report.html")
 
 
 class MemoryStore:

@@ -206,6 +206,9 @@ CASES = [
     ("certify-out-holds-certification", lambda r, t: ["certify", r / "bundle", "--data", r / "test-epo.fif",
                                                       "--quick", "--out", _write(t / "c" / "certification.json", "{}")
                                                       .parent], 2, ["already holds a certification"]),
+    ("audit-out-holds-a-report-md", lambda r, t: ["audit", r / "bundle", "--data", r / "test-epo.fif", "--out",
+                                                  _write(t / "mine" / "report.md", "my notes").parent, *QUICK], 2,
+     ["already holds results", "report.md"]),
     ("report-config-list", lambda r, t: ["report", _results_with(t, lambda d: d.update(config=[1]))], 2,
      ["results.json", "'config'"]),
     ("report-checks-strings", lambda r, t: ["report", _results_with(t, lambda d: d.update(checks=["x"]))], 2,

@@ -109,8 +109,10 @@ class _Protocol:
         named ``Comment/left`` where the training file says ``left``): every such trial would count as an error."""
         self.check(data)
         folds = self._split(data)
+        digests = [hashlib.blake2b(x.tobytes(), digest_size=16).digest() for x in data.X]  # once, not per fold
         for fold in folds:
-            shared = _shared_trials(data.X, fold.train_idx, fold.test_idx)
+            seen = {digests[i] for i in fold.train_idx}
+            shared = sum(digests[i] in seen for i in fold.test_idx)
             if shared:
                 raise DataError(f"fold {fold.name!r}: {shared} test trial(s) are also training trials (the same "
                                 "EEG, e.g. --test naming the --train file); a model scored on its training trials "
@@ -222,12 +224,6 @@ class _CrossSubject(_Protocol):
 
 
 _CLASSES = {cls.name: cls for cls in (_Official, _WithinSubject, _CrossSession, _CrossSubject)}
-
-
-def _shared_trials(X: np.ndarray, train_idx, test_idx) -> int:
-    """How many test trials hold exactly the EEG of a training trial."""
-    seen = {hashlib.blake2b(X[i].tobytes(), digest_size=16).digest() for i in train_idx}
-    return sum(hashlib.blake2b(X[i].tobytes(), digest_size=16).digest() in seen for i in test_idx)
 
 
 def _of(data: EEGData, subject: str) -> np.ndarray:

@@ -162,26 +162,20 @@ def _braindecode_net(arch: str, data: EEGData, state: dict, arch_kwargs: dict | 
 
     cls = get_spec(arch).net_class()
     shape = dict(n_chans=data.n_chans, n_outputs=data.n_classes, n_times=data.n_times, sfreq=data.sfreq)
+    clash = sorted(set(arch_kwargs or {}) & set(shape))
+    if clash:
+        raise ConfigError(f"--arch-kwargs sets {clash[0]!r}, which comes from the epochs; leave it out.")
     candidates = []
-    if arch_kwargs:
-        clash = sorted(set(arch_kwargs) & set(shape))
-        if clash:
-            raise ConfigError(f"--arch-kwargs sets {clash[0]!r}, which comes from the epochs; leave it out.")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # braindecode's notes on short windows: the error below says it
-                candidates.append(cls(**shape, **arch_kwargs))
-        except Exception as err:  # noqa: BLE001 - braindecode raises TypeError/ValueError/AssertionError
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # braindecode's notes on short windows: a failed fit says what is wrong
+            candidates.append(cls(**shape, **(arch_kwargs or {})))
+    except Exception as err:  # noqa: BLE001 - braindecode raises TypeError/ValueError/AssertionError
+        if arch_kwargs:
             raise ConfigError(f"--arch-kwargs {json.dumps(arch_kwargs)} does not build braindecode's "
                               f"{cls.__name__} for epochs of {data.n_chans} channels x {data.n_times} samples at "
                               f"{data.sfreq:g} Hz: {_one_line(err)}") from None
-    else:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                candidates.append(cls(**shape))
-        except Exception:  # noqa: BLE001 - braindecode defaults may not build for a short window
-            pass
+    if not arch_kwargs:  # braindecode's defaults may not build for a short window: eegrobust's scaled settings
         candidates.append(build_model(arch, data).net)
     error = None
     for net in candidates:
@@ -735,8 +729,7 @@ def load_victim(path, data: EEGData, *, arch: str | None = None, input_unit: str
         mean, std = (X * factor).mean(axis=(0, 2)), (X * factor).std(axis=(0, 2))
         std = np.where(std > 0, std, 1.0)  # a flat channel stays 0 instead of dividing by zero
         info["standardize_from"] = "training epochs" if stats_data is not None else "audit epochs"
-    info["classes"] = [str(c) for c in (data.classes if outputs is None else
-                                        [data.classes[outputs.index(i)] for i in range(len(outputs))])]
+    info["classes"] = [str(c).strip() for c in (data.classes if classes is None else classes)]
     info["notes"].append(f"the model's outputs are read as classes {', '.join(info['classes'])} in that order "
                          + ("(--classes)" if classes is not None else "(the epochs' event codes, ascending; give "
                             "--classes in the model's output order if it was trained otherwise, e.g. with "

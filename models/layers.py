@@ -192,24 +192,24 @@ def _windows(n_times: int, kernel: int, stride: int) -> tuple[int, int, int, int
     return n_out, m, r, n_out - 1 + m
 
 
-def _window_sums(x: torch.Tensor, kernel: int, stride: int, square: bool) -> torch.Tensor:
-    """Sums of ``x`` (or of ``x * x``) over the pooling windows along the last axis: each sample is added once into
+def _window_sums_of_squares(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """Sums of ``x * x`` over the pooling windows along the last axis: each sample is added once into
     its block of ``stride`` samples, and each window sums ``m`` blocks and ``r`` samples; ``avg_pool1d`` adds all
     ``kernel`` samples of every window (ShallowFBCSPNet: 77 per window, windows overlapping 5-fold)."""
     n_out, m, r, n_blocks = _windows(x.shape[-1], kernel, stride)
     blocks = x[..., :n_blocks * stride].reshape(*x.shape[:-1], n_blocks, stride)
-    blocks = (blocks * blocks if square else blocks).sum(-1)
+    blocks = (blocks * blocks).sum(-1)
     out = blocks[..., :n_out].clone()
     for j in range(1, m):
         out += blocks[..., j:j + n_out]
     for t in range(m * stride, m * stride + r):
         tail = x[..., t:t + (n_out - 1) * stride + 1:stride]
-        out += tail * tail if square else tail
+        out += tail * tail
     return out
 
 
 def _window_sums_grad(grad: torch.Tensor, n_times: int, kernel: int, stride: int) -> torch.Tensor:
-    """The transpose of `_window_sums` (without the square): each input sample's sum of the output gradients of the
+    """The transpose of the window sums (without the square): each input sample's sum of the output gradients of the
     windows that hold it."""
     n_out, m, r, n_blocks = _windows(n_times, kernel, stride)
     lead = grad.shape[:-1]
@@ -226,7 +226,7 @@ def _window_sums_grad(grad: torch.Tensor, n_times: int, kernel: int, stride: int
 
 
 class _SquareAvgPool(torch.autograd.Function):
-    """``avg_pool1d(x * x, kernel, stride)`` (ShallowFBCSPNet's squaring and mean pooling) from `_window_sums`,
+    """``avg_pool1d(x * x, kernel, stride)`` (ShallowFBCSPNet's squaring and mean pooling) from block sums,
     without keeping ``x * x`` for the backward pass: the input gradient is ``2 x`` times the pooling's transpose of
     the output gradient. The same sums in another order (float round-off)."""
 
@@ -234,7 +234,7 @@ class _SquareAvgPool(torch.autograd.Function):
     def forward(ctx, x, kernel, stride):
         ctx.save_for_backward(x)
         ctx.kernel, ctx.stride = kernel, stride
-        return _window_sums(x, kernel, stride, square=True) / kernel
+        return _window_sums_of_squares(x, kernel, stride) / kernel
 
     @staticmethod
     def backward(ctx, grad):

@@ -34,8 +34,9 @@ BUDGET_UNITS = ("rel", "uV")
 DEFAULT_EPSILONS = (0.01, 0.03, 0.05, 0.1, 0.2, 0.3)
 
 
-def check_epsilons(epsilons) -> tuple[float, ...]:
-    """Validate a sequence of budgets: non-empty, numeric, finite and >= 0.
+def check_epsilons(epsilons, *, unique: bool = False, name: str = "epsilons") -> tuple[float, ...]:
+    """Validate a sequence of budgets: non-empty, numeric, finite and >= 0 (with ``unique``: no budget twice, as a
+    study's grid must not hold two rows of one cell that count as two budgets).
 
     Numeric strings inside a sequence are accepted (the CLI's ``--eps 0.05,0.1``); a bare string, a bool or an
     array of strings is not.
@@ -57,6 +58,11 @@ def check_epsilons(epsilons) -> tuple[float, ...]:
     bad = [e for e in values if not math.isfinite(e) or e < 0]
     if bad:
         raise ConfigError(f"epsilons must be finite and >= 0, got {bad[0]!r} in {values!r}.")
+    if unique:
+        twice = sorted({e for e in values if values.count(e) > 1})
+        if twice:
+            raise ConfigError(f"{name} lists the budget {twice[0]:g} more than once ({', '.join(map(str, values))}); "
+                              "give each budget once.")
     return values
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 import glob
 import os
 import re
+import socket
+import urllib.error
 from pathlib import Path
+from urllib.parse import urlparse
 
 import mne
 import numpy as np
@@ -181,7 +184,9 @@ def load_moabb(dataset, *, paradigm=None, subjects=None) -> EEGData:
     ConfigError
         MOABB is not installed, an unknown dataset / paradigm name or subject, or a filter-bank paradigm.
     DataError
-        The subjects differ in channels, sfreq or window length.
+        The subjects differ in channels, sfreq or window length, or a subject's files are not on disk and could not
+        be downloaded (no network, or the server did not answer); the message names the dataset and says where
+        MOABB looks (``MNE_DATA``).
     """
     try:
         import moabb.datasets
@@ -209,7 +214,16 @@ def load_moabb(dataset, *, paradigm=None, subjects=None) -> EEGData:
         raise ConfigError(f"filter-bank paradigms are not supported, got {type(paradigm).__name__}; use "
                           "MotorImagery, LeftRightImagery, P300 or SSVEP.")
     chosen = _moabb_subjects(dataset, subjects)
-    return concat_data([_moabb_subject(dataset, paradigm, subject) for subject in chosen])
+    parts = []
+    for subject in chosen:
+        try:
+            parts.append(_moabb_subject(dataset, paradigm, subject))
+        except Exception as exc:
+            failure = _network_error(exc)
+            if failure is None:
+                raise
+            raise DataError(_download_message(dataset, subject, failure)) from exc
+    return concat_data(parts)
 
 
 def load_dataset(*, data=None, train=None, test=None, bundled=None, moabb=None, subjects=None, paradigm=None):
@@ -396,3 +410,59 @@ def _moabb_subject(dataset, paradigm, subject) -> EEGData:
         epochs.event_id = codes
         epochs.metadata = metadata.reset_index(drop=True)
     return epochs_to_data(epochs)
+
+
+def _network_types() -> tuple:
+    """Exception classes that mean a download did not get through: no network, no answer, or an HTTP error."""
+    types = [ConnectionError, TimeoutError, socket.gaierror, socket.herror, urllib.error.URLError]
+    try:  # requests (MOABB's pooch downloads) and httpx (its NEMAR client) come with MOABB, not with eegrobust
+        import requests
+
+        types += [requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.HTTPError]
+    except ImportError:
+        pass
+    try:
+        import httpx
+
+        types.append(httpx.TransportError)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def _network_error(exc: BaseException):
+    """The outermost network error in ``exc`` and the exceptions it was raised from, or None."""
+    types, seen = _network_types(), set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, types):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _download_message(dataset, subject, failure: BaseException) -> str:
+    """One line: which MOABB dataset could not be downloaded, why, where MOABB looks for it, and what to do."""
+    name = type(dataset).__name__
+    status = getattr(getattr(failure, "response", None), "status_code", None) or getattr(failure, "code", None)
+    reason = (f"the server answered HTTP {status}" if isinstance(status, int)
+              else "no network, or the server did not answer")
+    host = _failure_host(failure)
+    where = mne.get_config("MNE_DATA") or os.path.join(os.path.expanduser("~"), "mne_data")
+    return (f"MOABB dataset {name} (subject {subject}) is not on disk and could not be downloaded"
+            f"{f' from {host}' if host else ''} ({reason}). Download it once on a machine with internet "
+            f"(python -c 'import moabb.datasets; moabb.datasets.{name}().download()') and copy that machine's "
+            f"MNE_DATA folder to {where} (MNE_DATA here), or set MNE_DATA to a folder that holds a copy "
+            f"({type(failure).__name__}).")
+
+
+def _failure_host(failure: BaseException) -> str:
+    """The host a failed download tried to reach, or ``""`` when the error does not say."""
+    try:  # requests and httpx errors carry their request (httpx raises RuntimeError when it has none)
+        url = getattr(getattr(failure, "request", None), "url", None) or getattr(failure, "url", None)
+    except Exception:  # noqa: BLE001
+        url = None
+    if url:
+        return urlparse(str(url)).netloc
+    found = re.findall(r"host='([^']+)'", str(failure))
+    return found[0] if found else ""

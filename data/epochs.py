@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import os
+import struct
+from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import mne
@@ -17,6 +22,9 @@ _MAX_REASON = 300  # characters of an MNE error message kept in ours
 
 # Median channel std (µV) outside these bounds is not EEG stored in volts, see `_check_units`.
 _MIN_STD_UV, _MAX_STD_UV = 1e-2, 1e5
+# A peak above this many "volts" is over 1 V even if the values were microvolts: not EEG in either unit.
+_MAX_PEAK_V = 1e6
+_FIF_FILE_ID, _FIF_BLOCK_START, _FIF_BLOCK_END = 100, 104, 105  # FIF tag kinds (mne/_fiff/constants.py)
 
 
 def to_microvolts(X) -> np.ndarray:
@@ -38,7 +46,7 @@ def to_microvolts(X) -> np.ndarray:
     return X * 1e6
 
 
-def load_epochs(source, *, events=None, event_id=None, tmin=0.0, tmax=None, baseline=None, picks="eeg"):
+def load_epochs(source, *, events=None, event_id=None, tmin=None, tmax=None, baseline=None, picks="eeg"):
     """Load epochs from an ``mne.Epochs``, an epochs file or a raw recording.
 
     Parameters
@@ -53,13 +61,14 @@ def load_epochs(source, *, events=None, event_id=None, tmin=0.0, tmax=None, base
     event_id : dict of str to int, default=None
         Class names and their event codes. For a raw recording it selects the events to epoch (for annotations,
         the keys are annotation descriptions); if None every code found is a class named after it. For epochs,
-        the keys select conditions.
-    tmin, tmax : float
-        Epoch start and end in seconds relative to each event; raw recordings only. ``tmax`` is required there.
+        the keys select conditions, and each code must be the one the epochs give that name.
+    tmin, tmax : float, default=None
+        Epoch start and end in seconds relative to each event; raw recordings only (``tmin=None`` means 0 s).
+        ``tmax`` is required there. Epochs are not cut again: crop them with ``epochs.crop`` beforehand.
     baseline : tuple of float | None, default=None
         Baseline correction interval passed to ``mne.Epochs``; raw recordings only.
     picks : str | list, default="eeg"
-        Channels to keep when epoching a raw recording.
+        Channels to keep when epoching a raw recording; raw recordings only (epochs keep their EEG channels).
 
     Returns
     -------
@@ -69,24 +78,31 @@ def load_epochs(source, *, events=None, event_id=None, tmin=0.0, tmax=None, base
     Raises
     ------
     DataError
-        The path does not exist, MNE cannot read it, there are no events, no EEG channels, or no epochs.
+        The path does not exist, the file is empty, truncated or MNE cannot read it, there are no events, no EEG
+        channels, or no epochs.
     ConfigError
-        ``tmax`` is missing for a raw recording, or ``events`` / ``event_id`` are malformed.
+        ``tmax`` is missing for a raw recording; ``events`` / ``event_id`` are malformed; ``event_id`` names a
+        condition the epochs lack or gives it another code; or a raw-only option (``tmin``, ``tmax``,
+        ``events``, ``baseline``, ``picks``) is given for epochs.
     """
+    raw_only = {"tmin": tmin, "tmax": tmax, "events": events, "baseline": baseline,
+                "picks": None if isinstance(picks, str) and picks == "eeg" else picks}
     if isinstance(source, mne.BaseEpochs):
-        return _checked_epochs(_select_conditions(source, event_id), f"the epochs ({_describe(source)})")
+        return _from_epochs(source, f"the epochs passed ({_describe(source)})", event_id, raw_only)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"source must be an mne.Epochs or a path (str or Path), got {type(source).__name__}.")
     path = Path(source).expanduser()
     if not path.exists():
         where = "" if path.is_absolute() else f" (relative to {os.getcwd()!r})"
         raise DataError(f"EEG file {str(path)!r} does not exist{where}; check the path.")
-    if path.name.lower().endswith(_EPOCHS_SUFFIXES):
-        epochs = _read(mne.read_epochs, path, what="epochs")
-        return _checked_epochs(_select_conditions(epochs, event_id), str(path))
+    is_epochs_name = path.name.lower().endswith(_EPOCHS_SUFFIXES)
+    _check_intact(path, " as epochs" if is_epochs_name else "")
+    if is_epochs_name:
+        return _from_epochs(_read(mne.read_epochs, path, what="epochs"), repr(str(path)), event_id, raw_only)
     raw = _read_raw_or_epochs(path)
     if isinstance(raw, mne.BaseEpochs):
-        return _checked_epochs(_select_conditions(raw, event_id), str(path))
+        return _from_epochs(raw, repr(str(path)), event_id, raw_only)
+    tmin = 0.0 if tmin is None else tmin
     return _checked_epochs(_epoch_raw(raw, path, events, event_id, tmin, tmax, baseline, picks), str(path))
 
 
@@ -127,13 +143,14 @@ def epochs_to_data(epochs, *, classes=None) -> EEGData:
         raise DataError(f"epochs hold zero epochs ({_describe(epochs)}); were they all dropped or rejected?")
     idx = mne.pick_types(epochs.info, eeg=True, exclude=())
     if len(idx) == 0:
-        types = sorted(set(epochs.get_channel_types()))
         raise DataError(
-            f"no EEG channels among the {len(epochs.ch_names)} channels (types {types}); set channel types with "
-            "epochs.set_channel_types({name: 'eeg', ...}) before converting."
+            f"{_source(epochs)} have no EEG channels: their {len(epochs.ch_names)} channels are of types "
+            f"{_type_counts(epochs)}; mark the EEG channels as 'eeg' with MNE "
+            "(epochs.set_channel_types({name: 'eeg', ...}), then epochs.save(...)) before converting."
         )
-    X = check_X(to_microvolts(epochs.get_data(picks=idx)), name="epochs data").astype(np.float32)
-    _check_units(X)
+    X_v = check_X(epochs.get_data(picks=idx), name="epochs data")
+    _check_units(X_v, _source(epochs))
+    X = to_microvolts(X_v).astype(np.float32)
     code_classes, y = _labels(epochs)
     y = check_labels(y, len(X), name="epochs labels")
     ch_names = [epochs.ch_names[i] for i in idx]
@@ -172,20 +189,27 @@ def _labels(epochs):
     return classes, y
 
 
-def _check_units(X_uv: np.ndarray) -> None:
-    """Raise if EEG converted from volts to µV has a scale no EEG in volts would give."""
-    scale = float(np.median(np.std(X_uv, axis=-1)))
+def _check_units(X_v: np.ndarray, source: str) -> None:
+    """Raise if EEG in volts (as MNE stores it) has a scale no EEG in volts would give."""
+    peak = float(np.max(np.abs(X_v)))
+    if peak > _MAX_PEAK_V:
+        raise DataError(
+            f"{source} hold values up to {peak:.3g} in absolute value, which is {peak * 1e-6:.3g} V even if they "
+            "were microvolts: not EEG in volts or microvolts (EEG stays below ~0.01 V). The file is corrupt or "
+            "wrongly scaled; check how it was exported (units, calibration, data type) and export it again."
+        )
+    scale = float(np.median(np.std(X_v, axis=-1, dtype=np.float64))) * 1e6
     if scale == 0.0:
-        raise DataError("epochs data are constant (zero standard deviation in every channel); nothing to decode.")
+        raise DataError(f"{source} are constant (zero standard deviation in every channel); nothing to decode.")
     if scale > _MAX_STD_UV:
         raise DataError(
-            f"epochs data have a median channel std of {scale * 1e-6:.3g} V, but EEG is ~1e-5 V: the data were "
+            f"{source} have a median channel std of {scale * 1e-6:.3g} V, but EEG is ~1e-5 V: the data were "
             "likely stored in microvolts where MNE expects volts. Divide by 1e6 "
             "(epochs.apply_function(lambda x: x * 1e-6)) or set the unit properly in the file."
         )
     if scale < _MIN_STD_UV:
         raise DataError(
-            f"epochs data have a median channel std of {scale * 1e-6:.3g} V, far below EEG (~1e-5 V): the data "
+            f"{source} have a median channel std of {scale * 1e-6:.3g} V, far below EEG (~1e-5 V): the data "
             "were likely scaled to volts twice. Multiply by 1e6 or set the unit properly in the file."
         )
 
@@ -198,13 +222,122 @@ def _checked_epochs(epochs, what: str):
     return epochs
 
 
-def _select_conditions(epochs, event_id):
+def _from_epochs(epochs, what: str, event_id, raw_only):
+    """Epochs read or passed as such: refuse the options that only cut raw recordings, select the conditions."""
+    given = {name: value for name, value in raw_only.items() if value is not None}
+    if given:
+        listed = ", ".join(f"{name}={_short_repr(value)}" for name, value in given.items())
+        crop = ("; for a shorter window, crop the epochs with MNE beforehand (epochs.crop(tmin=..., tmax=...), then "
+                "epochs.save(...))") if {"tmin", "tmax"} & set(given) else ""
+        raise ConfigError(
+            f"{listed} only {'apply' if len(given) > 1 else 'applies'} when cutting epochs from a raw recording, "
+            f"but {what} already holds epochs ({epochs.tmin:.3g} to {epochs.tmax:.3g} s); leave "
+            f"{'them' if len(given) > 1 else 'it'} out{crop}."
+        )
+    return _checked_epochs(_select_conditions(epochs, event_id, what), what)
+
+
+def _select_conditions(epochs, event_id, what: str):
+    """The epochs of the conditions ``event_id`` names; its codes must be those the epochs give the names."""
     if event_id is None:
         return epochs
-    missing = sorted(set(event_id) - set(epochs.event_id))
+    conditions = epochs.event_id
+    missing = sorted(set(event_id) - set(conditions))
     if missing:
-        raise ConfigError(f"event_id names {missing} are not conditions of the epochs {sorted(epochs.event_id)}.")
+        raise ConfigError(f"event_id names {missing} are not conditions of {what}; its conditions are "
+                          f"{conditions} (name: event code).")
+    if isinstance(event_id, Mapping):
+        wrong = [f"{name!r} is {conditions[name]} there, not {code!r}" for name, code in event_id.items()
+                 if code != conditions[name]]
+        if wrong:
+            raise ConfigError(
+                f"event_id {dict(event_id)} contradicts the event codes of {what}, {conditions} "
+                f"({'; '.join(wrong)}); conditions are selected by name, so give the file's codes."
+            )
+    present = set(epochs.events[:, 2].tolist())
+    empty = [name for name in event_id if conditions[name] not in present]
+    if empty:
+        raise DataError(f"event_id names {empty}, but {what} holds no epochs of them (its conditions are "
+                        f"{conditions}, with epochs of codes {sorted(present)}); leave them out of event_id.")
     return epochs[list(event_id)]
+
+
+def _check_intact(path: Path, as_what: str) -> None:
+    """Raise if the file is empty, or a FIF / EDF / BDF file is cut short (MNE may read those silently)."""
+    if not path.is_file():
+        return
+    size = path.stat().st_size
+    name = path.name.lower()
+    if size == 0:
+        damage = "it is empty (0 bytes)"
+    elif name.endswith((".fif", ".fif.gz")):
+        damage = _fif_damage(path, size)
+    elif name.endswith((".edf", ".bdf")):
+        damage = _edf_damage(path, size, width=3 if name.endswith(".bdf") else 2)
+    else:
+        damage = None
+    if damage:
+        raise DataError(f"EEG file {str(path)!r} could not be read{as_what}: {damage}; re-export it (or copy it "
+                        "again).")
+
+
+def _fif_damage(path: Path, size: int) -> str | None:
+    """Why a FIF file's tags are broken (a tag past the end, blocks left open), or None if they look whole.
+
+    Walks the tags one after another (each has a 16-byte header: kind, type, data size, next). None too where the
+    walk cannot tell (not a FIF file, tags that are not sequential): MNE's reader then gives its reason.
+    """
+    is_gz = path.name.lower().endswith(".gz")
+    pos = depth = 0
+    try:
+        with (gzip.open(path, "rb") if is_gz else open(path, "rb")) as fid:
+            while head := fid.read(16):
+                if len(head) < 16:
+                    return f"it is truncated or damaged (it ends inside a FIF tag header at byte {pos})"
+                kind, _, n_bytes, next_pos = struct.unpack(">iIii", head)
+                if (pos == 0 and kind != _FIF_FILE_ID) or next_pos > 0:
+                    return None
+                if n_bytes < 0 or (not is_gz and pos + 16 + n_bytes > size):
+                    return (f"it is truncated or damaged (the FIF tag at byte {pos} runs past the end of the file, "
+                            f"{size} bytes)")
+                if is_gz and len(fid.read(n_bytes)) < n_bytes:
+                    return f"it is truncated or damaged (the FIF tag at byte {pos} runs past the end of the data)"
+                if not is_gz:
+                    fid.seek(n_bytes, os.SEEK_CUR)
+                depth += (kind == _FIF_BLOCK_START) - (kind == _FIF_BLOCK_END)
+                pos += 16 + n_bytes
+    except (EOFError, gzip.BadGzipFile) as exc:
+        return f"it is truncated or damaged ({_reason(exc)})" if isinstance(exc, EOFError) else None
+    if depth > 0:
+        return f"it is truncated (it ends at byte {pos} inside {depth} unclosed FIF block(s))"
+    return None
+
+
+def _edf_damage(path: Path, size: int, *, width: int) -> str | None:
+    """Why an EDF/BDF file is shorter than its header says, or None (also when it is not EDF/BDF at all)."""
+    with open(path, "rb") as fid:
+        head = fid.read(256)
+        if not head.startswith(b"\xffBIOSEMI" if width == 3 else b"0       "):
+            return None  # not EDF/BDF: MNE's reader says what is wrong
+        try:
+            n_records, n_signals = int(head[236:244]), int(head[252:256])
+        except ValueError:
+            n_records = n_signals = None
+        header = 256 * (n_signals + 1) if n_signals is not None and n_signals > 0 else 256
+        if size < header:
+            return f"it is truncated (it ends at byte {size}, inside its {header}-byte header)"
+        if n_signals is None or n_signals < 1:
+            return None
+        fid.seek(256 + 216 * n_signals)  # the samples per record follow 216 bytes of other fields per signal
+        try:
+            per_record = sum(int(fid.read(8)) for _ in range(n_signals))
+        except ValueError:
+            return None
+    expected = header + n_records * per_record * width
+    if n_records > 0 and size < expected:  # -1 records: a recording not stopped properly; MNE infers the length
+        return (f"it is truncated (its header promises {n_records} data records, {expected} bytes, but the file "
+                f"has {size} bytes)")
+    return None
 
 
 def _read(reader, path: Path, *, what: str, **kwargs):
@@ -220,14 +353,11 @@ def _read_raw_or_epochs(path: Path):
         return mne.io.read_raw(path, preload=True, verbose="error")
     except Exception as exc:
         name = path.name.lower()
-        readers = ((mne.read_epochs, (".fif", ".fif.gz")), (mne.read_epochs_eeglab, (".set",)))
-        for reader, suffixes in readers:
-            if name.endswith(suffixes):
-                try:
-                    return reader(path, verbose="error") if reader is mne.read_epochs_eeglab else reader(
-                        path, preload=True, verbose="error")
-                except Exception:
-                    pass
+        if name.endswith((".fif", ".fif.gz", ".set")):
+            with contextlib.suppress(Exception):  # not epochs either: the raw reader's error is reported below
+                if name.endswith(".set"):
+                    return mne.read_epochs_eeglab(path, verbose="error")
+                return mne.read_epochs(path, preload=True, verbose="error")
         raise DataError(
             f"could not read {str(path)!r} with MNE: {_reason(exc)}. load_epochs reads *-epo.fif and EEGLAB epochs "
             "and the raw recordings mne.io.read_raw supports (.fif, .edf, .bdf, .gdf, .vhdr, .set, ...); is the file "
@@ -239,10 +369,10 @@ def _epoch_raw(raw, path, events, event_id, tmin, tmax, baseline, picks):
     if tmax is None:
         raise ConfigError(f"tmax is required to cut epochs from the raw recording {str(path)!r}; pass tmax=<seconds>.")
     if isinstance(picks, str) and picks == "eeg" and len(mne.pick_types(raw.info, eeg=True, exclude=())) == 0:
-        types = sorted(set(raw.get_channel_types()))
         raise DataError(
-            f"no EEG channels in {str(path)!r} (types {types}); set channel types with "
-            "raw.set_channel_types({name: 'eeg', ...}) and pass the Raw, or pass picks=."
+            f"no EEG channels in {str(path)!r}: its {len(raw.ch_names)} channels are of types {_type_counts(raw)}; "
+            "mark the EEG channels as 'eeg' with MNE (raw.set_channel_types({name: 'eeg', ...}), then raw.save(...) "
+            "and load that file), or pass picks=."
         )
     events, event_id = _find_events(raw, path, events, event_id)
     try:
@@ -280,6 +410,25 @@ def _find_events(raw, path, events, event_id):
 
 def _describe(epochs) -> str:
     return f"{type(epochs).__name__}, {len(epochs.ch_names)} channels, event_id {epochs.event_id}"
+
+
+def _short_repr(value) -> str:
+    """A value for a one-line message: an array by its shape, anything else by its repr, cut to 60 characters."""
+    if isinstance(value, np.ndarray):
+        return f"<array of shape {value.shape}>"
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _source(epochs) -> str:
+    """How messages name epochs: by the file they were read from, when there is one."""
+    filename = getattr(epochs, "filename", None)
+    return f"the epochs of {str(filename)!r}" if filename else "the epochs"
+
+
+def _type_counts(inst) -> dict:
+    """Channel type -> number of channels, e.g. ``{'misc': 6, 'stim': 1}``."""
+    return dict(sorted(Counter(inst.get_channel_types()).items()))
 
 
 def _reason(exc: BaseException) -> str:

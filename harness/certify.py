@@ -14,7 +14,9 @@ budget (`attacks.budget.l2_budget`: ``epsilon * sqrt(n_chans * n_times)``); rows
 Certified accuracy at radius r counts the trials whose certified class is the true label with radius >= r;
 abstentions count as errors (Cohen et al.). Fewer samples than Cohen's defaults (``n0=100, n=100000,
 alpha=0.001``) give smaller certified radii, never larger ones: the bound stays valid, it is only looser; the
-``quick`` preset (``n=1000``) says so in every row.
+``quick`` preset (``n=1000``) says so in every row. Below `min_samples` (``n`` such that even ``n`` successes out of
+``n`` give ``pA > 1/2``: ``alpha ** (1 / n) > 1/2``, 10 at ``alpha=0.001``) every trial would abstain, so such an
+``n`` is refused.
 
 A smoothed model is itself random (`SmoothedClassifier`): an empirical attack on it needs EOT
 (``make_attack("apgd_ce", eot_iter=...)``); the attacks refuse it otherwise.
@@ -23,6 +25,7 @@ A smoothed model is itself random (`SmoothedClassifier`): an empirical attack on
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, replace
 
@@ -57,6 +60,34 @@ def _floats(values, what) -> tuple:
     if not out:
         raise ConfigError(f"give at least one {what}, e.g. 0.25.")
     return tuple(out)
+
+
+def lower_confidence_bound(k: int, n: int, alpha: float) -> float:
+    """One-sided Clopper-Pearson lower bound on a binomial proportion from ``k`` successes in ``n`` (level 1-alpha)."""
+    return 0.0 if k == 0 else float(beta_dist.ppf(alpha, k, n - k + 1))
+
+
+def min_samples(alpha: float) -> int:
+    """The smallest ``n`` at which any trial can be certified at level ``1 - alpha``.
+
+    A trial is certified when the lower bound ``pA`` exceeds 1/2 (Cohen et al.); the best case, ``n`` successes in
+    ``n``, gives ``pA = alpha ** (1 / n)``, which exceeds 1/2 from ``n > log2(1 / alpha)`` on (10 at alpha 0.001).
+
+    Parameters
+    ----------
+    alpha : float in (0, 1)
+        The level of the certificate, as in `CertifyConfig`.
+    """
+    n = max(1, math.floor(-math.log2(alpha)) + 1)
+    while lower_confidence_bound(n, n, alpha) <= 0.5:  # the floating-point bound decides, as in `certify`
+        n += 1
+    while n > 1 and lower_confidence_bound(n - 1, n - 1, alpha) > 0.5:
+        n -= 1
+    return n
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -99,20 +130,30 @@ class CertifyConfig:
         for r in radii:
             if r < 0:
                 raise ConfigError(f"certified radius must be >= 0, got {r!r}.")
-        for name, low in (("n0", 1), ("n", 1), ("batch_size", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}; Cohen et al. use "
-                                  f"n0={COHEN['n0']}, n={COHEN['n']}.")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < 1:
-            raise ConfigError(f"alpha must lie in (0, 1), got {self.alpha!r}; Cohen et al. use 0.001.")
-        if self.n_trials is not None and (isinstance(self.n_trials, bool) or not isinstance(self.n_trials, int)
-                                          or self.n_trials < 1):
-            raise ConfigError(f"n_trials must be None or an integer >= 1, got {self.n_trials!r}.")
+        for name, flag, hint in (("n0", "--n0", f"Cohen et al. use {COHEN['n0']}"),
+                                 ("n", "--n", f"Cohen et al. use {COHEN['n']:,}"),
+                                 ("batch_size", "--batch-size",
+                                  "it is the noisy copies per forward pass, 1000 by default")):
+            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
+                raise ConfigError(f"{name} ({flag}) must be an integer >= 1, got {getattr(self, name)!r}; {hint}.")
+        if self.n_trials is not None and (not _is_int(self.n_trials) or self.n_trials < 1):
+            raise ConfigError(f"n_trials (--n-trials) must be None (all trials) or an integer >= 1, got "
+                              f"{self.n_trials!r}.")
+        alpha = self.alpha
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < float(alpha) < 1:
+            raise ConfigError(f"alpha (--alpha) must lie in (0, 1), got {alpha!r}; Cohen et al. use 0.001.")
+        n_min = min_samples(float(alpha))
+        if self.n < n_min:
+            raise ConfigError(f"n (--n) = {self.n} is too few samples to certify any trial at alpha={float(alpha):g}: "
+                              f"even {self.n} of {self.n} gives a lower bound "
+                              f"{lower_confidence_bound(self.n, self.n, float(alpha)):.3g} <= 0.5, so every trial "
+                              f"abstains; give n >= {n_min} (Cohen et al. use {COHEN['n']:,}).")
         check_option("unit", self.unit, BUDGET_UNITS)
         object.__setattr__(self, "sigmas", tuple(dict.fromkeys(sigmas)))
         object.__setattr__(self, "radii", tuple(sorted(set(radii))))
         object.__setattr__(self, "alpha", float(self.alpha))
+        for name in ("n0", "n", "batch_size") + (("n_trials",) if self.n_trials is not None else ()):
+            object.__setattr__(self, name, int(getattr(self, name)))
 
     @property
     def reduced(self) -> bool:
@@ -132,11 +173,6 @@ class CertifyConfig:
 
 #: ``quick``: 1,000 samples (certificates at most 2.46 sigma at alpha 0.001, Cohen's 100,000 reach 3.8 sigma).
 PRESETS = {"cohen": CertifyConfig(), "quick": CertifyConfig(sigmas=(0.25, 0.5), n=1000)}
-
-
-def lower_confidence_bound(k: int, n: int, alpha: float) -> float:
-    """One-sided Clopper-Pearson lower bound on a binomial proportion from ``k`` successes in ``n`` (level 1-alpha)."""
-    return 0.0 if k == 0 else float(beta_dist.ppf(alpha, k, n - k + 1))
 
 
 class SmoothedClassifier(nn.Module):
@@ -174,7 +210,9 @@ def certify(model: nn.Module, X: np.ndarray, y: np.ndarray, *, sigma: float, sca
 
     Returns per-trial arrays: ``prediction`` (-1: abstained), ``radius`` (L2, budget units; 0 when abstained),
     ``p_lower``, ``correct`` (certified class equals ``y``), and ``seconds`` (wall time of all trials).
+    ``sigma``, ``n0``, ``n``, ``alpha`` and ``batch_size`` are checked as `CertifyConfig` checks them.
     """
+    CertifyConfig(sigmas=(sigma,), n0=n0, n=n, alpha=alpha, batch_size=batch_size)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     S = torch.as_tensor(np.asarray(X) / np.asarray(scale).reshape(1, -1, 1), dtype=torch.float32, device=device)
     generator = torch.Generator(device=device).manual_seed(int(seed))
@@ -187,7 +225,7 @@ def certify(model: nn.Module, X: np.ndarray, y: np.ndarray, *, sigma: float, sca
             c_a = int(_counts(target, S[i:i + 1], n0, sigma, batch_size, n_classes, generator).argmax())
             k = int(_counts(target, S[i:i + 1], n, sigma, batch_size, n_classes, generator)[c_a])
             p_lower[i] = lower_confidence_bound(k, n, alpha)
-            if p_lower[i] >= 0.5:
+            if p_lower[i] > 0.5:  # Cohen's CERTIFY: abstain unless pA > 1/2
                 pred[i], radius[i] = c_a, sigma * float(norm.ppf(p_lower[i]))
             if progress is not None:
                 progress.update()

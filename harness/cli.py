@@ -189,7 +189,15 @@ def _cmd_demo(args) -> int:
     """Train the three models on bundled SCP1, attack them under three threat models, save the results."""
     from .study import StudyConfig
 
-    common = dict(dataset=args.dataset, protocol="official", preset=args.preset, models=args.models,
+    given = [o for o, v in (("--gan-ratio", args.gan_ratio is not None), ("--force-gan", args.force_gan)) if v]
+    if given and not args.gan:
+        both = " and ".join(given)
+        raise UsageError(f"{both} only {'applies' if len(given) == 1 else 'apply'} to 'demo --gan' (the augmentation "
+                         f"comparison); add --gan or leave {both} out.")
+    if args.quick and args.preset not in (None, "quick"):
+        raise UsageError(f"--quick and --preset {args.preset} contradict each other; give one of them.")
+    preset = "quick" if args.quick else args.preset or "standard"
+    common = dict(dataset=args.dataset, protocol="official", preset=preset, models=args.models,
                   device=args.device or "auto", out=args.out, resume=args.resume, cache=not args.no_cache,
                   engine=args.engine or "serial", jobs=args.jobs, ray_address=args.ray_address)
     if args.gan:
@@ -206,7 +214,7 @@ def gan_demo_study(args) -> dict:
     from .gan import COMPARISON
 
     first = _seeds(args)[0] if _seeds(args) else 0
-    ratio = args.gan_ratio
+    ratio = 1.0 if args.gan_ratio is None else args.gan_ratio
     arms = ("none", f"gan(ratio={ratio!r},force={'true' if args.force_gan else 'false'})", f"augment(ratio={ratio!r})")
     return {"seeds": (first, first + 1, first + 2), "arms": arms, "suite": dict(COMPARISON)}
 
@@ -303,9 +311,14 @@ def _cmd_run(args) -> int:
 
 
 def _float_list(text, option):
+    """``--eps 0.05,0.1``: budgets, each once, no empty item (``0.05,,0.1`` is a typo, not two budgets)."""
     from ..attacks.budget import check_epsilons
 
-    return check_epsilons([t.strip() for t in text.split(",") if t.strip()]) if text.strip() else check_epsilons(())
+    items = [t.strip() for t in text.split(",")]
+    if text.strip() and not all(items):
+        raise UsageError(f"{option} {text!r} has an empty item; give budgets separated by single commas, e.g. "
+                         f"{option} 0.05,0.1.")
+    return check_epsilons(items if text.strip() else (), unique=True, name=option)
 
 
 def _audit_config(args):
@@ -452,10 +465,34 @@ def _cmd_report(args) -> int:
     result = SuiteResult.from_json(args.results)
     out = _check_out(args.out or Path(args.results).parent)
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    if args.out is not None and not _same_file(out, Path(args.results).parent):
+        # next to RESULTS the report is rewritten from the same numbers; elsewhere it must not replace another
+        # study's results.csv, report or figures
+        held = [n for n in (*REPORT_FILES, "study.json", "results.json") if (out / n).exists()]
+        if held and not _report_of(out, result):
+            raise UsageError(f"--out {str(out)!r} already holds {', '.join(held)} (another study's or report's); "
+                             "nothing was changed. Give a new or empty folder, or leave --out out to rewrite the "
+                             "report next to RESULTS.")
     paths = write_report(result, out, formats=formats)
     for fmt, path in paths.items():
         print(f"{fmt}: {path}")
     return EXIT_OK
+
+
+def _report_of(folder: Path, result) -> bool:
+    """Whether ``folder`` holds an earlier report of the same study (its config.json is ``result``'s config) and
+    no study of its own, so writing the report there again replaces only what the same numbers gave."""
+    if (folder / "study.json").exists() or (folder / "results.json").exists():
+        return False
+    try:
+        return json.loads((folder / "config.json").read_text()) == json.loads(json.dumps(result.config))
+    except (OSError, ValueError):
+        return False
+
+
+#: What `report.write_report` writes into its folder (figures/ and paper/ are folders).
+REPORT_FILES = ("report.md", "report.html", "report.tex", "results.csv", "config.json", "environment.json", "figures",
+                "paper", "cells")
 
 
 # -- eegrobust demo --gan, eegrobust gan ------------------------------------------------------------------------
@@ -474,7 +511,7 @@ def add_gan_demo_options(parser) -> None:
     """Add ``--gan``, ``--gan-ratio`` and ``--force-gan`` to the ``demo`` parser."""
     parser.add_argument("--gan", action="store_true",
                         help="compare no augmentation, EEG-GAN and braindecode augmentation (3 seeds)")
-    parser.add_argument("--gan-ratio", type=_gan_ratio, default=1.0,
+    parser.add_argument("--gan-ratio", type=_gan_ratio, default=None,
                         help="synthetic trials per real training trial (default 1.0)")
     parser.add_argument("--force-gan", action="store_true", help="augment even when a GAN quality gate fails")
 
@@ -556,6 +593,12 @@ def cmd_gan_sample(args) -> int:
     if out.exists() and not getattr(args, "overwrite", False):
         raise UsageError(f"--out {str(out)!r} already exists; nothing was changed. Pass --overwrite to replace it, "
                          "or give another --out.")
+    need = args.n * len(gan.ch_names) * gan.n_times * 12  # float32 samples, then MNE's float64 epochs
+    have = _physical_memory()
+    if have and need > have:
+        raise UsageError(f"--n {args.n} synthetic epochs of {len(gan.ch_names)} channels x {gan.n_times} samples need "
+                         f"about {need / 2**30:.1f} GiB, more than this machine's {have / 2**30:.1f} GiB; draw "
+                         "fewer (several files if need be).")
     if not Path(args.generator, "gates.json").is_file():
         logger.warning("no gates.json next to the generator: its quality was not checked")
     epochs = gan.sample_epochs(args.n, random_state=args.seed)
@@ -567,6 +610,14 @@ def cmd_gan_sample(args) -> int:
     print(f"{args.n} synthetic epochs ({len(gan.ch_names)} channels, {gan.sfreq:g} Hz, classes "
           f"{list(gan.classes)}; metadata is_synthetic=True) written to {out}")
     return EXIT_OK
+
+
+def _physical_memory() -> int | None:
+    """Bytes of RAM of this machine (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _same_file(a, b) -> bool:
@@ -697,8 +748,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="scp1", help="bundled dataset: scp1 (default), scp2 or finger")
     p.add_argument("--seed", type=_seed, default=None, help="one seed (default: the preset's seeds)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds: one victim per seed")
-    p.add_argument("--preset", default="standard", help="quick | standard (default) | paper")
-    p.add_argument("--quick", dest="preset", action="store_const", const="quick", help="same as --preset quick")
+    p.add_argument("--preset", default=None, help="quick | standard (default) | paper")
+    p.add_argument("--quick", action="store_true", help="same as --preset quick")
     p.add_argument("--out", default="eegrobust-demo", help="results folder (default ./eegrobust-demo)")
     p.add_argument("--models", default=None, help="comma-separated victims (default: eegnet,deep4,shallow)")
     add_study_options(p)

@@ -105,9 +105,10 @@ class SuiteConfig:
     def __post_init__(self):
         for name in ("models", "threat_models", "white_box", "gray_box", "black_box", "seeds"):
             object.__setattr__(self, name, _tuple(getattr(self, name)))
-        object.__setattr__(self, "epsilons", check_epsilons(_tuple(self.epsilons)))
+        object.__setattr__(self, "epsilons", check_epsilons(_tuple(self.epsilons), unique=True))
         if self.query_epsilons is not None:
-            object.__setattr__(self, "query_epsilons", check_epsilons(_tuple(self.query_epsilons)))
+            object.__setattr__(self, "query_epsilons", check_epsilons(_tuple(self.query_epsilons), unique=True,
+                                                                         name="query_epsilons"))
         object.__setattr__(self, "train", dict(self.train))
         object.__setattr__(self, "arms", parse_arms(self.arms))
         if self.unit in BUDGET_UNITS:

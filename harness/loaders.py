@@ -1,8 +1,9 @@
 """Load a saved BCI model that eegrobust may not have made, without ever unpickling arbitrary objects.
 
-Supported: an eegrobust bundle (folder with model.json + weights.safetensors); a state dict saved by
-``torch.save(model.state_dict())`` or skorch/braindecode ``EEGClassifier.save_params(f_params=...)`` (needs
-``arch``); a safetensors state dict (needs ``arch``); a ``torch.export`` archive (``.pt2``) holding plain tensors
+Supported: an eegrobust bundle (folder with model.json + weights.safetensors; options it records itself are
+refused); a state dict saved by ``torch.save(model.state_dict())`` or skorch/braindecode
+``EEGClassifier.save_params(f_params=...)`` (needs ``arch``); a safetensors state dict (needs ``arch``; a bundle's
+own weights file is refused, naming its folder); a ``torch.export`` archive (``.pt2``) holding plain tensors
 and core ATen operators; an ONNX file, with its external ``.onnx.data`` beside it (forward only: no gradients, so
 white-box attacks are skipped); a TorchScript file only with ``trust_code=True``, because TorchScript archives are
 programs that run when loaded. A file that would need ``torch.load(weights_only=False)`` is refused, and so is a
@@ -32,12 +33,20 @@ from torch import nn
 
 from ..data import EEGData
 from ..data._checks import ConfigError, DataError, ModelFileError, check_option
-from ..models.io import CONFIG_FILE, check_finite_weights
+from ..models.io import CONFIG_FILE, FORMAT_NAME, WEIGHTS_FILE, check_finite_weights
 
 ARCHES = ("eegnet", "deep4", "shallow")
 SAFE_SAVE_HINT = ("save a safe checkpoint instead: torch.save(model.state_dict(), 'model.pt'), "
                   "clf.save_params(f_params='model.pt'), or models.save_bundle(model, 'bundle/')")
 _ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError)
+
+
+def _torch_load_weights_only(source):
+    """``torch.load(source, weights_only=True)`` on the CPU, without torch's warning about the file's pickle
+    protocol: a file it refuses gets eegrobust's one-line error instead."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*(pickle protocol|weights.only)", category=UserWarning)
+        return torch.load(source, map_location="cpu", weights_only=True)
 
 
 def _one_line(err: BaseException) -> str:
@@ -88,6 +97,38 @@ def sniff_format(path: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ state dicts
+def _is_bundle_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds the model.json of an eegrobust bundle (a small JSON object of its format)."""
+    file = folder / CONFIG_FILE
+    try:
+        if not file.is_file() or file.stat().st_size > 50_000_000:
+            return False
+        meta = json.loads(file.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT_NAME
+
+
+def _check_not_bundle_weights(path: Path) -> None:
+    """Refuse the weights file of an eegrobust bundle given in place of its folder: read as a bare state dict,
+    it would lose the bundle's architecture, classes and standardization."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            written = (f.metadata() or {}).get("format") == FORMAT_NAME  # save_bundle marks its weights so
+    except Exception:  # noqa: BLE001 - a damaged file is reported when its tensors are read
+        written = False
+    if _is_bundle_folder(path.parent) and (written or path.name == WEIGHTS_FILE):
+        raise ModelFileError(f"{str(path)!r} is the weights file of the eegrobust bundle folder "
+                             f"{str(path.parent)!r}; pass the folder {str(path.parent)!r} as MODEL (it also holds "
+                             f"the architecture, classes and standardization in {CONFIG_FILE}).")
+    if written:
+        raise ModelFileError(f"{str(path)!r} holds the weights of an eegrobust bundle (models.save_bundle), but no "
+                             f"bundle {CONFIG_FILE} is beside it; pass the bundle folder that holds both "
+                             f"{CONFIG_FILE} and {WEIGHTS_FILE}.")
+
+
 def _safe_state_dict(path: Path, fmt: str) -> dict:
     if fmt == "safetensors":
         from safetensors import SafetensorError
@@ -98,7 +139,7 @@ def _safe_state_dict(path: Path, fmt: str) -> dict:
         except (SafetensorError, OSError, ValueError, RuntimeError) as err:
             raise ModelFileError(f"cannot read safetensors file {str(path)!r}: {_one_line(err)}") from None
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = _torch_load_weights_only(path)
     except pickle.UnpicklingError:
         raise ModelFileError(f"{str(path)!r} holds pickled Python objects, which could run code when loaded; "
                              f"eegrobust never unpickles them. {SAFE_SAVE_HINT}.") from None
@@ -161,7 +202,7 @@ def _braindecode_net(arch: str, data: EEGData, state: dict, arch_kwargs: dict | 
     from ..models.registry import get_spec
 
     cls = get_spec(arch).net_class()
-    shape = dict(n_chans=data.n_chans, n_outputs=data.n_classes, n_times=data.n_times, sfreq=data.sfreq)
+    shape = {"n_chans": data.n_chans, "n_outputs": data.n_classes, "n_times": data.n_times, "sfreq": data.sfreq}
     clash = sorted(set(arch_kwargs or {}) & set(shape))
     if clash:
         raise ConfigError(f"--arch-kwargs sets {clash[0]!r}, which comes from the epochs; leave it out.")
@@ -334,7 +375,7 @@ def _check_pt2_archive(path: Path) -> None:
                                          "sympy (torch.export.load evaluates it as Python), so it is refused; "
                                          f"{_PT2_HINT}.")
             try:
-                torch.load(io.BytesIO(zf.read(root + "data/sample_inputs/model.pt")), weights_only=True)
+                _torch_load_weights_only(io.BytesIO(zf.read(root + "data/sample_inputs/model.pt")))
             except KeyError:
                 pass
             except Exception:  # noqa: BLE001 - anything a weights-only load refuses
@@ -452,21 +493,26 @@ def _load_exported(path: Path) -> tuple[nn.Module, list]:
 
 
 # ------------------------------------------------------------------------------------------------ ONNX
-def _onnx_tensors(graph):
+def _onnx_tensors(graph, where: str = ""):
+    """Yield (label, tensor) for every initializer and constant attribute of ``graph`` and its subgraphs; the label
+    is the tensor's name, or where it sits (initializer / node by index) when the name is empty."""
     import onnx
 
-    yield from graph.initializer
-    for node in graph.node:
+    for i, tensor in enumerate(graph.initializer):
+        yield tensor.name or f"{where}initializer #{i} (unnamed)", tensor
+    for j, node in enumerate(graph.node):
+        here = f"{where}node #{j}{f' {node.name!r}' if node.name else ''} ({node.op_type})"
         for attr in node.attribute:
             if attr.type == onnx.AttributeProto.TENSOR:
-                yield attr.t
+                yield attr.t.name or f"attribute {attr.name!r} of {here}", attr.t
             elif attr.type == onnx.AttributeProto.TENSORS:
-                yield from attr.tensors
+                for k, tensor in enumerate(attr.tensors):
+                    yield tensor.name or f"attribute {attr.name!r} #{k} of {here}", tensor
             elif attr.type == onnx.AttributeProto.GRAPH:
-                yield from _onnx_tensors(attr.g)
+                yield from _onnx_tensors(attr.g, f"{here} subgraph {attr.name!r}: ")
             elif attr.type == onnx.AttributeProto.GRAPHS:
-                for sub in attr.graphs:
-                    yield from _onnx_tensors(sub)
+                for k, sub in enumerate(attr.graphs):
+                    yield from _onnx_tensors(sub, f"{here} subgraph {attr.name!r} #{k}: ")
 
 
 def _check_onnx_file(path: Path) -> None:
@@ -483,13 +529,13 @@ def _check_onnx_file(path: Path) -> None:
     except Exception as err:  # noqa: BLE001 - protobuf decoding raises its own types
         raise ModelFileError(f"{name!r} is not a readable ONNX model ({_one_line(err)}); export it again.") from None
     floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
-    arrays = {}
-    for tensor in tensors:
+    arrays = []
+    for label, tensor in tensors:
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
             info = {e.key: e.value for e in tensor.external_data}
             location = Path(info.get("location", ""))
             if not location.parts or location.is_absolute() or ".." in location.parts:
-                raise ModelFileError(f"ONNX model {name!r} points its tensor {tensor.name!r} at "
+                raise ModelFileError(f"ONNX model {name!r} points its tensor {label!r} at "
                                      f"{str(location)!r}, outside the model's folder; refused.")
             data = path.parent / location
             if not data.is_file():
@@ -505,11 +551,11 @@ def _check_onnx_file(path: Path) -> None:
                                      "model says (truncated?); copy it again.")
         if tensor.data_type in floats:
             try:
-                arrays[tensor.name] = torch.from_numpy(np.array(numpy_helper.to_array(tensor, str(path.parent)),
-                                                                dtype=np.float64))
+                array = np.array(numpy_helper.to_array(tensor, str(path.parent)), dtype=np.float64)
             except Exception as err:  # noqa: BLE001
-                raise ModelFileError(f"cannot read tensor {tensor.name!r} of ONNX model {name!r}: "
+                raise ModelFileError(f"cannot read tensor {label!r} of ONNX model {name!r}: "
                                      f"{_one_line(err)}") from None
+            arrays.append((label, torch.from_numpy(array)))  # a list: names may repeat, or be empty
     check_finite_weights(arrays, path)
 
 
@@ -657,6 +703,9 @@ def load_victim(path, data: EEGData, *, arch: str | None = None, input_unit: str
 
     Parameters
     ----------
+    arch, input_unit, standardize : see the CLI's --arch, --input-unit, --standardize
+        For a foreign model only. An eegrobust bundle records its architecture, takes microvolts and standardizes
+        itself: any other value than the defaults (or the bundle's own arch) is refused with a ConfigError.
     trust_code : bool, default=False
         Load a TorchScript archive, which runs code from the file (with a UserWarning); without it a TorchScript
         archive is refused. Nothing else depends on it: pickles are never loaded.
@@ -682,13 +731,21 @@ def load_victim(path, data: EEGData, *, arch: str | None = None, input_unit: str
     fmt = sniff_format(path)
     info = {"format": fmt, "arch": arch, "gradients": True, "path": str(path), "batch_size": None, "notes": []}
     if fmt == "bundle":
-        for option, value in (("--classes", classes), ("--arch-kwargs", arch_kwargs)):
-            if value:
-                raise ConfigError(f"{option} is for foreign models; {str(path)!r} is an eegrobust bundle, which "
-                                  f"records its classes and settings. Leave {option} out.")
-        model = load_bundle(path if path.is_dir() else path.parent, ch_names=data.ch_names)
+        folder = path if path.is_dir() else path.parent
+        _check_bundle_options(folder, classes=classes, arch_kwargs=arch_kwargs, input_unit=input_unit,
+                              standardize=standardize)
+        model = load_bundle(folder, ch_names=data.ch_names)
+        if arch is not None and arch != model.arch:
+            raise ConfigError(f"--arch {arch} does not match the eegrobust bundle {str(folder)!r}, whose "
+                              f"architecture is {model.arch!r} (recorded in its {CONFIG_FILE}). Leave --arch out.")
         info["arch"] = model.arch
+        if getattr(model, "weights_sha256_", "") is None:
+            info["notes"].append(f"{CONFIG_FILE} of the bundle has no weights_sha256 (a bundle from eegrobust 0.2 "
+                                 "or earlier, or edited by hand), so the weights' integrity was not checked; "
+                                 "re-save it with models.save_bundle to add the checksum")
         return model.eval(), info
+    if fmt == "safetensors":
+        _check_not_bundle_weights(path)
     if arch_kwargs and fmt in ("torchscript", "torch_export", "onnx"):
         raise ConfigError(f"--arch-kwargs is for a bare state dict; {str(path)!r} is {fmt}, which holds its own "
                           "network. Leave --arch-kwargs out.")
@@ -738,6 +795,20 @@ def load_victim(path, data: EEGData, *, arch: str | None = None, input_unit: str
                          n_times=data.n_times, classes=data.classes, outputs=outputs).eval()
     _check_forward(model, data, path)
     return model, info
+
+
+def _check_bundle_options(folder: Path, *, classes, arch_kwargs, input_unit: str, standardize: str) -> None:
+    """Refuse, in one line naming them all, the options a bundle records itself (they would be ignored)."""
+    given = [f"--classes {','.join(map(str, classes))}" if classes else None,
+             f"--arch-kwargs {json.dumps(arch_kwargs)}" if arch_kwargs else None,
+             f"--input-unit {input_unit}" if input_unit != "uV" else None,
+             f"--standardize {standardize}" if standardize != "none" else None]
+    given = [g for g in given if g]
+    if given:
+        names = " and ".join(g.split(" ", 1)[0] for g in given)
+        raise ConfigError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for foreign models; "
+                          f"{str(folder)!r} is an eegrobust bundle, which records its classes, settings, input unit "
+                          f"(microvolts) and standardization. Leave {names} out.")
 
 
 def _check_forward(model, data: EEGData, path: Path) -> None:

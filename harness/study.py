@@ -146,7 +146,7 @@ class StudyConfig:
         if self.seeds is not None:
             object.__setattr__(self, "seeds", parse_seeds(self.seeds))
         if self.eps is not None:
-            object.__setattr__(self, "eps", check_epsilons(_tuple(self.eps)))
+            object.__setattr__(self, "eps", check_epsilons(_tuple(self.eps), unique=True, name="eps"))
         if self.arms is not None:
             object.__setattr__(self, "arms", parse_arms(self.arms))
         object.__setattr__(self, "suite", dict(self.suite))

@@ -405,7 +405,7 @@ class EEGGAN(nn.Module):
         metadata = pd.DataFrame({"is_synthetic": np.ones(len(y), bool),
                                  "label": [self.classes[k] for k in y]})
         return mne.EpochsArray(X.astype(np.float64) * 1e-6, info, events=events, event_id=dict(self.event_id),
-                               tmin=tmin, metadata=metadata, verbose="error")
+                               tmin=tmin, metadata=metadata, on_missing="ignore", verbose="error")
 
     def extra_repr(self) -> str:
         return (f"n_chans={self.n_chans}, n_times={self.n_times}, sfreq={self.sfreq:g}, classes={self.classes}, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import logging
 import math
 import os
 import platform
@@ -22,6 +23,8 @@ import torch
 from ..data._checks import ConfigError, ModelFileError, check_option
 from .build import instantiate
 from .registry import model_names
+
+logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "eegrobust-model"
 FORMAT_VERSION = 1
@@ -43,8 +46,8 @@ def package_versions() -> dict:
 
     from .. import __version__  # the code that ran (an editable install's metadata can be stale)
 
-    return dict(eegrobust=__version__, torch=torch.__version__, braindecode=version("braindecode"),
-                mne=version("mne"), numpy=np.__version__, python=platform.python_version())
+    return {"eegrobust": __version__, "torch": torch.__version__, "braindecode": version("braindecode"),
+            "mne": version("mne"), "numpy": np.__version__, "python": platform.python_version()}
 
 
 def _jsonable(value, what: str):
@@ -381,7 +384,11 @@ def _load_state(model, file: Path, digest: str | None) -> None:
         raw = file.read_bytes()
     except OSError as err:
         raise ModelFileError(f"cannot read {file}: {err.strerror or err}; check its permissions.") from err
-    if digest is not None and hashlib.sha256(raw).hexdigest() != digest:
+    if digest is None:  # eegrobust 0.2 and earlier wrote format_version 1 bundles without the checksum
+        logger.warning("%s has no weights_sha256, so the integrity of %s is not checked (a bundle from eegrobust "
+                       "0.2 or earlier, or edited by hand); re-save it with models.save_bundle to add the checksum.",
+                       file.parent / CONFIG_FILE, file.name)
+    elif hashlib.sha256(raw).hexdigest() != digest:
         raise ModelFileError(f"{file} does not match the weights_sha256 in {CONFIG_FILE}: the weights were changed "
                              "after saving, or a save was interrupted; save the bundle again.")
     try:
@@ -426,7 +433,8 @@ def load_bundle(path, *, ch_names=None):
     -------
     model : EEGDecoder
         In eval mode, with ``train_config_``, ``regularization_``, ``history_`` and ``train_data_hash_`` restored
-        when the bundle was trained.
+        when the bundle was trained, and ``weights_sha256_``: the checksum the weights were checked against, or
+        None for a bundle written without one (eegrobust 0.2 and earlier), which loads with a logged warning.
 
     Raises
     ------
@@ -458,6 +466,7 @@ def load_bundle(path, *, ch_names=None):
         raise ModelFileError(f"cannot rebuild arch {meta['arch']!r} from init_kwargs in {path / CONFIG_FILE}: "
                              f"{_first_line(err)}") from err
     _load_state(model, weights, meta.get("weights_sha256"))
+    model.weights_sha256_ = meta.get("weights_sha256")  # None: a bundle without the checksum, loaded unchecked
     _restore_training(model, meta.get("training"), path / CONFIG_FILE)
     return model.eval()
 

@@ -205,7 +205,7 @@ def test_raw_event_id_not_found(synth_epochs, tmp_path):
 
 def test_no_eeg_channels(synth_epochs, tmp_path):
     epochs = synth_epochs.copy().set_channel_types({n: "misc" for n in synth_epochs.ch_names}, verbose="error")
-    with pytest.raises(DataError, match=r"no EEG channels .*\['misc'\].*set_channel_types") as excinfo:
+    with pytest.raises(DataError, match=r"no EEG channels.*\{'misc': 4\}.*set_channel_types") as excinfo:
         epochs_to_data(epochs)
     _one_line(excinfo)
     raw, _ = _as_raw(synth_epochs)

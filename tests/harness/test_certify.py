@@ -5,13 +5,20 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from eegrobust.attacks import make_attack
 from eegrobust.attacks.budget import channel_scale
 from eegrobust.data._checks import ConfigError
 from eegrobust.harness.arms import train_arm
-from eegrobust.harness.certify import (CertifyConfig, SmoothedClassifier, certified_accuracy, certify,
-                                       lower_confidence_bound, run_certification)
+from eegrobust.harness.certify import (
+    PRESETS,
+    CertifyConfig,
+    SmoothedClassifier,
+    certified_accuracy,
+    certify,
+    lower_confidence_bound,
+    min_samples,
+    run_certification,
+)
 
 SIGMA = 0.5
 
@@ -37,15 +44,61 @@ def test_clopper_pearson_lower_bound():
     ({"sigmas": (-0.25, 0.5)}, "sigma must be > 0"),
     ({"sigmas": ()}, "at least one sigma"),
     ({"sigmas": ("x",)}, "sigma must be a number"),
-    ({"n": 0}, "n must be an integer >= 1"),
-    ({"n0": 2.5}, "n0 must be an integer"),
-    ({"alpha": 1.0}, r"alpha must lie in \(0, 1\)"),
+    ({"n": 0}, r"n \(--n\) must be an integer >= 1, got 0"),
+    ({"n0": 2.5}, r"n0 \(--n0\) must be an integer"),
+    ({"n0": 0}, r"n0 \(--n0\) must be an integer >= 1, got 0"),
+    ({"batch_size": 0}, r"batch_size \(--batch-size\) must be an integer >= 1, got 0; it is the noisy copies"),
+    ({"batch_size": -4}, r"batch_size \(--batch-size\) must be an integer >= 1, got -4"),
+    ({"n_trials": 0}, r"n_trials \(--n-trials\) must be None \(all trials\) or an integer >= 1, got 0"),
+    ({"alpha": 1.0}, r"alpha \(--alpha\) must lie in \(0, 1\), got 1.0"),
+    ({"alpha": 1.5}, r"alpha \(--alpha\) must lie in \(0, 1\), got 1.5"),
+    ({"alpha": 0.0}, r"alpha \(--alpha\) must lie in \(0, 1\)"),
+    ({"alpha": -0.01}, r"alpha \(--alpha\) must lie in \(0, 1\), got -0.01"),
+    ({"alpha": float("nan")}, r"alpha \(--alpha\) must lie in \(0, 1\), got nan"),
+    ({"alpha": "0.001"}, r"alpha \(--alpha\) must lie in \(0, 1\), got '0.001'"),
+    ({"n": 5}, r"n \(--n\) = 5 is too few samples to certify any trial at alpha=0.001: .* give n >= 10 "),
+    ({"n": 9}, r"give n >= 10 "),
+    ({"n": 4, "alpha": 0.05}, r"at alpha=0.05: .* give n >= 5 "),
     ({"radii": (-1,)}, "radius must be >= 0"),
     ({"unit": "mV"}, "unit must be one of"),
 ])
 def test_bad_certification_settings(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         CertifyConfig(**kwargs)
+
+
+def test_min_samples_is_the_smallest_n_whose_best_case_bound_exceeds_one_half():
+    for alpha in (0.001, 0.01, 0.05, 0.25, 0.5, 0.9, 1e-10, 1e-300):
+        n = min_samples(alpha)
+        assert lower_confidence_bound(n, n, alpha) > 0.5
+        assert n == 1 or lower_confidence_bound(n - 1, n - 1, alpha) <= 0.5
+    assert min_samples(0.001) == 10  # 0.001 ** (1 / 10) = 0.501, 0.001 ** (1 / 9) = 0.464
+    assert min_samples(0.25) == 3  # 0.25 ** (1 / 2) is exactly 0.5: no certificate (Cohen: pA > 1/2)
+    CertifyConfig(n=10)  # the smallest n at alpha 0.001 is accepted, and so are the presets
+    assert PRESETS["quick"].n == 1000 and PRESETS["cohen"].n == 100_000
+    with pytest.raises(ConfigError, match="give n >= 3"):
+        CertifyConfig(n=2, alpha=0.25)
+
+
+def test_certify_checks_its_arguments_and_certifies_from_min_samples_on(split):
+    """The public `certify` refuses what `CertifyConfig` refuses; at ``n = min_samples(alpha)`` a model that never
+    changes its mind is certified (``pA = alpha ** (1 / n) > 1/2``, radius > 0)."""
+    _, test = split
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(test.n_chans * test.n_times, 2))
+    scale = channel_scale(test.X, "rel")
+    X, y = test.X[:2], test.y[:2]
+    with pytest.raises(ConfigError, match="give n >= 10"):
+        certify(model, X, y, sigma=0.5, scale=scale, n0=10, n=5)
+    with pytest.raises(ConfigError, match=r"batch_size \(--batch-size\)"):
+        certify(model, X, y, sigma=0.5, scale=scale, n0=10, n=100, batch_size=0)
+    with pytest.raises(ConfigError, match="sigma must be > 0"):
+        certify(model, X, y, sigma=0.0, scale=scale, n0=10, n=100)
+    with torch.no_grad():  # one class whatever the noise: k = n
+        model[1].weight.zero_()
+        model[1].bias.copy_(torch.tensor([5.0, 0.0]))
+    out = certify(model, X, y, sigma=0.5, scale=scale, n0=3, n=min_samples(0.001), alpha=0.001)
+    assert out["p_lower"] == pytest.approx([0.001 ** 0.1] * 2)
+    assert (out["prediction"] == 0).all() and (out["radius"] > 0).all()
 
 
 def _smoothed_prediction(model, X, scale, n=2000, seed=1):
@@ -122,10 +175,9 @@ def test_run_certification_rows_record_n0_n_alpha_and_units(noisy_toy, split):
 
 
 def test_cli_certify(noisy_toy, tmp_path, capsys):
+    from eegrobust.data import make_synthetic_epochs
     from eegrobust.harness.cli import main
     from eegrobust.models import save_bundle
-
-    from eegrobust.data import make_synthetic_epochs
 
     bundle = save_bundle(noisy_toy, tmp_path / "model")
     data = tmp_path / "test-epo.fif"
@@ -144,9 +196,37 @@ def test_cli_certify(noisy_toy, tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.parametrize("option, match", [
+    (["--n", "5"], r"n \(--n\) = 5 is too few samples .* alpha=0.001.* give n >= 10"),
+    (["--quick", "--n", "9"], r"n \(--n\) = 9 is too few samples"),
+    (["--batch-size", "0"], r"batch_size \(--batch-size\) must be an integer >= 1, got 0"),
+    (["--n0", "0"], r"n0 \(--n0\) must be an integer >= 1, got 0"),
+    (["--n-trials", "0"], r"n_trials \(--n-trials\) must be None \(all trials\) or an integer >= 1, got 0"),
+    (["--alpha", "-0.1"], r"alpha \(--alpha\) must lie in \(0, 1\), got -0.1"),
+    (["--alpha", "nan"], r"alpha \(--alpha\) must lie in \(0, 1\), got nan"),
+    (["--alpha", "1"], r"alpha \(--alpha\) must lie in \(0, 1\), got 1.0"),
+    (["--sigma", "-0.5"], r"sigma must be > 0 .* got -0.5; give e.g. --sigma"),
+    (["--sigma", "0.5,0"], r"sigma must be > 0 .* got 0.0; give e.g. --sigma"),
+])
+def test_cli_certify_refuses_bad_settings_in_one_line(tmp_path, capsys, option, match):
+    """Checked before the model or the data are read: a missing model file would be the first error otherwise."""
+    import re
+
+    from eegrobust.data import make_synthetic_epochs
+    from eegrobust.harness.cli import main
+
+    data = tmp_path / "test-epo.fif"
+    make_synthetic_epochs(n_trials=8, random_state=0).save(data, verbose="error")
+    (tmp_path / "model").mkdir()
+    out = tmp_path / "cert"
+    assert main(["certify", str(tmp_path / "model"), "--data", str(data), "--quiet", "--out", str(out), *option]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(match, err), err
+    assert not out.exists()
+
+
 def test_study_option_certifies_every_victim_of_every_fold(tmp_path):
     import pandas as pd
-
     from eegrobust.data import make_synthetic_epochs
     from eegrobust.harness.study import StudyConfig, run_study
 

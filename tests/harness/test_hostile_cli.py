@@ -221,6 +221,28 @@ CASES = [
                                      t / "s-epo.fif"], 2, ["gan.json", "list"]),
     ("gan-json-garbage", lambda r, t: ["gan", "sample", _gen_with(r, t, "{oops"), "--n", "4", "--out",
                                         t / "s-epo.fif"], 2, ["generator", "JSONDecodeError"]),
+    # -- options that would be silently ignored or counted twice --------------------------------------------------
+    ("demo-quick-and-preset-paper", lambda r, t: ["demo", "--quick", "--preset", "paper", "--out", t / "o"], 2,
+     ["--quick and --preset paper contradict"]),
+    ("demo-gan-ratio-without-gan", lambda r, t: ["demo", "--gan-ratio", "2", "--out", t / "o"], 2,
+     ["--gan-ratio only applies to 'demo --gan'"]),
+    ("demo-force-gan-without-gan", lambda r, t: ["demo", "--quick", "--force-gan", "--out", t / "o"], 2,
+     ["--force-gan only applies", "add --gan"]),
+    ("audit-eps-twice", lambda r, t: ["audit", r / "bundle", "--data", r / "test-epo.fif", "--out", t / "o",
+                                      *QUICK[:2], "--eps", "0.3,0.1,0.30"], 2,
+     ["--eps lists the budget 0.3 more than once"]),
+    ("audit-eps-empty-item", lambda r, t: ["audit", r / "bundle", "--data", r / "test-epo.fif", "--out", t / "o",
+                                           *QUICK[:2], "--eps", "0.3,,0.1"], 2, ["'0.3,,0.1' has an empty item"]),
+    ("run-eps-twice", lambda r, t: ["run", "--data", r / "test-epo.fif", "--out", t / "o", "--eps", "0.1,0.1"], 2,
+     ["--eps lists the budget 0.1 more than once"]),
+    ("run-toml-eps-twice", lambda r, t: ["run", "--config", _write(t / "s.toml", f'data = "{r / "test-epo.fif"}"'
+                                                                   '\n[suite]\nepsilons = [0.1, 0.1]\n')], 2,
+     ["epsilons lists the budget 0.1 more than once"]),
+    ("gan-sample-n-beyond-memory", lambda r, t: ["gan", "sample", r / "gen", "--n", "100000000000", "--out",
+                                                 t / "s-epo.fif"], 2, ["--n 100000000000", "GiB", "draw fewer"]),
+    ("report-out-into-another-study", lambda r, t: ["report", r / "results.json", "--out",
+                                                    _write(_study(t, "{}") / "results.csv", "x").parent], 2,
+     ["already holds", "results.csv", "study.json", "nothing was changed"]),
     # -- resume over a store that is not one ------------------------------------------------------------------
     ("audit-resume-study-list", lambda r, t: ["audit", r / "bundle", "--data", r / "test-epo.fif", "--threat",
                                                "white", "--attacks", "fgsm", "--out", _study(t, "[]"), "--resume",
@@ -536,3 +558,24 @@ def test_study_passes_epochs_options_to_the_files(files, monkeypatch):
     args = cli.build_parser().parse_args(["run", "--data", "x.edf", "--tmin", "-0.5", "--tmax", "2",
                                           "--event-id", "left=1, right=2"])
     assert cli._epochs_kwargs(args) == {"tmin": -0.5, "tmax": 2.0, "event_id": {"left": 1, "right": 2}}
+
+
+def test_gan_sample_of_fewer_trials_than_classes(files, tmp_path, capsys):
+    """--n 1 of a two-class generator: one trial of one class, the file keeps both classes' event codes."""
+    import mne
+
+    code, out, err = _call(["gan", "sample", files / "gen", "--n", "1", "--out", tmp_path / "s-epo.fif"], capsys)
+    assert code == EXIT_OK, err
+    epochs = mne.read_epochs(tmp_path / "s-epo.fif", verbose="error")
+    assert len(epochs) == 1 and set(epochs.event_id) == {"class0", "class1"}
+
+
+def test_report_out_of_the_same_results_can_be_rewritten(files, tmp_path, capsys):
+    """A folder holding an earlier report of the same results is rewritten; one of other results is not."""
+    argv = ["report", files / "results.json", "--out", tmp_path / "r", "--format", "csv"]
+    assert _call(argv, capsys)[0] == EXIT_OK
+    code, _, err = _call(argv, capsys)
+    assert code == EXIT_OK, err
+    other = _results_with(tmp_path, lambda d: d["config"].update(seeds=[7]))
+    code, _, err = _call(["report", other, "--out", tmp_path / "r", "--format", "csv"], capsys)
+    assert code == EXIT_USAGE and "already holds" in err

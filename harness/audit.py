@@ -80,7 +80,8 @@ def no_verdict_reason(result, max_drop=None):
 #: Sanity checks whose failure makes the compared numbers meaningless (a victim at chance on the trials an attack
 #: scored, a clean reference that is not clean, a perturbation over its budget): a --max-drop gate then gives no
 #: verdict. The others (noise, PGD against FGSM, gradient masking) are warnings about attack strength.
-GATE_CHECKS = ("every victim is above chance", "epsilon 0 gives clean accuracy", "no L-inf perturbation exceeds")
+GATE_CHECKS = ("every victim is above chance", "epsilon 0 gives clean accuracy", "no L-inf perturbation exceeds",
+               "no L2 perturbation exceeds")
 
 
 def run_audit(model_path, data_path, *, config: SuiteConfig, out_dir, train_path=None, arch=None,

@@ -54,6 +54,20 @@ def check_budget(rows):
                                 for r in bad) or "all within budget"}
 
 
+def check_l2_budget(rows):
+    """L2 rows: the largest per-trial L2 norm in budget units over ``sqrt(n_chans * n_times)`` (``l2_rel``) within
+    epsilon, i.e. every trial within `attacks.budget.l2_budget`. Rows written before ``l2_rel`` existed count as
+    unchecked, and the detail says so."""
+    l2 = [r for r in rows if r["norm"] == "l2" and r["epsilon"] > 0]
+    unchecked = [r for r in l2 if r.get("l2_rel") is None]
+    bad = [r for r in l2 if r.get("l2_rel") is not None and r["l2_rel"] > r["epsilon"] * (1 + 1e-3) + 1e-6]
+    detail = "; ".join(f"{r['model']}/{r['attack']} eps={r['epsilon']}: {r['l2_rel']:.4g}" for r in bad)
+    if not detail:
+        detail = (f"{len(l2) - len(unchecked)} L2 rows within budget" if l2 else "no L2 rows")
+        detail += f" ({len(unchecked)} rows from before l2_rel not checked)" if unchecked else ""
+    return {"name": "no L2 perturbation exceeds its budget", "passed": not bad, "detail": detail}
+
+
 def check_pgd_vs_fgsm(rows):
     white = [r for r in rows if r["threat_model"] == "white_box"]
     bad = []
@@ -146,8 +160,8 @@ def check_above_chance(rows):
             "detail": "; ".join(bad) or f"{len(seen)} evaluations above chance"}
 
 
-CHECKS = (check_above_chance, check_eps0_clean, check_budget, check_pgd_vs_fgsm, check_gradient_masking,
-          check_unbounded, check_minimal_vs_fixed, check_noise_control)
+CHECKS = (check_above_chance, check_eps0_clean, check_budget, check_l2_budget, check_pgd_vs_fgsm,
+          check_gradient_masking, check_unbounded, check_minimal_vs_fixed, check_noise_control)
 
 
 def run_checks(rows, on_fail: str = "warn") -> list[dict]:

@@ -45,7 +45,9 @@ def perturbation_stats(X, X_adv, scale, *, attacked=None, fooled=None, sfreq=Non
     signal : dict, default=None
         `signal_energy(X, sfreq)`, when the caller reuses it for several ``X_adv`` of the same ``X``.
 
-    Returns max |delta| (microvolts and budget units) and the mean L2 norm (microvolts) over the changed trials, the
+    Returns max |delta| (microvolts and budget units), the mean L2 norm (microvolts) over the changed trials and the
+    largest L2 norm in budget units divided by ``sqrt(n_chans * n_times)`` (``l2_rel``: an L2 attack at epsilon
+    stays within its radius `attacks.budget.l2_budget` exactly when ``l2_rel <= epsilon``), the
     number of changed trials, and the pooled SNRs in dB (inf where nothing was changed): ``10 log10`` of the summed
     demeaned signal energy over the summed perturbation energy, the same sums as `attacks.budget.pooled_snr_db` and
     `attacks.budget.band_snr_db`.
@@ -56,13 +58,15 @@ def perturbation_stats(X, X_adv, scale, *, attacked=None, fooled=None, sfreq=Non
     attacked = np.ones(n, bool) if attacked is None else _mask(attacked, n)
     if signal is None or signal["sfreq"] != sfreq or len(signal["total"]) != n:
         signal = signal_energy(X, sfreq)
-    stats = {"linf_uv": 0.0, "linf_rel": 0.0, "l2_uv": 0.0, "n_perturbed": int(changed.sum())}
+    stats = {"linf_uv": 0.0, "linf_rel": 0.0, "l2_uv": 0.0, "l2_rel": 0.0, "n_perturbed": int(changed.sum())}
     energy = np.zeros(n)
     if changed.any():
         energy[changed] = (d ** 2).reshape(len(d), -1).sum(axis=1)
-        stats.update(linf_uv=float(linf_norms(d).max()),
-                     linf_rel=float((np.abs(d) / np.asarray(scale)[None, :, None]).max()),
-                     l2_uv=float(np.sqrt(energy[changed]).mean()))
+        rel = d / np.asarray(scale, dtype=np.float64)[None, :, None]
+        stats.update(linf_uv=float(linf_norms(d).max()), linf_rel=float(np.abs(rel).max()),
+                     l2_uv=float(np.sqrt(energy[changed]).mean()),
+                     l2_rel=float(np.sqrt((rel ** 2).reshape(len(rel), -1).sum(axis=1)).max()
+                                  / np.sqrt(rel[0].size)))
 
     def pooled(sel):
         return _ratio_db(float(signal["total"][sel].sum()), float(energy[sel].sum())) if sel.any() else float("inf")

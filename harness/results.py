@@ -25,6 +25,8 @@ COLUMNS = ("dataset", "subject", "session", "fold", "protocol", "model", "arm", 
            "threat_model", "attack", "substitute", "norm", "epsilon", "seed", "n_trials", "clean_rca",
            "clean_bca", "adv_rca", "adv_bca", "drop", "success_rate", "linf_uv", "linf_rel", "l2_uv", "snr_db",
            "snr_fooled_db", "median_min_norm", "queries_per_trial", "wall_s")
+#: Optional measures that older rows lack: l2_rel, the largest L2 norm in budget units over sqrt(C * T).
+EXTRA_COLUMNS = ("l2_rel",)
 #: Per-band SNR (`attacks.budget.BANDS`), present when the sampling rate is known; None above Nyquist.
 BAND_COLUMNS = ("snr_slow_db", "snr_delta_db", "snr_theta_db", "snr_alpha_db", "snr_beta_db", "snr_gamma_db")
 #: What the budget unit and SNR mean in this format (format 3; formats 1 and 2 used the raw, not demeaned, std).
@@ -190,7 +192,7 @@ class SuiteResult:
 
     def to_csv(self, path=None) -> str:
         buf = io.StringIO()
-        bands = [c for c in BAND_COLUMNS if any(c in r for r in self.rows)]
+        bands = [c for c in (*BAND_COLUMNS, *EXTRA_COLUMNS) if any(c in r for r in self.rows)]
         writer = csv.DictWriter(buf, fieldnames=list(COLUMNS) + bands, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
@@ -202,7 +204,7 @@ class SuiteResult:
         """The rows as a pandas DataFrame (pandas is imported here only)."""
         import pandas as pd
 
-        bands = [c for c in BAND_COLUMNS if any(c in r for r in self.rows)]
+        bands = [c for c in (*BAND_COLUMNS, *EXTRA_COLUMNS) if any(c in r for r in self.rows)]
         return pd.DataFrame(self.rows, columns=list(COLUMNS) + bands + ["info"])
 
     def outcomes_frame(self):

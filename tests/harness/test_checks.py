@@ -1,6 +1,8 @@
 """The AutoAttack-style sanity checks on hand-made rows: each passes on good rows and fails on bad ones."""
 
-from eegrobust.harness.checks import check_gradient_masking, check_minimal_vs_fixed, check_unbounded
+import pytest
+
+from eegrobust.harness.checks import check_gradient_masking, check_l2_budget, check_minimal_vs_fixed, check_unbounded
 
 
 def row(attack, eps, adv, *, threat="white_box", norm="linf", minimal=False, never=None, clean=0.9, n=100):
@@ -30,3 +32,45 @@ def test_black_box_beating_white_box_is_flagged():
     rows = [row("apgd_ce", 0.1, 0.5), row("simba", 0.1, 0.2, threat="black_box")]
     assert not check_gradient_masking(rows)["passed"]
     assert check_gradient_masking([row("apgd_ce", 0.1, 0.2), row("simba", 0.1, 0.4, threat="black_box")])["passed"]
+
+
+def test_l2_perturbation_over_its_radius_fails_the_check_and_voids_a_gate():
+    from types import SimpleNamespace
+
+    from eegrobust.harness.audit import no_verdict_reason
+    from eegrobust.harness.checks import run_checks
+
+    within, over = row("l2_pgd", 0.1, 0.3, norm="l2"), row("l2_pgd", 0.2, 0.1, norm="l2")
+    within["l2_rel"], over["l2_rel"] = 0.1, 0.25
+    ok = check_l2_budget([within])
+    assert ok["passed"] and "1 L2 rows within budget" in ok["detail"]
+    bad = check_l2_budget([within, over])
+    assert not bad["passed"] and "l2_pgd eps=0.2: 0.25" in bad["detail"]
+    old = check_l2_budget([row("l2_pgd", 0.1, 0.3, norm="l2")])  # a row from before l2_rel: said, not failed
+    assert old["passed"] and "1 rows from before l2_rel not checked" in old["detail"]
+    checks = run_checks([within, over], on_fail="ignore")
+    reason = no_verdict_reason(SimpleNamespace(checks=checks, rows=[within, over], provenance={}), 0.5)
+    assert reason is not None and "no L2 perturbation exceeds its budget" in reason
+
+
+def test_l2_rel_of_a_real_l2_attack_is_within_its_radius_and_uses_it():
+    """L2 PGD on a toy model: the largest per-trial L2 norm in budget units, over sqrt(C * T), is at most epsilon
+    (the radius `l2_budget`), close to it (PGD ends on the sphere), and the number perturbation_stats reports."""
+    import numpy as np
+
+    from eegrobust.attacks.budget import channel_scale
+    from eegrobust.attacks.whitebox import L2PGD
+    from eegrobust.data import epochs_to_data, make_synthetic_epochs
+    from eegrobust.harness.metrics import perturbation_stats
+    from eegrobust.models import TrainConfig, build_model, fit_model
+
+    data = epochs_to_data(make_synthetic_epochs(n_trials=40, snr=2.0, random_state=0))
+    model = fit_model(build_model("toy", data, random_state=0), data,
+                      TrainConfig(max_epochs=3, patience=None, show_progress=False)).eval()
+    scale = channel_scale(data.X)
+    (out,) = L2PGD(steps=5)(model, data.X, data.y, epsilons=(0.05,), scale=scale, random_state=0)
+    stats = perturbation_stats(data.X, out.X_adv, scale)
+    rel = (out.X_adv - data.X).astype(np.float64) / scale[None, :, None]
+    norms = np.sqrt((rel ** 2).reshape(len(rel), -1).sum(axis=1)) / np.sqrt(rel[0].size)
+    assert stats["l2_rel"] == pytest.approx(norms.max(), rel=1e-9)
+    assert 0.9 * 0.05 < stats["l2_rel"] <= 0.05 * (1 + 1e-3)

@@ -5,7 +5,7 @@ import pytest
 
 from eegrobust.data import ConfigError, DataError
 from eegrobust.harness.config import PRESETS, SuiteConfig
-from eegrobust.harness.results import BAND_COLUMNS, COLUMNS, SuiteResult
+from eegrobust.harness.results import BAND_COLUMNS, COLUMNS, EXTRA_COLUMNS, SuiteResult
 from eegrobust.harness.store import Store
 from eegrobust.harness.suite import run_suite
 
@@ -70,7 +70,7 @@ def test_results_round_trip(result, tmp_path):
     assert back.rows == json.loads(result.to_json())["rows"]
     assert back.config == result.config
     header = paths["csv"].read_text().splitlines()[0].split(",")
-    assert header == list(COLUMNS) + list(BAND_COLUMNS)  # the sampling rate is known: SNR per band too
+    assert header == list(COLUMNS) + list(BAND_COLUMNS) + list(EXTRA_COLUMNS)  # sfreq known: SNR per band too
     assert len(paths["csv"].read_text().splitlines()) == len(result.rows) + 1
     assert back.provenance["model_hashes"]["toy"] == result.provenance["model_hashes"]["toy"]
     assert "torch" in back.environment["versions"]

@@ -32,6 +32,8 @@ from ..data.bands import BANDS  # re-exported: attacks.budget.BANDS
 
 BUDGET_UNITS = ("rel", "uV")
 DEFAULT_EPSILONS = (0.01, 0.03, 0.05, 0.1, 0.2, 0.3)
+#: Largest budget accepted (in any unit): beyond it float32 budget-space arithmetic overflows (L2 radii, bounds).
+MAX_EPSILON = 1e6
 
 
 def check_epsilons(epsilons, *, unique: bool = False, name: str = "epsilons") -> tuple[float, ...]:
@@ -58,6 +60,10 @@ def check_epsilons(epsilons, *, unique: bool = False, name: str = "epsilons") ->
     bad = [e for e in values if not math.isfinite(e) or e < 0]
     if bad:
         raise ConfigError(f"epsilons must be finite and >= 0, got {bad[0]!r} in {values!r}.")
+    huge = [e for e in values if e > MAX_EPSILON]
+    if huge:
+        raise ConfigError(f"epsilons must be at most {MAX_EPSILON:g}, got {huge[0]!r}: a budget of a million channel "
+                          "stds (or microvolts) is no EEG perturbation, and larger ones overflow float32.")
     if unique:
         twice = sorted({e for e in values if values.count(e) > 1})
         if twice:

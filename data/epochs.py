@@ -22,8 +22,10 @@ _MAX_REASON = 300  # characters of an MNE error message kept in ours
 
 # Median channel std (µV) outside these bounds is not EEG stored in volts, see `_check_units`.
 _MIN_STD_UV, _MAX_STD_UV = 1e-2, 1e5
-# A peak above this many "volts" is over 1 V even if the values were microvolts: not EEG in either unit.
-_MAX_PEAK_V = 1e6
+# A peak above this many "volts" is over 1 V even if the values were nanovolts: not EEG in any unit.
+_MAX_PEAK_V = 1e9
+# A median channel std (in the file's "volts") from here up is EEG in nanovolts (~1e4), below it microvolts (~10).
+_NANOVOLT_STD = 1e3
 _FIF_FILE_ID, _FIF_BLOCK_START, _FIF_BLOCK_END = 100, 104, 105  # FIF tag kinds (mne/_fiff/constants.py)
 
 
@@ -95,11 +97,19 @@ def load_epochs(source, *, events=None, event_id=None, tmin=None, tmax=None, bas
     if not path.exists():
         where = "" if path.is_absolute() else f" (relative to {os.getcwd()!r})"
         raise DataError(f"EEG file {str(path)!r} does not exist{where}; check the path.")
+
     is_epochs_name = path.name.lower().endswith(_EPOCHS_SUFFIXES)
     _check_intact(path, " as epochs" if is_epochs_name else "")
     if is_epochs_name:
         return _from_epochs(_read(mne.read_epochs, path, what="epochs"), repr(str(path)), event_id, raw_only)
-    raw = _read_raw_or_epochs(path)
+    try:
+        raw = _read_raw_or_epochs(path)
+    except DataError:
+        if not path.is_dir():  # some recordings are folders (CTF .ds, Neuralynx): MNE had its chance
+            raise
+        raise DataError(f"EEG file {str(path)!r} is a folder that MNE cannot read as a recording; give its epochs or "
+                        f"recording files, or a quoted glob such as '{path / '*-epo.fif'}' (a BIDS folder: "
+                        f"'{path / 'sub-*' / '**' / '*_epo.fif'}').") from None
     if isinstance(raw, mne.BaseEpochs):
         return _from_epochs(raw, repr(str(path)), event_id, raw_only)
     tmin = 0.0 if tmin is None else tmin
@@ -194,18 +204,19 @@ def _check_units(X_v: np.ndarray, source: str) -> None:
     peak = float(np.max(np.abs(X_v)))
     if peak > _MAX_PEAK_V:
         raise DataError(
-            f"{source} hold values up to {peak:.3g} in absolute value, which is {peak * 1e-6:.3g} V even if they "
-            "were microvolts: not EEG in volts or microvolts (EEG stays below ~0.01 V). The file is corrupt or "
+            f"{source} hold values up to {peak:.3g} in absolute value, which is {peak * 1e-9:.3g} V even if they "
+            "were nanovolts: not EEG in volts, microvolts or nanovolts (EEG stays below ~0.01 V). The file is corrupt or "
             "wrongly scaled; check how it was exported (units, calibration, data type) and export it again."
         )
     scale = float(np.median(np.std(X_v, axis=-1, dtype=np.float64))) * 1e6
     if scale == 0.0:
         raise DataError(f"{source} are constant (zero standard deviation in every channel); nothing to decode.")
     if scale > _MAX_STD_UV:
+        unit, factor = ("nanovolts", "1e9") if scale * 1e-6 >= _NANOVOLT_STD else ("microvolts", "1e6")
         raise DataError(
             f"{source} have a median channel std of {scale * 1e-6:.3g} V, but EEG is ~1e-5 V: the data were "
-            "likely stored in microvolts where MNE expects volts. Divide by 1e6 "
-            "(epochs.apply_function(lambda x: x * 1e-6)) or set the unit properly in the file."
+            f"likely stored in {unit} where MNE expects volts. Divide by {factor} "
+            f"(epochs.apply_function(lambda x: x / {factor})) or set the unit properly in the file."
         )
     if scale < _MIN_STD_UV:
         raise DataError(

@@ -59,7 +59,10 @@ def parse_seeds(value) -> tuple:
         out.append(n)
     if not out:
         raise ConfigError("seeds must name at least one integer, e.g. --seeds 0,1,2.")
-    return tuple(dict.fromkeys(out))
+    twice = sorted({n for n in out if out.count(n) > 1})
+    if twice:  # one victim per seed: a repeat would look like more seeds than the study has
+        raise ConfigError(f"seeds lists {twice[0]} more than once ({','.join(map(str, out))}); give each seed once.")
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -243,27 +243,30 @@ def test_raw_file_without_eeg_channels(epochs, raw_file, tmp_path):
 
 
 # -- 5. amplitudes that are not EEG in any unit ---------------------------------------------------------------------
-@pytest.mark.parametrize("peak", [1e7, 1e30])
+@pytest.mark.parametrize("peak", [1e10, 1e30])
 def test_absurd_amplitudes(epochs, tmp_path, peak):
     scaled = epochs.copy()
     scaled._data *= peak / np.abs(scaled._data).max()
     path = tmp_path / "absurd-epo.fif"
     scaled.save(path, verbose="error")
     message = _raises(DataError, re.escape(f"the epochs of {str(path)!r} hold values up to {peak:.3g} in absolute "
-                                           f"value, which is {peak * 1e-6:.3g} V even if they were microvolts: not "
-                                           "EEG in volts or microvolts"), epochs_to_data, load_epochs(path))
+                                           f"value, which is {peak * 1e-9:.3g} V even if they were nanovolts: not "
+                                           "EEG in volts, microvolts or nanovolts"), epochs_to_data, load_epochs(path))
     assert "corrupt or wrongly scaled" in message and "stored in microvolts" not in message
 
 
-@pytest.mark.parametrize("peak", [50.0, 5000.0, 9e5])
-def test_microvolts_written_as_volts_keeps_its_diagnosis(epochs, tmp_path, peak):
+@pytest.mark.parametrize("peak, unit, factor", [(50.0, "microvolts", "1e6"), (5000.0, "microvolts", "1e6"),
+                                               (1e5, "nanovolts", "1e9"), (5e7, "nanovolts", "1e9")])
+def test_microvolts_or_nanovolts_written_as_volts_are_told_apart(epochs, tmp_path, peak, unit, factor):
+    """The median channel std of the synthetic epochs is about a fifth of their peak: EEG of ~10 uV std stored in
+    microvolts has a std of ~10, in nanovolts ~1e4 (an artefact peak of 1 mV is 1e6 nV, not corrupt)."""
     scaled = epochs.copy()
     scaled._data *= peak / np.abs(scaled._data).max()
     path = tmp_path / "uv-epo.fif"
     scaled.save(path, verbose="error")
     message = _raises(DataError, re.escape(f"the epochs of {str(path)!r} have a median channel std of"),
                       epochs_to_data, load_epochs(path))
-    assert "likely stored in microvolts where MNE expects volts. Divide by 1e6" in message
+    assert f"likely stored in {unit} where MNE expects volts. Divide by {factor}" in message
 
 
 def test_one_absurd_sample_in_good_data(epochs):

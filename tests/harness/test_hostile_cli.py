@@ -238,6 +238,13 @@ CASES = [
     ("run-toml-eps-twice", lambda r, t: ["run", "--config", _write(t / "s.toml", f'data = "{r / "test-epo.fif"}"'
                                                                    '\n[suite]\nepsilons = [0.1, 0.1]\n')], 2,
      ["epsilons lists the budget 0.1 more than once"]),
+    ("audit-seeds-twice", lambda r, t: ["audit", r / "bundle", "--data", r / "test-epo.fif", "--out", t / "o",
+                                        "--seeds", "0,0", *QUICK[:2]], 2, ["seeds lists 0 more than once"]),
+    ("audit-eps-overflow", lambda r, t: ["audit", r / "bundle", "--data", r / "test-epo.fif", "--out", t / "o",
+                                         *QUICK[:2], "--eps", "1e308"], 2, ["epsilons must be at most 1e+06",
+                                                                            "1e+308"]),
+    ("audit-data-is-a-folder", lambda r, t: ["audit", r / "bundle", "--data", r, "--out", t / "o", *QUICK], 2,
+     ["is a folder that MNE cannot read", "quoted glob"]),
     ("gan-sample-n-beyond-memory", lambda r, t: ["gan", "sample", r / "gen", "--n", "100000000000", "--out",
                                                  t / "s-epo.fif"], 2, ["--n 100000000000", "GiB", "draw fewer"]),
     ("report-out-into-another-study", lambda r, t: ["report", r / "results.json", "--out",

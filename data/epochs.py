@@ -205,8 +205,8 @@ def _check_units(X_v: np.ndarray, source: str) -> None:
     if peak > _MAX_PEAK_V:
         raise DataError(
             f"{source} hold values up to {peak:.3g} in absolute value, which is {peak * 1e-9:.3g} V even if they "
-            "were nanovolts: not EEG in volts, microvolts or nanovolts (EEG stays below ~0.01 V). The file is corrupt or "
-            "wrongly scaled; check how it was exported (units, calibration, data type) and export it again."
+            "were nanovolts: not EEG in volts, microvolts or nanovolts (EEG stays below ~0.01 V). The file is corrupt "
+            "or wrongly scaled; check how it was exported (units, calibration, data type) and export it again."
         )
     scale = float(np.median(np.std(X_v, axis=-1, dtype=np.float64))) * 1e6
     if scale == 0.0:

@@ -425,7 +425,8 @@ def analysis_tables(result) -> dict:
                                              "norm", "epsilon", "clean_rca", "adv_rca", "adv_bca"]]
     outcomes = result.outcomes_frame()
     frames = [per_attack]
-    white = outcomes[(outcomes["threat_model"] == "white_box") & (outcomes["epsilon"] > 0)] if len(outcomes) else outcomes
+    white = (outcomes[(outcomes["threat_model"] == "white_box") & (outcomes["epsilon"] > 0)] if len(outcomes)
+             else outcomes)
     if len(white):
         wc = analysis.worst_case(outcomes[outcomes["epsilon"] > 0], threat_models=("white_box",))
         frames.append(pd.DataFrame({

@@ -207,6 +207,7 @@ def concat_data(datas) -> EEGData:
             if getattr(item, attr) != getattr(first, attr):
                 raise DataError(f"{_describe(item)} has {attr} {getattr(item, attr)!r} but {_describe(first)} has "
                                 f"{getattr(first, attr)!r}; data to combine must share channels, sfreq and window.")
+        _check_same_start(first, item)
         classes += [name for name in item.classes if name not in classes]
     if len(datas) == 1:
         return first
@@ -214,6 +215,19 @@ def concat_data(datas) -> EEGData:
     return EEGData(np.concatenate([p.X for p in parts]), np.concatenate([p.y for p in parts]), first.sfreq,
                    first.ch_names, tuple(classes), np.concatenate([p.is_synthetic for p in parts]),
                    pd.concat([p.metadata for p in parts], ignore_index=True), first.ch_pos)
+
+
+def _check_same_start(first: EEGData, item: EEGData) -> None:
+    """Refuse to combine windows that start at different times relative to their events (metadata ``epoch_tmin``,
+    set by `epochs_to_data`): same length and rate, but a model would read one window's 0.5 s as another's 0 s."""
+    if "epoch_tmin" not in first.metadata or "epoch_tmin" not in item.metadata:
+        return
+    a, b = first.metadata["epoch_tmin"].to_numpy(float), item.metadata["epoch_tmin"].to_numpy(float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if len(a) and len(b) and abs(float(np.median(a)) - float(np.median(b))) > 0.5 / first.sfreq:
+        raise DataError(f"{_describe(item)} has windows starting at {float(np.median(b)):g} s relative to its events "
+                        f"but {_describe(first)} at {float(np.median(a)):g} s; data to combine must share the window "
+                        "(cut or crop every file with the same tmin and tmax).")
 
 
 def _checked_metadata(metadata, n_trials: int) -> pd.DataFrame:

@@ -81,7 +81,8 @@ def load_files(sources, **load_epochs_kwargs) -> EEGData:
 
 
 def expand_sources(sources) -> list:
-    """File paths of ``sources`` (paths and glob patterns), patterns expanded and sorted, duplicates removed."""
+    """File paths of ``sources`` (paths and glob patterns), patterns expanded and sorted, duplicates removed (also
+    the same file under another spelling or through a link)."""
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
     elif not isinstance(sources, (list, tuple)) or not sources:
@@ -99,7 +100,10 @@ def expand_sources(sources) -> list:
             paths += matches
         else:
             paths.append(text)
-    return list(dict.fromkeys(paths))
+    unique = {}  # one file under two spellings (./a, a, a link to a) is read once, under its first spelling
+    for path in paths:
+        unique.setdefault(os.path.realpath(path), path)
+    return list(unique.values())
 
 
 def load_pair(train, test) -> EEGData:

@@ -167,6 +167,7 @@ def epochs_to_data(epochs, *, classes=None) -> EEGData:
     metadata = None if epochs.metadata is None else epochs.metadata.reset_index(drop=True)
     data = EEGData(X, y, epochs.info["sfreq"], tuple(ch_names), code_classes, synthetic_mask(epochs), metadata,
                    _positions(epochs, ch_names))
+    data.metadata["epoch_tmin"] = float(epochs.tmin)  # where each window starts: data combine only if it is equal
     return data if classes is None else data.relabel(classes)
 
 

@@ -584,11 +584,13 @@ def cmd_gan_sample(args) -> int:
                          "Give another --out.")
     _check_out(out, file=True)
     ch_names = sfreq = None
+    tmin = 0.0
     if args.data:
         from ..data import epochs_to_data, load_epochs
 
-        ref = epochs_to_data(load_epochs(args.data, **_epochs_kwargs(args)))
-        ch_names, sfreq = ref.ch_names, ref.sfreq
+        ref_epochs = load_epochs(args.data, **_epochs_kwargs(args))
+        ref = epochs_to_data(ref_epochs)
+        ch_names, sfreq, tmin = ref.ch_names, ref.sfreq, float(ref_epochs.tmin)
     gan = load_gan(args.generator, ch_names=ch_names, sfreq=sfreq)
     if out.exists() and not getattr(args, "overwrite", False):
         raise UsageError(f"--out {str(out)!r} already exists; nothing was changed. Pass --overwrite to replace it, "
@@ -601,7 +603,7 @@ def cmd_gan_sample(args) -> int:
                          "fewer (several files if need be).")
     if not Path(args.generator, "gates.json").is_file():
         logger.warning("no gates.json next to the generator: its quality was not checked")
-    epochs = gan.sample_epochs(args.n, random_state=args.seed)
+    epochs = gan.sample_epochs(args.n, random_state=args.seed, tmin=tmin)  # the --data windows' start
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:

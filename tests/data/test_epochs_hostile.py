@@ -273,3 +273,27 @@ def test_one_absurd_sample_in_good_data(epochs):
     broken = epochs.copy()
     broken._data[3, 1, 7] = -1e30
     _raises(DataError, r"the epochs hold values up to 1e\+30 in absolute value", epochs_to_data, broken)
+
+
+# -- 6. files that cannot be combined, and one file named twice ------------------------------------------------------
+def test_windows_that_start_elsewhere_are_not_combined(epochs, tmp_path):
+    """Same channels, rate and length, but one window starts 0.5 s before its events: refused, naming both starts."""
+    from eegrobust.data import load_files
+
+    epochs.save(tmp_path / "sub-01_epo.fif", verbose="error")
+    epochs.copy().shift_time(-0.5).save(tmp_path / "sub-02_epo.fif", verbose="error")
+    _raises(DataError, r"subject '02' .* windows starting at -0\.5 s relative to its events but subject '01' .* at "
+                       r"0 s; data to combine must share the window", load_files, str(tmp_path / "sub-*_epo.fif"))
+    epochs.copy().shift_time(0.5 / epochs.info["sfreq"] / 2).save(tmp_path / "sub-02_epo.fif", verbose="error",
+                                                                  overwrite=True)
+    assert load_files(str(tmp_path / "sub-*_epo.fif")).n_trials == 2 * len(epochs)  # within half a sample: same
+
+
+def test_one_file_under_two_spellings_is_read_once(epochs, tmp_path, monkeypatch):
+    from eegrobust.data import load_files
+
+    epochs.save(tmp_path / "sub-01_epo.fif", verbose="error")
+    (tmp_path / "link_epo.fif").symlink_to(tmp_path / "sub-01_epo.fif")
+    monkeypatch.chdir(tmp_path)
+    data = load_files(["sub-01_epo.fif", "./sub-01_epo.fif", str(tmp_path / "sub-01_epo.fif"), "link_epo.fif"])
+    assert data.n_trials == len(epochs)

@@ -586,3 +586,19 @@ def test_report_out_of_the_same_results_can_be_rewritten(files, tmp_path, capsys
     other = _results_with(tmp_path, lambda d: d["config"].update(seeds=[7]))
     code, _, err = _call(["report", other, "--out", tmp_path / "r", "--format", "csv"], capsys)
     assert code == EXIT_USAGE and "already holds" in err
+
+
+def test_gan_sample_for_data_starts_where_its_windows_start(files, tmp_path, capsys):
+    """Samples drawn for --data epochs whose windows start 0.5 s before the events start there too, so the two
+    files combine (windows that start elsewhere are refused by concat_data)."""
+    import mne
+
+    from eegrobust.data import load_files
+
+    shifted = mne.read_epochs(files / "test-epo.fif", verbose="error").shift_time(-0.5)
+    shifted.save(tmp_path / "real-epo.fif", verbose="error")
+    code, _, err = _call(["gan", "sample", files / "gen", "--n", "4", "--data", tmp_path / "real-epo.fif", "--out",
+                          tmp_path / "synth-epo.fif"], capsys)
+    assert code == EXIT_OK, err
+    assert mne.read_epochs(tmp_path / "synth-epo.fif", verbose="error").tmin == pytest.approx(-0.5)
+    assert load_files([str(tmp_path / "real-epo.fif"), str(tmp_path / "synth-epo.fif")]).n_trials == 44

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from ..attacks.base import BudgetSpace, eval_mode
-from ..attacks.budget import channel_scale
+from ..attacks.budget import MAX_EPSILON, channel_scale
 from ..attacks.whitebox import LinfPGD
 from ..data._checks import ConfigError, check_option
 
@@ -87,6 +87,8 @@ def _check_param(arm: str, key: str, value, default):
     if key in ("eps", "sigma", "alpha", "rel_stepsize") and value <= 0:
         fix = " (randomized smoothing needs noise: e.g. noise(sigma=0.25))" if key == "sigma" else ""
         raise ConfigError(f"{where} must be > 0, got {value!r}{fix}.")
+    if key in ("eps", "sigma") and value > MAX_EPSILON:
+        raise ConfigError(f"{where} must be at most {MAX_EPSILON:g} (in budget units, like epsilon), got {value!r}.")
     if key == "beta" and value < 0:
         raise ConfigError(f"{where} (TRADES trade-off) must be >= 0, got {value!r}; 6 is the paper's default.")
     if key in ("ratio",) and value < 0:
@@ -131,6 +133,8 @@ class Arm:
                 key, sep, val = part.partition("=")
                 if not sep or not key.strip():
                     raise ConfigError(f"arm {value!r}: {part!r} is not key=value, e.g. pgd_at(eps=0.05).")
+                if key.strip() in given:
+                    raise ConfigError(f"arm {value!r} gives {key.strip()!r} twice; give each parameter once.")
                 given[key.strip()] = val.strip()
         else:
             raise ConfigError(f"an arm is a name such as 'pgd_at' or 'pgd_at(eps=0.05)', got {value!r}.")
@@ -252,7 +256,8 @@ class Arm:
 def parse_arms(value) -> tuple:
     """Arms from ``"none,pgd_at(eps=0.1,steps=10)"``, a list of strings or dicts, or None (``("none",)``).
 
-    Returns the canonical spec strings (`Arm.label`), each once, in the given order; an empty list is an error.
+    Returns the canonical spec strings (`Arm.label`) in the given order; an empty list, and an arm listed twice
+    (under any spelling of its parameters), are errors.
     """
     if value is None:
         return ("none",)
@@ -267,7 +272,11 @@ def parse_arms(value) -> tuple:
     if not arms:
         raise ConfigError("arms names no arm; give e.g. --arms none,pgd_at (or leave it out for 'none').")
     labels = [a.label for a in arms]
-    return tuple(dict.fromkeys(labels))
+    twice = [label for i, label in enumerate(labels) if label in labels[:i]]
+    if twice:  # e.g. pgd_at and pgd_at(eps=0.03), its default: one arm, which a list must not count twice
+        raise ConfigError(f"arms lists {twice[0]!r} more than once (as {', '.join(map(str, items))}); give each arm "
+                          "once.")
+    return tuple(labels)
 
 
 def _split_top(text: str) -> list:

@@ -124,6 +124,10 @@ class SuiteConfig:
 
         if not self.models:
             problems.append(f"models must name at least one model, e.g. {','.join(model_names()[:3])}; got none.")
+        twice = [m for i, m in enumerate(self.models) if m in self.models[:i]]
+        if twice:
+            problems.append(f"models lists {twice[0]!r} more than once ({','.join(self.models)}); give each model "
+                            "once (several victims of one model: seeds).")
         for m in self.models:
             check("model", m, model_names())
         for t in self.threat_models:

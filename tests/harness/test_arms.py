@@ -39,7 +39,9 @@ def test_arm_spec_strings_dicts_and_labels():
     assert arm.kwargs == {"eps": 0.1, "steps": 10, "rel_stepsize": 2.5}
     assert Arm.make({"name": "trades", "beta": 1}).kwargs["beta"] == 1.0
     assert Arm.make(arm.label) == arm  # the label round-trips to the same arm
-    assert parse_arms("none, pgd_at(eps=0.1,steps=10),trades,none") == ("none", "pgd_at(eps=0.1,steps=10)", "trades")
+    assert parse_arms("none, pgd_at(eps=0.1,steps=10),trades") == ("none", "pgd_at(eps=0.1,steps=10)", "trades")
+    with pytest.raises(ConfigError, match="arms lists 'pgd_at' more than once"):  # one arm, two spellings
+        parse_arms(["pgd_at", "pgd_at(eps=" + repr(Arm.make("pgd_at").kwargs["eps"]) + ")"])
     assert parse_arms(None) == ("none",)
     assert Arm.make("none").key() == "none"  # undefended victims keep their cache keys
     assert Arm.make("pgd_at").key("rel") != Arm.make("pgd_at").key("uV")

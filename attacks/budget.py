@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data._checks import ConfigError, check_option
+from ..data._checks import ConfigError, check_option, first_repeat
 from ..data.bands import BANDS  # re-exported: attacks.budget.BANDS
 
 BUDGET_UNITS = ("rel", "uV")
@@ -65,9 +65,9 @@ def check_epsilons(epsilons, *, unique: bool = False, name: str = "epsilons") ->
         raise ConfigError(f"epsilons must be at most {MAX_EPSILON:g}, got {huge[0]!r}: a budget of a million channel "
                           "stds (or microvolts) is no EEG perturbation, and larger ones overflow float32.")
     if unique:
-        twice = sorted({e for e in values if values.count(e) > 1})
-        if twice:
-            raise ConfigError(f"{name} lists the budget {twice[0]:g} more than once ({', '.join(map(str, values))}); "
+        twice = first_repeat(values)
+        if twice is not None:
+            raise ConfigError(f"{name} lists the budget {twice:g} more than once ({', '.join(map(str, values))}); "
                               "give each budget once.")
     return values
 

@@ -28,6 +28,17 @@ class NoVerdictError(EEGRobustError, ValueError):
     """Nothing could be measured (no attack planned, or nothing to attack): no verdict is possible (CLI exit 3)."""
 
 
+def first_repeat(values):
+    """The first item of ``values`` that an earlier item equals, or None: lists of budgets, seeds, models and arms
+    must not name one item twice (it would be collapsed silently, or counted twice)."""
+    seen = []
+    for value in values:
+        if value in seen:
+            return value
+        seen.append(value)
+    return None
+
+
 def check_option(name: str, value, allowed: Iterable, *, error=ConfigError):
     """Return ``value`` if it is in ``allowed``; else raise naming it, with a "did you mean"."""
     allowed = list(allowed)

@@ -39,7 +39,7 @@ from torch import nn
 from ..attacks.base import BudgetSpace, eval_mode
 from ..attacks.budget import MAX_EPSILON, channel_scale
 from ..attacks.whitebox import LinfPGD
-from ..data._checks import ConfigError, check_option
+from ..data._checks import ConfigError, check_option, first_repeat
 
 #: Parameters and defaults of every arm. ``eps``: L-inf training budget in the study's unit.
 ARM_PARAMS: dict[str, dict] = {
@@ -272,9 +272,9 @@ def parse_arms(value) -> tuple:
     if not arms:
         raise ConfigError("arms names no arm; give e.g. --arms none,pgd_at (or leave it out for 'none').")
     labels = [a.label for a in arms]
-    twice = [label for i, label in enumerate(labels) if label in labels[:i]]
-    if twice:  # e.g. pgd_at and pgd_at(eps=0.03), its default: one arm, which a list must not count twice
-        raise ConfigError(f"arms lists {twice[0]!r} more than once (as {', '.join(map(str, items))}); give each arm "
+    twice = first_repeat(labels)
+    if twice is not None:  # e.g. pgd_at and pgd_at(eps=0.03), its default: one arm, which a list must not count twice
+        raise ConfigError(f"arms lists {twice!r} more than once (as {', '.join(map(str, items))}); give each arm "
                           "once.")
     return tuple(labels)
 

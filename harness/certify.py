@@ -78,11 +78,9 @@ def min_samples(alpha: float) -> int:
     alpha : float in (0, 1)
         The level of the certificate, as in `CertifyConfig`.
     """
-    n = max(1, math.floor(-math.log2(alpha)) + 1)
-    while lower_confidence_bound(n, n, alpha) <= 0.5:  # the floating-point bound decides, as in `certify`
+    n = max(1, math.floor(-math.log2(alpha)))  # at most the answer; the floating-point bound decides, as in certify
+    while lower_confidence_bound(n, n, alpha) <= 0.5:
         n += 1
-    while n > 1 and lower_confidence_bound(n - 1, n - 1, alpha) > 0.5:
-        n -= 1
     return n
 
 

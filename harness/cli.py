@@ -165,10 +165,12 @@ def _cmd_train(args) -> int:
     from .tables import text_table
     from ..models import TrainConfig, build_model, fit_model, predict, save_bundle
 
+    from ..data._checks import first_repeat
+
     names = [n.strip() for n in args.models.split(",")]
-    twice = [n for i, n in enumerate(names) if n in names[:i]]
-    if twice:  # the same seed: the same model trained twice (and one bundle written over the other)
-        raise UsageError(f"--models lists {twice[0]!r} more than once ({args.models}); give each model once.")
+    twice = first_repeat(names)
+    if twice is not None:  # the same seed: the same model trained twice (and one bundle written over the other)
+        raise UsageError(f"--models lists {twice!r} more than once ({args.models}); give each model once.")
     device = _device(args.device)
     out = _out_dir(args.out) if args.out else None
     train, test = _dataset(args.dataset)

@@ -9,7 +9,7 @@ from typing import Any
 from ..attacks.budget import BUDGET_UNITS, DEFAULT_EPSILONS, check_epsilons
 from ..attacks.registry import attack_names
 from ..attacks.substitute import SELECTIONS as SUBSTITUTE_SELECTIONS
-from ..data._checks import ConfigError, check_option
+from ..data._checks import ConfigError, check_option, first_repeat
 from ..models import model_names
 from .arms import Arm, parse_arms
 
@@ -124,9 +124,9 @@ class SuiteConfig:
 
         if not self.models:
             problems.append(f"models must name at least one model, e.g. {','.join(model_names()[:3])}; got none.")
-        twice = [m for i, m in enumerate(self.models) if m in self.models[:i]]
-        if twice:
-            problems.append(f"models lists {twice[0]!r} more than once ({','.join(self.models)}); give each model "
+        twice = first_repeat(self.models)
+        if twice is not None:
+            problems.append(f"models lists {twice!r} more than once ({','.join(self.models)}); give each model "
                             "once (several victims of one model: seeds).")
         for m in self.models:
             check("model", m, model_names())

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..attacks.budget import check_epsilons
 from ..data import load_dataset, make_protocol
-from ..data._checks import ConfigError, check_option
+from ..data._checks import ConfigError, check_option, first_repeat
 from .arms import parse_arms
 from .cache import VictimCache
 from .certify import make_certify_config, run_certification
@@ -59,9 +59,9 @@ def parse_seeds(value) -> tuple:
         out.append(n)
     if not out:
         raise ConfigError("seeds must name at least one integer, e.g. --seeds 0,1,2.")
-    twice = sorted({n for n in out if out.count(n) > 1})
-    if twice:  # one victim per seed: a repeat would look like more seeds than the study has
-        raise ConfigError(f"seeds lists {twice[0]} more than once ({','.join(map(str, out))}); give each seed once.")
+    twice = first_repeat(out)
+    if twice is not None:  # one victim per seed: a repeat would look like more seeds than the study has
+        raise ConfigError(f"seeds lists {twice} more than once ({','.join(map(str, out))}); give each seed once.")
     return tuple(out)
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "paired_tests",
     "per_class",
     "worst_case",
+    "worst_case_by_threat",
 ]
 
 #: columns that identify one evaluation unit (a trained model on one fold, under one attack seed)
@@ -124,6 +125,19 @@ def worst_case(outcomes, *, threat_models=("white_box",), attacks=None) -> pd.Da
     cols = ["attacks", "n_attacks", "n_trials", "clean_rca", "clean_bca", "robust_rca", "robust_bca",
             "min_attack_rca", "worst_attack"]
     return out[cols].reset_index()
+
+
+def worst_case_by_threat(outcomes) -> pd.DataFrame:
+    """`worst_case` of each attacking threat model on its own, at every epsilon > 0, with a ``threat_model`` column.
+
+    Threat models are not pooled (a gray-box number says what an attacker without the weights achieves), nor norms.
+    Empty (no rows) when ``outcomes`` hold no attacked budget.
+    """
+    df = _check_frame(outcomes, "outcomes", OUTCOME_COLUMNS)
+    df = df[df["epsilon"] > 0]
+    parts = [worst_case(df[df["threat_model"] == t], threat_models=(t,)).assign(threat_model=t)
+             for t in _ATTACKING if (df["threat_model"] == t).any()]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def aggregate(rows, *, value="adv_rca", by=_AGG_BY, over=_AGG_OVER, level="subject",

@@ -40,18 +40,80 @@ def worst_row(rows):
     return max(attacked, key=lambda r: r["drop"], default=None)
 
 
-def verdict_line(rows, max_drop=None) -> str:
-    worst = worst_row(rows)
+def worst_cases(result) -> list[dict]:
+    """Per-trial worst case (AutoAttack's robust accuracy) of each threat model and norm, per evaluation unit and
+    epsilon > 0: a trial is robust only if it is correct clean and under every attack of the threat model and norm
+    (`harness.analysis.worst_case`, on the trials all of them evaluated). L-inf and L2 attacks are never pooled,
+    nor threat models. Each dict has the keys of a row that a verdict reads (``model``, ``threat_model``, ``norm``,
+    ``epsilon``, ``clean_rca``, ``adv_rca``, ``drop``) plus ``attacks`` (comma-joined), ``n_attacks``, ``n_trials``
+    and ``attack_seed``. Empty for results without per-trial outcomes."""
+    if not getattr(result, "outcomes", None):
+        return []
+    from .analysis import worst_case_by_threat
+
+    out = []
+    for rec in worst_case_by_threat(result.outcomes_frame()).to_dict("records"):
+        if rec["n_trials"]:
+            out.append({"model": rec["model"], "threat_model": rec["threat_model"], "norm": rec["norm"],
+                        "epsilon": float(rec["epsilon"]), "attacks": rec["attacks"], "n_attacks": int(rec["n_attacks"]),
+                        "n_trials": int(rec["n_trials"]), "attack_seed": rec["attack_seed"],
+                        "clean_rca": float(rec["clean_rca"]), "adv_rca": float(rec["robust_rca"]),
+                        "drop": float(rec["clean_rca"] - rec["robust_rca"])})
+    return out
+
+
+def worst_drop(result):
+    """The largest accuracy drop of an audit: over its attacked cells and over the per-trial worst cases of several
+    attacks (`worst_cases`), which can drop further than any one attack. Returns ``(drop, description)`` or None
+    when nothing was attacked; a worst case is named only when it drops further than every single cell."""
+    row = worst_row(result.rows)
+    if row is None:
+        return None
+    cell = (f"worst cell {row['model']} {row['threat_model']} {row['attack']}"
+            + (f" <- {row['substitute']}" if row["substitute"] else "")
+            + f" eps={row['epsilon']:g}: accuracy {row['clean_rca']:.3f} -> {row['adv_rca']:.3f} "
+              f"(drop {row['drop']:.3f})")
+    best = (row["drop"], cell)
+    for w in worst_cases(result):
+        if w["n_attacks"] > 1 and w["drop"] > best[0] + 1e-9:
+            best = (w["drop"], f"worst case per trial {w['model']} {w['threat_model']} {_NORMS[w['norm']]} over "
+                               f"{w['attacks'].replace(',', ', ')} eps={w['epsilon']:g}: accuracy "
+                               f"{w['clean_rca']:.3f} -> {w['adv_rca']:.3f} (drop {w['drop']:.3f}, "
+                               f"{w['n_trials']} trials)")
+    return best
+
+
+_NORMS = {"linf": "L-inf", "l2": "L2"}
+
+
+def worst_case_table(cases) -> str:
+    """`worst_cases` as a terminal table: model, threat model, norm, attacks, then robust accuracy per epsilon
+    (mean over attack seeds); empty when no threat model and norm had more than one attack."""
+    from collections import defaultdict
+
+    from .tables import text_table
+
+    if not any(w["n_attacks"] > 1 for w in cases):
+        return ""
+    eps = sorted({w["epsilon"] for w in cases})
+    cells = defaultdict(list)
+    for w in cases:
+        cells[(w["model"], w["threat_model"], _NORMS[w["norm"]], w["attacks"]), w["epsilon"]].append(w["adv_rca"])
+    keys = list(dict.fromkeys(k for k, _ in cells))
+    body = [[*k, *(sum(cells[k, e]) / len(cells[k, e]) if cells.get((k, e)) else None for e in eps)] for k in keys]
+    return text_table(["model", "threat", "norm", "attacks"] + [f"eps={e:g}" for e in eps], body)
+
+
+def verdict_line(result, max_drop=None) -> str:
+    """The audit's verdict: PASS/FAIL against ``max_drop`` on `worst_drop` (a single attack, or the per-trial worst
+    case over a threat model's attacks of one norm when that is worse)."""
+    worst = worst_drop(result)
     if worst is None:
         return "verdict: no attack ran"
-    cell = (f"{worst['model']} {worst['threat_model']} {worst['attack']}"
-            + (f" <- {worst['substitute']}" if worst["substitute"] else "")
-            + f" eps={worst['epsilon']:g}: accuracy {worst['clean_rca']:.3f} -> {worst['adv_rca']:.3f} "
-              f"(drop {worst['drop']:.3f})")
     if max_drop is None:
-        return f"verdict: worst cell {cell}"
-    status = "FAIL" if worst["drop"] > max_drop else "PASS"
-    return f"verdict: {status} (max drop {max_drop:g}); worst cell {cell}"
+        return f"verdict: {worst[1]}"
+    status = "FAIL" if worst[0] > max_drop else "PASS"
+    return f"verdict: {status} (max drop {max_drop:g}); {worst[1]}"
 
 
 def no_verdict_reason(result, max_drop=None):

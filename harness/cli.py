@@ -382,16 +382,21 @@ def _cmd_audit(args) -> int:
     for note in dict.fromkeys(result.provenance["audit"]["notes"] + result.provenance.get("skipped", [])):
         print(f"note: {note}")
     print(f"results: {paths['json']}")
-    from .audit import no_verdict_reason, worst_row
+    from .audit import no_verdict_reason, worst_case_table, worst_cases, worst_drop
 
     reason = no_verdict_reason(result, args.max_drop)
     if reason is not None:
         print(f"verdict: no verdict possible: {reason}")
         print(f"eegrobust: no verdict possible: {reason} (results: {paths['json']})", file=sys.stderr)
         return EXIT_NO_VERDICT
-    print(verdict_line(result.rows, args.max_drop))
-    worst = worst_row(result.rows)
-    if args.max_drop is not None and worst is not None and worst["drop"] > args.max_drop:
+    table = worst_case_table(worst_cases(result))
+    if table:
+        print("\nPer-trial worst case over each threat model's attacks of one norm (robust accuracy; a trial counts "
+              "as robust only if no attack fooled it; L-inf and L2 apart):")
+        print(table)
+    print(verdict_line(result, args.max_drop))
+    worst = worst_drop(result)
+    if args.max_drop is not None and worst is not None and worst[0] > args.max_drop:
         return EXIT_THRESHOLD
     return EXIT_OK
 
@@ -814,7 +819,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument("--preset", default="standard", help="quick | standard (default) | paper")
     p.add_argument("--max-drop", type=float, default=None,
-                   help="exit 1 when any accuracy drop exceeds this value in [0, 1]")
+                   help="exit 1 when an accuracy drop (of one attack, or of the per-trial worst case over a "
+                        "threat model's attacks of one norm) exceeds this value in [0, 1]")
     p.add_argument("--resume", action="store_true", help="keep finished cells of an interrupted audit in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_global_options(p)

@@ -129,16 +129,20 @@ def _eps(value) -> str:
 
 
 def verdict(result) -> str:
-    """One line naming the worst cell of each norm: the largest accuracy drop at a non-zero epsilon (ties: smallest
-    epsilon). L-inf and L2 cells are judged apart: at the same epsilon an L2 attack may move single samples far
-    beyond the L-inf budget, so one worst cell over both would compare different budgets."""
-    rows = _load(result).rows
+    """One line naming the worst of each norm: the largest accuracy drop at a non-zero epsilon (ties: smallest
+    epsilon), over single cells and, with per-trial outcomes, over the per-trial worst case of each threat model's
+    attacks (named only when it drops further than every single cell). L-inf and L2 cells are judged apart: at the
+    same epsilon an L2 attack may move single samples far beyond the L-inf budget, so one worst cell over both would
+    compare different budgets."""
+    res = _load(result)
+    rows = res.rows
     agg = aggregate(rows)
     norm_of = {(r["model"], r["threat_model"], r["attack"], r["substitute"] or ""): r.get("norm", "linf") for r in rows}
     attacked = [(k, v) for k, v in agg.items() if k[4] > 0 and k[1] != "control" and v["drop"] is not None]
     if not attacked:
         return "no attacked cells (only epsilon 0 or control rows): nothing to judge"
     rank = {t: i for i, t in enumerate(_THREAT_ORDER)}
+    combined = _combined_worst(res)
     parts = []
     for norm in ("linf", "l2"):
         cells = [(k, v) for k, v in attacked if norm_of.get(k[:4], "linf") == norm]
@@ -148,9 +152,39 @@ def verdict(result) -> str:
                                                                          -rank.get(kv[0][1], 9)))
         via = f" (substitute {sub})" if sub else ""
         seeds = f", {_over(v)}" if v["n_seeds"] > 1 else ""
-        parts.append(f"worst {_NORM_NAMES[norm]}: {model} {threat} {attack}{via} eps={_eps(eps)}: accuracy "
-                     f"{fmt(v['clean_rca'])} -> {fmt(v['adv_rca'])} (drop {fmt(v['drop'])}{seeds})")
+        part = (f"worst {_NORM_NAMES[norm]}: {model} {threat} {attack}{via} eps={_eps(eps)}: accuracy "
+                f"{fmt(v['clean_rca'])} -> {fmt(v['adv_rca'])} (drop {fmt(v['drop'])}{seeds})")
+        w = combined.get(norm)
+        if w is not None and w["drop"] > v["drop"] + 1e-9:
+            units = f", mean of {w['n_units']} units" if w["n_units"] > 1 else ""
+            part = (f"worst {_NORM_NAMES[norm]}: {w['model']} {w['threat_model']} per-trial worst case over "
+                    f"{w['attacks'].replace(',', ', ')} eps={_eps(w['epsilon'])}: accuracy {fmt(w['clean_rca'])} -> "
+                    f"{fmt(w['robust_rca'])} (drop {fmt(w['drop'])}{units})")
+        parts.append(part)
     return "; ".join(parts)
+
+
+def _combined_worst(result) -> dict:
+    """Per norm, the per-trial worst case (of several attacks of one threat model) with the largest mean drop over
+    evaluation units (ties: smallest epsilon); {} without per-trial outcomes."""
+    if not result.outcomes:
+        return {}
+    from . import analysis
+
+    wc = analysis.worst_case_by_threat(result.outcomes_frame())
+    if not len(wc):
+        return {}
+    wc = wc[(wc["n_attacks"] > 1) & (wc["n_trials"] > 0)]
+    best = {}
+    for (model, arm, threat, norm, eps), g in wc.groupby(["model", "arm", "threat_model", "norm", "epsilon"],
+                                                           sort=True, dropna=False):
+        clean, robust = float(g["clean_rca"].mean()), float(g["robust_rca"].mean())
+        label = model if arm in ("none", None) or arm != arm else f"{model} ({arm})"
+        w = {"model": label, "threat_model": threat, "epsilon": float(eps), "attacks": g["attacks"].iloc[0],
+             "clean_rca": clean, "robust_rca": robust, "drop": clean - robust, "n_units": len(g)}
+        if norm not in best or w["drop"] > best[norm]["drop"] + 1e-9:
+            best[norm] = w
+    return best
 
 
 def _upper_first(text: str) -> str:
@@ -259,16 +293,10 @@ def worst_table(rows, outcomes=None) -> Table:
     per-attack accuracy, an upper bound on the per-trial worst case, and the caption says so.
     """
     if outcomes:
-        import pandas as pd
-
         from . import analysis
         from .results import SuiteResult
 
-        frame = SuiteResult(outcomes=outcomes).outcomes_frame()
-        frame = frame[frame["epsilon"] > 0]
-        parts = [analysis.worst_case(frame, threat_models=(t,)).assign(threat_model=t)
-                 for t in _THREAT_ORDER if t != "control" and (frame["threat_model"] == t).any()]
-        wc = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        wc = analysis.worst_case_by_threat(SuiteResult(outcomes=outcomes).outcomes_frame())
         eps = sorted(wc["epsilon"].unique()) if len(wc) else []
         body = []
         for (model, threat, norm), g in (wc.groupby(["model", "threat_model", "norm"], sort=False) if len(wc) else []):

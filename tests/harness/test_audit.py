@@ -53,6 +53,7 @@ def test_bundle_audit_writes_results_and_verdict(files, tmp_path, capsys):
     assert (tmp_path / "results.csv").exists()
     out = capsys.readouterr().out
     assert "verdict: PASS" in out and "linf_pgd" in out
+    assert "Per-trial worst case" in out and "fgsm,linf_pgd" in out  # the worst case over both, beside each
 
 
 def test_max_drop_gates_with_exit_1(files, tmp_path, capsys):

@@ -1,0 +1,69 @@
+"""The audit's verdict reads the per-trial worst case over a threat model's attacks of one norm, not only single
+attacks: two attacks that each fool a different trial drop accuracy further together than either alone."""
+
+import pytest
+
+from eegrobust.harness.audit import verdict_line, worst_case_table, worst_cases, worst_drop
+from eegrobust.harness.report import verdict
+from eegrobust.harness.results import COLUMNS, SuiteResult
+
+UNIT = {"dataset": "d", "subject": "1", "session": "", "fold": "audit", "protocol": "given", "model": "m",
+        "arm": "none", "train_seed": 0, "attack_seed": 0}
+Y = [0, 0, 1, 1]
+
+
+def _result(fooled, *, norms=None, threats=None):
+    """Four trials, all correct clean; ``fooled[attack]`` = the trials that attack fools at epsilon 0.1."""
+    rows, outcomes = [], []
+    for attack, bad in fooled.items():
+        norm = (norms or {}).get(attack, "linf")
+        threat = (threats or {}).get(attack, "white_box")
+        adv = [1 - y if i in bad else y for i, y in enumerate(Y)]
+        for eps, pred in ((0.0, Y), (0.1, adv)):
+            acc = sum(p == y for p, y in zip(pred, Y)) / len(Y)
+            rows.append({**dict.fromkeys(COLUMNS), **UNIT, "seed": 0, "n_trials": 4, "threat_model": threat,
+                         "attack": attack, "substitute": "", "norm": norm,
+                         "epsilon": eps, "clean_rca": 1.0, "adv_rca": acc, "drop": 1.0 - acc})
+        outcomes.append({**UNIT, "threat_model": threat, "attack": attack, "substitute": "", "norm": norm,
+                         "trial": [0, 1, 2, 3], "y": Y, "clean_pred": Y,
+                         "adv_pred": {"0.0": Y, "0.1": adv}})
+    return SuiteResult(rows=rows, outcomes=outcomes)
+
+
+def test_two_attacks_fooling_different_trials_fail_a_gate_neither_fails_alone():
+    result = _result({"fgsm": {0}, "linf_pgd": {1}})
+    drop, what = worst_drop(result)
+    assert drop == pytest.approx(0.5)
+    assert "worst case per trial" in what and "fgsm, linf_pgd" in what and "4 trials" in what
+    assert verdict_line(result, 0.3).startswith("verdict: FAIL (max drop 0.3); worst case per trial m white_box")
+    assert worst_cases(result)[0]["adv_rca"] == pytest.approx(0.5)
+    table = worst_case_table(worst_cases(result))
+    assert "fgsm,linf_pgd" in table and "0.500" in table
+    # the report's verdict line says the same
+    assert verdict(result) == ("worst L∞: m white_box per-trial worst case over fgsm, linf_pgd eps=0.1: accuracy "
+                               "1.000 -> 0.500 (drop 0.500)")
+
+
+def test_a_single_cell_is_named_when_the_worst_case_drops_no_further():
+    result = _result({"fgsm": {0}, "linf_pgd": {0, 1}})
+    drop, what = worst_drop(result)
+    assert drop == pytest.approx(0.5) and what.startswith("worst cell m white_box linf_pgd eps=0.1")
+    assert verdict_line(result, 0.5).startswith("verdict: PASS")
+    assert verdict(result).startswith("worst L∞: m white_box linf_pgd eps=0.1")
+
+
+def test_norms_and_threat_models_are_never_pooled():
+    result = _result({"linf_pgd": {0}, "l2_pgd": {1}, "square": {2}},
+                     norms={"l2_pgd": "l2"}, threats={"square": "black_box"})
+    drop, what = worst_drop(result)
+    assert drop == pytest.approx(0.25) and what.startswith("worst cell")
+    assert {(w["threat_model"], w["norm"], w["n_attacks"]) for w in worst_cases(result)} == {
+        ("white_box", "linf", 1), ("white_box", "l2", 1), ("black_box", "linf", 1)}
+    assert worst_case_table(worst_cases(result)) == ""
+
+
+def test_results_without_outcomes_fall_back_to_single_cells():
+    result = _result({"fgsm": {0}, "linf_pgd": {1}})
+    result.outcomes = []
+    assert worst_cases(result) == [] and worst_drop(result)[0] == pytest.approx(0.25)
+    assert verdict_line(SuiteResult(rows=[]), 0.1) == "verdict: no attack ran"

@@ -176,11 +176,10 @@ def _combined_worst(result) -> dict:
         return {}
     wc = wc[(wc["n_attacks"] > 1) & (wc["n_trials"] > 0)]
     best = {}
-    for (model, arm, threat, norm, eps), g in wc.groupby(["model", "arm", "threat_model", "norm", "epsilon"],
-                                                           sort=True, dropna=False):
+    for (model, _, threat, norm, eps), g in wc.groupby(["model", "arm", "threat_model", "norm", "epsilon"],
+                                                         sort=True, dropna=False):  # model: arch+arm
         clean, robust = float(g["clean_rca"].mean()), float(g["robust_rca"].mean())
-        label = model if arm in ("none", None) or arm != arm else f"{model} ({arm})"
-        w = {"model": label, "threat_model": threat, "epsilon": float(eps), "attacks": g["attacks"].iloc[0],
+        w = {"model": model, "threat_model": threat, "epsilon": float(eps), "attacks": g["attacks"].iloc[0],
              "clean_rca": clean, "robust_rca": robust, "drop": clean - robust, "n_units": len(g)}
         if norm not in best or w["drop"] > best[norm]["drop"] + 1e-9:
             best[norm] = w

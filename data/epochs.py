@@ -408,16 +408,41 @@ def _find_events(raw, path, events, event_id):
         if event_id is None:
             event_id = {str(c): int(c) for c in np.unique(events[:, 2])}
         return events, event_id
+    query = None if event_id is None else _annotation_query(raw, path, event_id)
     try:
-        events, found_id = mne.events_from_annotations(raw, event_id=event_id, verbose="error")
+        events, found_id = mne.events_from_annotations(raw, event_id=query, verbose="error")
     except Exception as exc:
         raise DataError(f"could not read events from the annotations of {str(path)!r}: {_reason(exc)}") from exc
+    if event_id is not None:
+        found_id = {name: code for name, code in event_id.items() if code in set(found_id.values())}
     if len(events) == 0:
         raise DataError(
             f"no events in {str(path)!r}: no stim channel events and no annotations matching event_id={event_id}; "
             "pass events= (an (n_events, 3) array) or event_id= with annotation descriptions."
         )
     return events, found_id
+
+
+def _annotation_query(raw, path, event_id: dict) -> dict:
+    """``event_id`` as annotation descriptions: a name that is a description stays; a name that is not, whose code
+    is one (``left=769`` for files that annotate the cue as "769", as GDF and EDF+ recordings of BCI competitions do),
+    is looked up by its code; otherwise the error lists the descriptions the file has."""
+    found = set(map(str, raw.annotations.description))
+    query, missing = {}, []
+    for name, code in event_id.items():
+        if name in found:
+            query[name] = code
+        elif str(code) in found:
+            query[str(code)] = code
+        else:
+            missing.append(f"{name}={code}")
+    if missing:
+        have = sorted(found, key=lambda d: (len(d), d))
+        shown = ", ".join(have[:20]) + (f", ... ({len(have)} in all)" if len(have) > 20 else "")
+        raise DataError(f"event_id {', '.join(missing)} matches no annotation of {str(path)!r} (neither the name nor "
+                        f"the code is a description); its annotations are: {shown or 'none'}. Give NAME=CODE with "
+                        "NAME or CODE one of them.")
+    return query
 
 
 def _describe(epochs) -> str:

@@ -114,6 +114,28 @@ def test_raw_with_explicit_events(synth_epochs, synth, tmp_path):
         load_epochs(path, events=events[:0], tmax=0.5)
 
 
+def test_annotations_named_by_their_codes(synth_epochs, synth, tmp_path):
+    """GDF/EDF+ recordings of BCI competitions annotate cues by code ("769"): left=769 finds them by the code,
+    names the classes, and keeps their codes; a pair matching nothing lists the file's descriptions."""
+    raw, _ = _as_raw(synth_epochs, stim=False)
+    codes = {"class0": "769", "class1": "770"}
+    raw.annotations.rename(codes)
+    path = tmp_path / "cues_raw.fif"
+    raw.save(path, verbose="error")
+    tmax = (synth.n_times - 1) / synth.sfreq
+    epochs = load_epochs(path, tmax=tmax, event_id={"left": 769, "right": 770})
+    assert epochs.event_id == {"left": 769, "right": 770}
+    data = epochs_to_data(epochs)
+    assert data.classes == ("left", "right")
+    np.testing.assert_array_equal(data.y, synth.y)
+    # descriptions still work as names, alone or mixed with codes
+    assert epochs_to_data(load_epochs(path, tmax=tmax, event_id={"769": 1, "right": 770})).classes == ("769", "right")
+    with pytest.raises(DataError, match=r"event_id feet=771 matches no annotation of .*cues_raw\.fif.*its "
+                                        r"annotations are: 769, 770\. Give NAME=CODE") as excinfo:
+        load_epochs(path, tmax=tmax, event_id={"left": 769, "feet": 771})
+    _one_line(excinfo)
+
+
 def test_edf_with_annotations(synth_epochs, synth, tmp_path):
     pytest.importorskip("edfio")
     raw, _ = _as_raw(synth_epochs, stim=False)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import re
 import struct
+import warnings
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -158,6 +160,7 @@ def epochs_to_data(epochs, *, classes=None) -> EEGData:
             f"{_type_counts(epochs)}; mark the EEG channels as 'eeg' with MNE "
             "(epochs.set_channel_types({name: 'eeg', ...}), then epochs.save(...)) before converting."
         )
+    idx = _without_other_signals(epochs, idx)
     X_v = check_X(epochs.get_data(picks=idx), name="epochs data")
     _check_units(X_v, _source(epochs))
     X = to_microvolts(X_v).astype(np.float32)
@@ -169,6 +172,24 @@ def epochs_to_data(epochs, *, classes=None) -> EEGData:
                    _positions(epochs, ch_names))
     data.metadata["epoch_tmin"] = float(epochs.tmin)  # where each window starts: data combine only if it is equal
     return data if classes is None else data.relabel(classes)
+
+
+#: Channel names of eye, muscle and heart signals (EOG-left, HEOG, VEOG, EOGR, EMG1, ECG, EKG): never EEG electrodes.
+_OTHER_SIGNAL = re.compile(r"^[HV]?(EOG|EMG|ECG|EKG)[LRHV]?(?![A-Z])", re.IGNORECASE)
+
+
+def _without_other_signals(epochs, idx):
+    """The EEG picks minus channels typed EEG but named as EOG, EMG or ECG (GDF and EDF files carry no channel
+    types, so MNE reads BCI Competition IV's EOG-left, EOG-central and EOG-right as EEG), with a warning naming them;
+    all of them when every EEG channel is so named (a file of eye signals only is taken as given)."""
+    other = [i for i in idx if _OTHER_SIGNAL.match(epochs.ch_names[i])]
+    if not other or len(other) == len(idx):
+        return idx
+    names = ", ".join(epochs.ch_names[i] for i in other)
+    warnings.warn(f"In {_source(epochs)}, channel(s) {names} are typed EEG but named as EOG/EMG/ECG; they are left out "
+                  "of the EEG channels. Mark them in the file (raw.set_channel_types({name: 'eog'})) to silence this, "
+                  "or rename them to use them as EEG.", UserWarning, stacklevel=3)
+    return np.array([i for i in idx if i not in set(other)], dtype=int)
 
 
 def _positions(epochs, ch_names) -> dict | None:

@@ -136,6 +136,20 @@ def test_annotations_named_by_their_codes(synth_epochs, synth, tmp_path):
     _one_line(excinfo)
 
 
+def test_channels_named_as_eog_emg_or_ecg_are_not_eeg(synth_epochs, synth):
+    """GDF/EDF files carry no channel types: BCI Competition IV's EOG-left/-central/-right arrive typed EEG. They are
+    left out of the EEG channels with a warning that names them; a file of such channels only is taken as given."""
+    epochs = synth_epochs.copy().rename_channels({"EEG002": "EOG-left", "EEG003": "vEOG"})
+    with pytest.warns(UserWarning, match=r"channel\(s\) EOG-left, vEOG are typed EEG but named as EOG/EMG/ECG"):
+        data = epochs_to_data(epochs)
+    assert "EOG-left" not in data.ch_names and "vEOG" not in data.ch_names
+    assert data.n_chans == synth.n_chans - 2
+    np.testing.assert_allclose(data.X, synth.X[:, [i for i, n in enumerate(synth.ch_names)
+                                                   if n not in ("EEG002", "EEG003")]], rtol=1e-6)
+    names = {n: f"EOG{i}" for i, n in enumerate(synth_epochs.ch_names)}
+    assert epochs_to_data(synth_epochs.copy().rename_channels(names)).n_chans == synth.n_chans
+
+
 def test_edf_with_annotations(synth_epochs, synth, tmp_path):
     pytest.importorskip("edfio")
     raw, _ = _as_raw(synth_epochs, stim=False)

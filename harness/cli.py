@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -71,10 +72,27 @@ def _out_dir(path, option: str = "--out") -> Path:
     return out
 
 
+#: A number as a person types it: ASCII digits, an optional sign, point and exponent; not Python's wider float()
+#: syntax ("1_0" is 10 to Python, a typo to a person; "0x10", "nan" and "inf" are no budgets or seconds).
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _number(text: str) -> float:
+    """``text`` as a float when it is a plain decimal number (`_NUMBER`), else ValueError; one that rounds to 0
+    though its digits are not all zero (``1e-400``) is a ValueError too, never a silent 0."""
+    text = text.strip()
+    if not _NUMBER.fullmatch(text):
+        raise ValueError(text)
+    value = float(text)
+    if value == 0 and re.search(r"[1-9]", re.split(r"[eE]", text)[0]):
+        raise ValueError(text)
+    return value
+
+
 def _seed(text: str) -> int:
     """argparse type of --seed: a non-negative integer."""
     try:
-        value = int(text)
+        value = int(text) if re.fullmatch(r"\s*\+?[0-9]+\s*", text) else -1
     except ValueError:
         value = -1
     if not 0 <= value < 2**32:
@@ -85,7 +103,7 @@ def _seed(text: str) -> int:
 def _finite(text: str) -> float:
     """argparse type of --tmin/--tmax: a finite number of seconds."""
     try:
-        value = float(text)
+        value = _number(text)
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
@@ -324,6 +342,15 @@ def _float_list(text, option):
     if text.strip() and not all(items):
         raise UsageError(f"{option} {text!r} has an empty item; give budgets separated by single commas, e.g. "
                          f"{option} 0.05,0.1.")
+    for item in items if text.strip() else ():
+        try:
+            _number(item)
+        except ValueError:
+            if _NUMBER.fullmatch(item):
+                raise UsageError(f"{option} item {item!r} is too small to be told from 0 in floating point; give "
+                                 "0 or a budget of at least 1e-300.") from None
+            raise UsageError(f"{option} item {item!r} is not a plain number; give decimal budgets separated by "
+                             f"commas, e.g. {option} 0.05,0.1.") from None
     return check_epsilons(items if text.strip() else (), unique=True, name=option)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -50,6 +51,8 @@ def parse_seeds(value) -> tuple:
     for s in seeds:
         try:
             if isinstance(s, bool) or (isinstance(s, float) and not s.is_integer()):
+                raise ValueError
+            if isinstance(s, str) and not re.fullmatch(r"\s*\+?[0-9]+\s*", s):  # int() reads "1_0" as 10
                 raise ValueError
             n = int(s)
         except (TypeError, ValueError):

@@ -58,8 +58,10 @@ class SuiteConfig:
     max_queries : int, default=500
         Per-trial query budget of SimBA, Square, RayS and HopSkipJump.
     query_epsilons : tuple of float or None
-        Budgets at which the score-based query attacks (SimBA, Square) run; None: all of ``epsilons``. Each costs up
-        to ``max_queries`` forward passes of every trial, so presets restrict them to keep within minutes.
+        Budgets at which the score-based query attacks (SimBA, Square) run, a subset of ``epsilons``; None: all of
+        them. Each costs up to ``max_queries`` forward passes of every trial, so presets restrict them to keep within
+        minutes; `SuiteConfig.make` with ``epsilons`` and without ``query_epsilons`` (the CLI's ``--eps``) resets
+        them to None, so given budgets are the budgets every attack runs at.
     pgd_steps : int, default=40
         Steps of the white-box PGD attacks.
     transfer_steps : int, default=10
@@ -109,6 +111,11 @@ class SuiteConfig:
         if self.query_epsilons is not None:
             object.__setattr__(self, "query_epsilons", check_epsilons(_tuple(self.query_epsilons), unique=True,
                                                                          name="query_epsilons"))
+            outside = [e for e in self.query_epsilons if e not in self.epsilons]
+            if outside:  # a query attack would run at a budget no other attack has, which nobody asked for
+                raise ConfigError(f"query_epsilons {outside[0]:g} is not one of epsilons "
+                                  f"({', '.join(f'{e:g}' for e in self.epsilons)}); give a subset of epsilons, or "
+                                  "None (the default) to run the query attacks at every budget.")
         object.__setattr__(self, "train", dict(self.train))
         object.__setattr__(self, "arms", parse_arms(self.arms))
         if self.unit in BUDGET_UNITS:
@@ -185,6 +192,8 @@ class SuiteConfig:
             value = PRESETS[value]
         if isinstance(value, dict):
             value = cls.from_dict(value)
+        if "epsilons" in overrides and "query_epsilons" not in overrides:
+            overrides["query_epsilons"] = None  # budgets given: the query attacks run at those (not the preset's)
         return replace(value, **overrides) if overrides else value
 
 

@@ -56,6 +56,15 @@ def test_bundle_audit_writes_results_and_verdict(files, tmp_path, capsys):
     assert "Per-trial worst case" in out and "fgsm,linf_pgd" in out  # the worst case over both, beside each
 
 
+def test_eps_is_the_budget_of_query_attacks_too(files, tmp_path):
+    """The standard preset runs Square at 0.1 and 0.3 only; --eps 0.05 runs it at 0.05, not at budgets not asked for."""
+    root, _, _ = files
+    rc = run(root / "bundle", "--data", root / "test-epo.fif", "--threat", "black", "--attacks", "square", "--eps",
+             "0.05", "--out", tmp_path, "--quiet", "--seed", "0")
+    assert rc == 0
+    assert {r["epsilon"] for r in results(tmp_path)["rows"] if r["attack"] == "square"} == {0.0, 0.05}
+
+
 def test_max_drop_gates_with_exit_1(files, tmp_path, capsys):
     root, _, _ = files
     rc = run(root / "bundle", "--data", root / "test-epo.fif", "--threat", "white", "--attacks", "linf_pgd",

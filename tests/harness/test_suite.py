@@ -133,6 +133,7 @@ def test_victim_that_does_not_fit_the_epochs(split, toy_victims):
     ({"transfer_steps": 0}, "transfer_steps must be an integer >= 1, got 0"),
     ({"substitute_rounds": 0}, "substitute_rounds must be an integer >= 1, got 0"),
     ({"models": ("eegnett",)}, "Did you mean 'eegnet'"),
+    ({"epsilons": (0.05,), "query_epsilons": (0.1,)}, r"query_epsilons 0.1 is not one of epsilons \(0.05\)"),
 ])
 def test_config_errors_name_the_value(bad, match):
     with pytest.raises(ConfigError, match=match):
@@ -150,6 +151,10 @@ def test_config_round_trips_and_presets(tmp_path):
         SuiteConfig.make("quik")
     with pytest.raises(ConfigError, match="config key"):
         SuiteConfig.from_dict({"epsilon": [0.1]})
+    # budgets given (the CLI's --eps) are the budgets of every attack, query attacks included
+    assert PRESETS["standard"].query_epsilons == (0.1, 0.3)
+    assert SuiteConfig.make("standard", epsilons=(0.05,)).query_epsilons is None
+    assert SuiteConfig.make("standard", epsilons=(0.05, 0.1), query_epsilons=(0.1,)).query_epsilons == (0.1,)
 
 
 def test_rows_report_snr_definitions_and_bands(result):

@@ -33,7 +33,7 @@ from torch import nn
 
 from ..data._checks import ConfigError, check_option
 from ._params import check_bool, check_int, check_real
-from .base import Attack
+from .base import Attack, revive_gradient
 
 LOSSES = ("ce", "dlr", "targeted", "margin")
 VARIANTS = ("auto", "dlr", "targeted", "margin")
@@ -103,6 +103,8 @@ class _APGD(Attack):
                 loss = loss_per_trial(z, y, kind, t)
                 if grad:
                     (g,) = torch.autograd.grad(loss.sum(), x_)
+                    if kind == "ce":  # saturated cross-entropy: the margin's gradient where it is exactly 0
+                        g = revive_gradient(target, x_, y, g)
                     grad_sum = grad_sum + g
             loss_sum, z_sum = loss_sum + loss.detach(), z_sum + z.detach()
         k = self.eot_iter

@@ -39,7 +39,7 @@ from torch import nn
 from ..data._checks import ConfigError
 
 from ._params import ConfigTypeError, check_bool, check_int, check_real
-from .base import Attack, predict_labels
+from .base import Attack, predict_labels, revive_gradient
 
 
 def check_band(owner: str, band) -> tuple[float, float]:
@@ -186,6 +186,7 @@ class BandPGD(Attack):
                 delta.requires_grad_(True)
                 loss = nn.functional.cross_entropy(target(S + delta), labels, reduction="sum")
                 (grad,) = torch.autograd.grad(loss, delta)
+                grad = revive_gradient(target, S + delta.detach(), labels, grad)
                 delta = project(delta.detach() + alpha * band_project(grad, self._fs, band).sign())
             S_adv = S + delta
             if best is None:

@@ -105,6 +105,31 @@ def check_base(owner: str, base):
     return base
 
 
+def revive_gradient(target: nn.Module, x: torch.Tensor, labels: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """``grad``, the cross-entropy gradient at the trials ``x``, with every all-zero row replaced by the gradient of
+    the logit margin ``max_{j != y} z_j - z_y`` there.
+
+    Cross-entropy saturates: once a trial's logit gap passes about 100, softmax is exactly one-hot in float32 and the
+    gradient exactly 0 (a model trained in volts and fed microvolts has logits 1e6 times too large; an overconfident
+    model gets there too), so a sign-gradient attack would not move the trial and call it robust (gradient masking
+    by float round-off). The margin's gradient does not vanish with the logits' scale. Rows whose gradient is not
+    all zero are returned as they are, bit for bit; with none all zero, ``grad`` itself is returned.
+    """
+    dead = (grad.reshape(len(grad), -1) == 0).all(1)
+    if not dead.any():
+        return grad
+    with torch.enable_grad():
+        xd = x[dead].detach().requires_grad_(True)
+        z = target(xd)
+        yd = labels[dead][:, None]
+        z_y = z.gather(1, yd).squeeze(1)
+        z_other = z.scatter(1, yd, float("-inf")).amax(1)
+        (g,) = torch.autograd.grad((z_other - z_y).sum(), xd)
+    grad = grad.clone()
+    grad[dead] = g.to(grad.dtype)
+    return grad
+
+
 def predict_labels(module: nn.Module, S: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """Arg-max labels of ``module`` on ``S`` in batches, without gradients."""
     with torch.no_grad():

@@ -16,7 +16,7 @@ from torch import nn
 
 from ._foolbox import fb, run_foolbox
 from ._params import check_bool, check_int, check_real
-from .base import Attack, predict_labels
+from .base import Attack, predict_labels, revive_gradient
 
 
 class FGSM(Attack):
@@ -43,6 +43,7 @@ class FGSM(Attack):
             with torch.enable_grad():
                 loss = nn.functional.cross_entropy(target(x), labels, reduction="sum")
                 (grad,) = torch.autograd.grad(loss, x)
+            grad = revive_gradient(target, S, labels, grad)
             cached = self._sign_cache = (target, S.detach().clone(), labels.clone(), grad.sign())
         return (S + epsilon * cached[3]).clamp(bounds.low, bounds.high)
 
@@ -133,7 +134,8 @@ class LinfPGD(Attack):
                     loss = nn.functional.cross_entropy(logits[keep], y[live[keep]], reduction="sum")
                     (grad,) = torch.autograd.grad(loss, xl)
                 live = live[keep]
-                x[live] = self._ball(x0[live], x[live] + self._ascent(grad[keep], stepsize), budget).clamp(
+                grad = revive_gradient(target, x[live], y[live], grad[keep])
+                x[live] = self._ball(x0[live], x[live] + self._ascent(grad, stepsize), budget).clamp(
                     bounds.low, bounds.high)
             fooled = torch.ones(len(x0), dtype=torch.bool, device=S.device)
             fooled[live[robust]] = False  # early exit: the rest left the loop at the iterate that fooled them

@@ -171,11 +171,15 @@ def run_audit(model_path, data_path, *, config: SuiteConfig, out_dir, train_path
     test = conform_data(victim, test, name="the model")
     name = info["arch"] or "victim"
     notes, skips = list(info.pop("notes", [])), []
-    pred = _predict(victim, test.X)
+    logits = _logits(victim, test.X)
+    pred = logits.argmax(1)
     check = _chance_check(victim, test, pred, train)
     if check["note"]:
         warnings.warn(check["note"], ChanceLevelWarning, stacklevel=2)
         notes.append(check["note"])
+    scale_note = _logit_scale_note(logits)
+    if scale_note:
+        notes.append(scale_note)
     threats = config.threat_models
     if not info["gradients"] and "white_box" in threats:
         threats = tuple(t for t in threats if t != "white_box")
@@ -249,6 +253,30 @@ def _predict(model, X):
     from ..models import predict
 
     return predict(model, X)
+
+
+def _logits(model, X):
+    from ..models.decoder import predict_logits
+
+    return predict_logits(model, X)
+
+
+#: Median gap between a model's two largest logits above which its cross-entropy saturates in float32 on most
+#: trials; trained classifiers give about 1 to 30, a model fed inputs 1e6 times its training scale far more.
+HUGE_LOGIT_GAP = 1e3
+
+
+def _logit_scale_note(logits) -> str | None:
+    """A note when the clean logits are far larger than any trained classifier's (median top-2 gap above
+    `HUGE_LOGIT_GAP`): what a unit mistake does; the gradient attacks follow the logit margin there."""
+    top = np.sort(np.asarray(logits, dtype=np.float64), axis=1)
+    gap = float(np.median(top[:, -1] - top[:, -2])) if top.shape[1] >= 2 else 0.0
+    if not np.isfinite(gap) or gap <= HUGE_LOGIT_GAP:
+        return None
+    return (f"the model's logits are huge (median gap {gap:.3g} between its two largest logits on the audit trials; "
+            "trained classifiers give about 1 to 30), which is what a model gets when fed inputs about 1e6 times its "
+            "training scale: is --input-unit right (V for a model trained in volts)? Cross-entropy saturates there, "
+            "so the gradient attacks followed the logit margin")
 
 
 def _dataset_name(path) -> str:

@@ -108,6 +108,29 @@ def test_torchscript_audit_with_trust_code_warns_and_runs(files, tmp_path, caplo
     assert {r["attack"] for r in results(tmp_path)["rows"]} == {"fgsm", "noise"}
 
 
+class _Times(torch.nn.Module):
+    def __init__(self, model, factor):
+        super().__init__()
+        self.model, self.factor = model, factor
+
+    def forward(self, x):
+        return self.model(x) * self.factor
+
+
+def test_huge_logits_get_a_note_and_are_still_attacked(files, tmp_path, capsys):
+    """A model fed 1e6 times its training scale (microvolts into a model trained in volts) has saturated
+    cross-entropy; FGSM must still move the trials (it stood still: 0 uV, a PASS), and the note names --input-unit."""
+    root, model, train = files
+    big = torch.jit.trace(_Times(model.eval(), 1e6), torch.from_numpy(train.X[:2]))
+    big.save(str(tmp_path / "big.ts"))
+    assert run(tmp_path / "big.ts", "--data", root / "test-epo.fif", "--threat", "white", "--attacks", "fgsm",
+               "--out", tmp_path / "o", "--trust-code", *FAST) == 0
+    out = capsys.readouterr().out
+    assert "the model's logits are huge" in out and "--input-unit" in out
+    fgsm = [r for r in results(tmp_path / "o")["rows"] if r["attack"] == "fgsm" and r["epsilon"] == 1.0][0]
+    assert fgsm["linf_uv"] > 0 and fgsm["adv_rca"] < fgsm["clean_rca"]
+
+
 def test_onnx_audit_runs_transfer_and_black_box_only(files, tmp_path, capsys):
     root, _, _ = files
     rc = run(root / "model.onnx", "--data", root / "test-epo.fif", "--train-data", root / "train-epo.fif",

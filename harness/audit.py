@@ -128,6 +128,10 @@ def no_verdict_reason(result, max_drop=None):
         return (f"the model classifies none of the audit trials correctly, so no attack had a trial to attack "
                 f"(clean accuracy {audit.get('clean_rca', 0.0):.3f}); see the note above")
     if max_drop is not None and audit.get("at_chance"):
+        if audit.get("clean_rca", 0.0) > audit.get("chance_bound", 1.0):  # at chance on --train-data instead
+            return (f"the model is at chance on its --train-data (accuracy {audit.get('train_rca') or 0.0:.3f}), "
+                    "so it gets another input than in training and a --max-drop gate on it would pass on numbers "
+                    "that mean nothing; see the note above")
         return (f"the model is not above chance on these epochs (clean accuracy {audit['clean_rca']:.3f}, 95% "
                 f"bound {audit['chance_bound']:.3f}), so a --max-drop gate on it would pass on numbers that mean "
                 "nothing; see the note above")
@@ -223,6 +227,13 @@ def _chance_check(victim, test, pred, train) -> dict:
     check = {"clean_rca": acc, "chance_bound": bound, "prediction_shares": shares, "train_rca": train_acc,
              "note": None}
     if acc > bound:
+        if train_acc is not None and train_acc <= train_bound:  # above chance here, at chance on its own training
+            check["note"] = (f"the model is at chance on its --train-data (accuracy {train_acc:.3f} on "
+                             f"{train.n_trials} trials vs the 95% chance bound {train_bound:.3f}) though above chance "
+                             f"on the audit epochs ({acc:.3f} vs {bound:.3f}): a model is not at chance on the data it "
+                             "was trained on unless it gets another input than in training, so check --input-unit, "
+                             "--standardize and that --train-data is what the model was trained on; robustness "
+                             "numbers of a model given the wrong input mean nothing")
         return check
     checked = (f"clean accuracy {acc:.3f} on {test.n_trials} audit trials vs the 95% chance bound {bound:.3f}; "
                f"predictions {counts[top] / len(pred):.0%} {test.classes[top]!r}")
@@ -232,15 +243,15 @@ def _chance_check(victim, test, pred, train) -> dict:
     if counts[top] >= 0.95 * len(pred):
         cause = ("it predicts one class for (almost) every trial, which is what a wrong input scale or "
                  "preprocessing does: check --input-unit and --standardize")
+    elif acc < low:
+        cause = ("it is reliably below chance, as when its outputs or the labels are swapped: check --classes (the "
+                 "model's output order) and the class names (--event-id) of the epochs")
     elif train_acc is not None and train_acc <= train_bound:
         cause = ("it is at chance on its training data too: check --input-unit, --standardize and that the model "
                  "file belongs to these epochs")
     elif train_acc is not None:
         cause = ("it is above chance on its training data, so the input options look right and the model does not "
                  "generalise to these epochs (another session or subject?)")
-    elif acc < low:
-        cause = ("it is reliably below chance, as when the labels are swapped: check the class names "
-                 "(--event-id) of the epochs")
     else:
         cause = ("it may not generalise to these epochs, or get another input than in training; give "
                  "--train-data to tell these apart")

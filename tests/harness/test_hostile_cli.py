@@ -522,6 +522,7 @@ def test_always_wrong_model_is_no_verdict_with_results_and_note(files, tmp_path,
     res = json.loads((out / "results.json").read_text())
     note = res["provenance"]["audit"]["notes"][0]
     assert "not above chance" in note and "reliably below chance" in note and "--event-id" in note
+    assert "--classes" in note  # swapped outputs of a foreign model look the same
     assert "--input-unit" not in note, "a model that is simply wrong is not blamed on units"
     assert "verdict: no verdict possible" in stdout
 
@@ -626,3 +627,21 @@ def test_gan_sample_for_data_starts_where_its_windows_start(files, tmp_path, cap
     assert code == EXIT_OK, err
     assert mne.read_epochs(tmp_path / "synth-epo.fif", verbose="error").tmin == pytest.approx(-0.5)
     assert load_files([str(tmp_path / "real-epo.fif"), str(tmp_path / "synth-epo.fif")]).n_trials == 44
+
+
+def test_model_at_chance_on_its_own_training_data_gets_no_verdict(files, tmp_path):
+    """Above chance on the audit epochs but at chance on --train-data (a model trained on z-scores audited without
+    --standardize did this): the input is wrong, so the gate gives no verdict and the note says what to check."""
+    from eegrobust.harness.audit import _chance_check, no_verdict_reason
+    from eegrobust.harness.results import SuiteResult
+    from eegrobust.models import load_bundle, predict
+
+    model = load_bundle(files / "bundle")
+    test = epochs_to_data(make_synthetic_epochs(n_trials=40, random_state=1))  # the model works here
+    train = epochs_to_data(make_synthetic_epochs(n_trials=40, snr=0.0, random_state=5))  # and not here
+    check = _chance_check(model, test, predict(model, test.X), train)
+    assert check["clean_rca"] > check["chance_bound"] and check["train_rca"] <= 0.7
+    assert "at chance on its --train-data" in check["note"] and "--standardize" in check["note"]
+    result = SuiteResult(rows=[], provenance={"audit": {**check, "at_chance": True}})
+    assert "at chance on its --train-data" in no_verdict_reason(result, max_drop=0.1)
+    assert no_verdict_reason(result, max_drop=None) is None

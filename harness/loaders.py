@@ -182,10 +182,14 @@ def _load_state(net: nn.Module, state: dict, arch: str) -> None:
         state = {renamed.get(k, k) if k not in own else k: v for k, v in state.items()}
     for name, tensor in state.items():
         if name not in own:
-            raise ModelFileError(f"state dict tensor {name!r} does not exist in {arch}; is --arch right?")
+            raise ModelFileError(f"state dict tensor {name!r} does not exist in {arch}; is --arch right? A state "
+                                 "dict is rebuilt only as braindecode's eegnet, deep4 or shallow: export another "
+                                 "network with torch.export (.pt2) or ONNX instead.")
         if own[name].shape != tensor.shape:
             raise ModelFileError(f"state dict tensor {name!r} has shape {tuple(tensor.shape)} but {arch} built for "
-                                 f"these epochs expects {tuple(own[name].shape)}; check --arch and the epochs.")
+                                 f"these epochs expects {tuple(own[name].shape)}; check --arch and the epochs, or "
+                                 "give the settings it was built with (--arch-kwargs, e.g. '{\"n_filters_time\": "
+                                 "20}').")
     missing = [n for n in own if n not in state and not n.endswith("num_batches_tracked")]  # torch loads without
     if missing:
         raise ModelFileError(f"state dict lacks {len(missing)} tensor(s) of {arch}, first {missing[0]!r}; "
@@ -238,11 +242,29 @@ def _load_torchscript(path: Path, trust_code: bool) -> nn.Module:
     warnings.warn(f"loading TorchScript archive {str(path)!r} with trust_code=True runs the code inside it: do this "
                   "only for files from a trusted source.", UserWarning, stacklevel=3)
     try:
-        net = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", FutureWarning)
+            net = torch.jit.load(str(path), map_location="cpu")
     except Exception as err:  # noqa: BLE001 - torch.jit.load raises many types for damaged or fake archives
         raise ModelFileError(f"cannot load TorchScript {str(path)!r} (damaged, or not TorchScript): "
                              f"{_one_line(err)}") from None
     check_finite_weights(dict(net.state_dict()), path)
+    return net
+
+
+def _as_float32(net: nn.Module, path: Path, notes: list) -> nn.Module:
+    """A net whose floating weights are float16, bfloat16 or float64, cast to float32 (what the attacks feed it),
+    with a note; float32 nets unchanged."""
+    dtypes = {t.dtype for t in [*net.parameters(), *net.buffers()] if t.is_floating_point()}
+    other = sorted(str(d).replace("torch.", "") for d in dtypes - {torch.float32})
+    if not other:
+        return net
+    try:
+        net = net.float()
+    except Exception as err:  # noqa: BLE001 - a scripted module may refuse; say so in one line
+        raise ModelFileError(f"model {str(path)!r} has {'/'.join(other)} weights and cannot be cast to float32 "
+                             f"({_one_line(err)}); save it in float32.") from None
+    notes.append(f"the model's {'/'.join(other)} weights are cast to float32 (the attacks run in float32)")
     return net
 
 
@@ -585,6 +607,16 @@ class OnnxNet(nn.Module):
                                  "eegrobust needs exactly one float input of shape (batch, n_chans, n_times).")
         self.input_name = inputs[0].name
         self.dtype = _ONNX_DTYPES[inputs[0].type]
+        outs = self.session.get_outputs()
+        scores = [i for i, o in enumerate(outs) if o.type in _ONNX_DTYPES and len(o.shape or ()) == 2]
+        if not scores:
+            shown = ", ".join(f"{o.name} {o.type} {list(o.shape or [])}" for o in outs)
+            raise ModelFileError(f"ONNX model {self.path!r} has no float output of shape (batch, n_classes) (its "
+                                 f"outputs: {shown}); eegrobust needs the class scores (logits or probabilities): "
+                                 "export them as an output.")
+        self.output_index = scores[0]
+        self.output_note = (f"of the ONNX outputs {', '.join(o.name for o in outs)}, {outs[scores[0]].name!r} is read "
+                            "as the class scores" if len(outs) > 1 else None)
         self.input_shape = [d if isinstance(d, int) and d > 0 else None for d in inputs[0].shape]
         self.batch_size = self.input_shape[0] if self.input_shape else None
 
@@ -611,7 +643,7 @@ class OnnxNet(nn.Module):
 
     def _run(self, x):
         try:
-            return self.session.run(None, {self.input_name: x})[0]
+            return self.session.run(None, {self.input_name: x})[self.output_index]
         except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
             raise ModelFileError(f"onnxruntime failed on ONNX model {self.path!r} for input of shape {x.shape} "
                                  f"(the model takes {self.input_shape}): {_one_line(err)}") from None
@@ -644,11 +676,30 @@ class _FixedBatch(nn.Module):
         return torch.cat(parts)
 
 
-def _check_input_shape(path: Path, shape: list, data: EEGData) -> None:
+def _check_input_shape(path: Path, shape: list, data: EEGData) -> bool:
+    """Refuse an input shape the epochs do not fit; True when the model takes (batch, 1, n_chans, n_times), the
+    image-like input of many EEGNet ports (the trials are then given that axis, `_AddAxis`)."""
+    if (len(shape) == 4 and shape[1] == 1 and shape[2] in (None, data.n_chans)
+            and shape[3] in (None, data.n_times)):
+        return True
     if len(shape) != 3 or shape[1] not in (None, data.n_chans) or shape[2] not in (None, data.n_times):
         shown = ["batch" if d is None else d for d in shape]
         raise ModelFileError(f"model {str(path)!r} takes input of shape {shown}, but the epochs have shape (n, "
-                             f"{data.n_chans}, {data.n_times}); pick the channels and window it was exported for.")
+                             f"{data.n_chans}, {data.n_times}) (n, channels, samples); eegrobust feeds (n, "
+                             "channels, samples) or (n, 1, channels, samples): pick the channels and window it was "
+                             "exported for, or export it with one of those input shapes.")
+    return False
+
+
+class _AddAxis(nn.Module):
+    """Feed ``net`` trials of shape (n, 1, n_chans, n_times)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, X):
+        return self.net(X.unsqueeze(1))
 
 
 # ------------------------------------------------------------------------------------------------ the victim
@@ -750,17 +801,20 @@ def load_victim(path, data: EEGData, *, arch: str | None = None, input_unit: str
         raise ConfigError(f"--arch-kwargs is for a bare state dict; {str(path)!r} is {fmt}, which holds its own "
                           "network. Leave --arch-kwargs out.")
     outputs = None if classes is None else output_order(classes, data)
+    image_like = False
     if fmt == "torchscript":
-        net = _load_torchscript(path, trust_code)
+        net = _as_float32(_load_torchscript(path, trust_code), path, info["notes"])
     elif fmt == "torch_export":
         net, shape = _load_exported(path)
-        _check_input_shape(path, shape, data)
+        image_like = _check_input_shape(path, shape, data)
         if shape[0] is not None:
             net, info["batch_size"] = _FixedBatch(net, shape[0]), shape[0]
     elif fmt == "onnx":
         net = OnnxNet(path)
-        _check_input_shape(path, net.input_shape, data)
+        image_like = _check_input_shape(path, net.input_shape, data)
         info["gradients"], info["batch_size"] = False, net.batch_size
+        if net.output_note:
+            info["notes"].append(net.output_note)
     else:
         state = _safe_state_dict(path, fmt)
         check_finite_weights(state, path)
@@ -774,6 +828,10 @@ def load_victim(path, data: EEGData, *, arch: str | None = None, input_unit: str
             f"{arch} built with braindecode's defaults" + (f" and {json.dumps(arch_kwargs)}" if arch_kwargs else "")
             + ": a state dict keeps no setting that leaves weight shapes unchanged (pool_mode, activations, drop "
             "probabilities); give --arch-kwargs if the model was built otherwise")
+    if image_like:
+        net = _AddAxis(net)
+        info["notes"].append("the model takes input of shape (n, 1, channels, samples): the trials are given that "
+                             "axis")
     mean = std = None
     if standardize == "per-channel":
         ref = data if stats_data is None else stats_data
@@ -820,8 +878,15 @@ def _check_forward(model, data: EEGData, path: Path) -> None:
     except Exception as err:  # noqa: BLE001 - any failure here means the model does not fit the epochs
         raise ModelFileError(f"model {str(path)!r} fails on epochs of shape (n, {data.n_chans}, {data.n_times}): "
                              f"{_one_line(err)}") from None
+    if out.ndim == 2 and out.shape[1] == 1 and data.n_classes == 2:
+        raise ModelFileError(f"model {str(path)!r} returns one value per trial (shape {tuple(out.shape)} for 2 "
+                             "trials), a single-output binary classifier; eegrobust needs one score per class: "
+                             "export it with torch.cat([-z, z], 1) for a logit z (or torch.cat([1 - p, p], 1) for a "
+                             "probability p) as its output (columns: "
+                             f"{', '.join(f'{i}: {c!r}' for i, c in enumerate(data.classes))}).")
     if out.ndim != 2 or out.shape[1] != data.n_classes:
-        raise ModelFileError(f"model {str(path)!r} returns shape {tuple(out.shape)} for 2 trials; expected (2, "
+        what = " (labels, or one value per trial?)" if out.ndim == 1 else ""
+        raise ModelFileError(f"model {str(path)!r} returns shape {tuple(out.shape)} for 2 trials{what}; expected (2, "
                              f"{data.n_classes}) logits for classes {list(data.classes)}.")
     if not torch.isfinite(out).all():
         raise ModelFileError(f"model {str(path)!r} returns NaN/Inf logits for the first 2 trials; the model is "

@@ -267,7 +267,7 @@ def _bad_input_cases(root, tmp):
         ([root / "bundle", *data, "--max-drop", "1.5"], "--max-drop must lie in [0, 1]"),
         ([root / "bundle", *data, "--out", tmp / "afile"], "is a file"),
         ([root / "bundle", *data, "--eps", "-0.1"], "epsilons must be finite and >= 0"),
-        ([root / "bundle", *data, "--eps", "abc"], "epsilons must be numbers"),
+        ([root / "bundle", *data, "--eps", "abc"], "--eps item 'abc' is not a plain number"),
         ([root / "bundle", *data, "--attacks", "lnf_pgd"], "Did you mean 'linf_pgd'"),
         ([root / "bundle", *data, "--threat", "whte"], "Did you mean 'white'"),
         ([root / "bundle", *data, "--input-unit", "mV"], "--input-unit must be one of"),

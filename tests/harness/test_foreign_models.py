@@ -132,3 +132,82 @@ def test_test_trials_that_are_training_trials_are_refused(synth):
     test = EEGData(synth.X[half - 2:], synth.y[half - 2:], synth.sfreq, synth.ch_names, synth.classes)
     with pytest.raises(DataError, match="2 test trial"):
         make_protocol("official").split(load_pair(train, test))
+
+
+# -- exports other tools make -------------------------------------------------------------------------------------
+class _Small(torch.nn.Module):
+    """A network that is not one of braindecode's: what a lab's own code exports."""
+
+    def __init__(self, n_chans, n_times, n_out=2, image_like=False, two_outputs=False):
+        super().__init__()
+        self.image_like, self.two_outputs = image_like, two_outputs
+        self.conv = torch.nn.Conv1d(n_chans, 4, 7)
+        self.fc = torch.nn.Linear(4 * (n_times - 6), n_out)
+        torch.manual_seed(0)
+
+    def forward(self, x):
+        if self.image_like:
+            x = x[:, 0]
+        z = self.fc(torch.relu(self.conv(x)).flatten(1))
+        if self.two_outputs:
+            return z.argmax(1), torch.softmax(z, 1)
+        return z
+
+
+def _onnx(net, example, path):
+    torch.onnx.export(net, (example,), str(path), dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "b"}})
+
+
+def test_image_like_input_and_label_plus_probability_outputs(synth, tmp_path):
+    """(n, 1, channels, samples) inputs get that axis; of a label and a probability output, the probabilities are
+    read as the class scores; both say so in a note, and predictions match the network's own."""
+    pytest.importorskip("onnxruntime")
+    x = torch.from_numpy(synth.X[:2])
+    ref = _Small(synth.n_chans, synth.n_times).eval()
+    image = _Small(synth.n_chans, synth.n_times, image_like=True).eval()
+    image.load_state_dict(ref.state_dict())
+    _onnx(image, x[:, None], tmp_path / "image.onnx")
+    victim, info = load_victim(tmp_path / "image.onnx", synth)
+    assert any("(n, 1, channels, samples)" in n for n in info["notes"])
+    torch.testing.assert_close(_logits(victim, synth.X), _logits(ref, synth.X), rtol=1e-4, atol=1e-4)
+    both = _Small(synth.n_chans, synth.n_times, two_outputs=True).eval()
+    both.load_state_dict(ref.state_dict())
+    _onnx(both, x, tmp_path / "both.onnx")
+    victim, info = load_victim(tmp_path / "both.onnx", synth)
+    assert any("is read as the class scores" in n for n in info["notes"])
+    np.testing.assert_array_equal(_logits(victim, synth.X).argmax(1).numpy(), _logits(ref, synth.X).argmax(1).numpy())
+
+
+def test_half_precision_torchscript_is_cast_to_float32(synth, tmp_path):
+    ref = _Small(synth.n_chans, synth.n_times).eval()
+    traced = torch.jit.trace(ref, torch.from_numpy(synth.X[:2]))
+    traced.half().save(str(tmp_path / "half.ts"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the trust_code warning
+        victim, info = load_victim(tmp_path / "half.ts", synth, trust_code=True)
+    assert any("float16 weights are cast to float32" in n for n in info["notes"])
+    torch.testing.assert_close(_logits(victim, synth.X), _logits(ref.half().float(), synth.X), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("one_output", "a single-output binary classifier"),
+    ("custom_state_dict", "export another network with torch.export (.pt2) or ONNX"),
+    ("other_filters", "--arch-kwargs"),
+])
+def test_refusals_name_the_way_forward(synth, tmp_path, case, fragment):
+    from eegrobust.data._checks import ModelFileError
+
+    if case == "one_output":
+        torch.jit.trace(_Small(synth.n_chans, synth.n_times, n_out=1).eval(),
+                        torch.from_numpy(synth.X[:2])).save(str(tmp_path / "m.ts"))
+        path, kwargs = tmp_path / "m.ts", {"trust_code": True}
+    elif case == "custom_state_dict":
+        torch.save(_Small(synth.n_chans, synth.n_times).state_dict(), tmp_path / "m.pt")
+        path, kwargs = tmp_path / "m.pt", {"arch": "eegnet"}
+    else:
+        torch.save(_net("ShallowFBCSPNet", synth, n_filters_time=20).state_dict(), tmp_path / "m.pt")
+        path, kwargs = tmp_path / "m.pt", {"arch": "shallow"}
+    with warnings.catch_warnings(), pytest.raises(ModelFileError) as err:
+        warnings.simplefilter("ignore", UserWarning)
+        load_victim(path, synth, **kwargs)
+    assert fragment in str(err.value) and "\n" not in str(err.value)

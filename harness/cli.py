@@ -406,6 +406,10 @@ def _cmd_audit(args) -> int:
     paths = result.save(out)
     _write_reports(result, out, ("md",))
     print(accuracy_table(result.rows))
+    n_bb, n_seed = (result.provenance.get(k) for k in ("n_black_box_eval_trials", "n_black_box_seed_trials"))
+    if n_bb and any(r["threat_model"] == "black_box" for r in result.rows):
+        print(f"(black-box rows are on {n_bb} of the {result.provenance.get('n_test_trials')} evaluated trials, the "
+              f"others being the attacker's {n_seed} seed trials: their clean accuracy is on those {n_bb})")
     for note in dict.fromkeys(result.provenance["audit"]["notes"] + result.provenance.get("skipped", [])):
         print(f"note: {note}")
     print(f"results: {paths['json']}")

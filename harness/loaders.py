@@ -142,7 +142,7 @@ def _safe_state_dict(path: Path, fmt: str) -> dict:
         obj = _torch_load_weights_only(path)
     except pickle.UnpicklingError:
         raise ModelFileError(f"{str(path)!r} holds pickled Python objects, which could run code when loaded; "
-                             f"eegrobust never unpickles them. {SAFE_SAVE_HINT}.") from None
+                             f"eegrobust never unpickles them; {SAFE_SAVE_HINT}.") from None
     except Exception as err:  # noqa: BLE001 - torch raises many types for damaged files
         raise ModelFileError(f"cannot read {str(path)!r} as a torch checkpoint (truncated or damaged?): "
                              f"{_one_line(err)}") from None

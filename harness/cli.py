@@ -191,6 +191,10 @@ def _cmd_train(args) -> int:
         raise UsageError(f"--models lists {twice!r} more than once ({args.models}); give each model once.")
     device = _device(args.device)
     out = _out_dir(args.out) if args.out else None
+    held = [n for n in names if out is not None and (out / n).exists()]
+    if held and not args.overwrite:  # checked before any training: nothing is replaced, nothing is wasted
+        raise UsageError(f"--out {str(out)!r} already holds {', '.join(repr(str(out / n)) for n in held)}; nothing "
+                         "was changed. Give another --out, or --overwrite to replace those bundles.")
     train, test = _dataset(args.dataset)
     rows = []
     for name in names:
@@ -444,6 +448,8 @@ def _cmd_certify(args) -> int:
         raise UsageError(f"MODEL {args.model!r} does not exist.")
     if (args.data is None) == (args.dataset is None):
         raise UsageError("give exactly one of --data FILE (epochs to certify on) or --dataset NAME (its test split).")
+    if args.dataset is not None and _epochs_kwargs(args):
+        raise UsageError("--tmin/--tmax/--event-id apply to --data files only, not to --dataset.")
     config = with_overrides(PRESETS["quick" if args.quick else "cohen"], sigmas=args.sigma, n0=args.n0, n=args.n,
                             alpha=args.alpha, radii=args.radii, n_trials=args.n_trials,
                             batch_size=args.batch_size)
@@ -581,8 +587,10 @@ def cmd_gan_train(args) -> int:
 
     if args.minutes is not None and args.iterations is not None:
         raise UsageError("give --minutes or --iterations, not both.")
-    if args.minutes is not None and args.minutes <= 0 or args.iterations is not None and args.iterations < 1:
-        raise UsageError(f"--minutes must be > 0 and --iterations >= 1, got {args.minutes} and {args.iterations}.")
+    bad_minutes = args.minutes is not None and not 0 < args.minutes < math.inf  # nan and inf too
+    if bad_minutes or args.iterations is not None and args.iterations < 1:
+        raise UsageError(f"--minutes must be finite and > 0 and --iterations >= 1, got {args.minutes} and "
+                         f"{args.iterations}.")
     out = _check_out(args.out)
     held = [n for n in (CONFIG_FILE, WEIGHTS_FILE, "gates.json") if (out / n).exists()]
     if held and not args.overwrite:
@@ -833,6 +841,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--models", default="eegnet,deep4,shallow", help="comma-separated registry names")
     p.add_argument("--out", default=None, help="also save a model bundle per model into this folder")
+    p.add_argument("--overwrite", action="store_true", help="replace bundles of the same names already in --out")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.set_defaults(func=_cmd_train)
 

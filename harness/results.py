@@ -187,6 +187,7 @@ class SuiteResult:
         if d["format_version"] < 3:  # budgets and SNR of the raw std (see BUDGET_DEFINITION); no flipped-trial SNR
             d["rows"] = [{"snr_fooled_db": None, **r} if isinstance(r, dict) else r for r in d["rows"]]
         _check_rows(d["rows"], where)
+        _check_outcomes(d.get("outcomes", []), d["rows"], where)
         return cls(d["rows"], d["config"], d["provenance"], d["environment"], d["checks"], d.get("examples", []),
                    d.get("outcomes", []))
 
@@ -298,6 +299,65 @@ def _check_rows(rows: list, where: str) -> None:
                 raise DataError(f"{where}: row {i} ({row.get('model')!r}/{row.get('attack')!r} at epsilon "
                                 f"{row.get('epsilon')!r}) has {c}={row[c]!r}, not an accuracy{' drop' * (c == 'drop')}"
                                 f" in [{low:g}, 1]; the file was edited or damaged.")
+        what = f"row {i} ({row.get('model')!r}/{row.get('attack')!r} at epsilon {row.get('epsilon')!r})"
+        if not 0 <= row["epsilon"] < float("inf"):  # NaN fails too
+            raise DataError(f"{where}: {what} has an epsilon that is not a finite budget >= 0; the file was edited or "
+                            "damaged.")
+        if isinstance(row["n_trials"], bool) or not isinstance(row["n_trials"], int) or row["n_trials"] < 0:
+            raise DataError(f"{where}: {what} field 'n_trials' must be a whole number >= 0, got {row['n_trials']!r}.")
+        if abs(row["drop"] - (row["clean_rca"] - row["adv_rca"])) > 1e-6:
+            raise DataError(f"{where}: {what} has drop {row['drop']!r}, but clean_rca - adv_rca is "
+                            f"{row['clean_rca'] - row['adv_rca']!r}; the file was edited or damaged.")
+    seen = {}
+    for i, row in enumerate(rows):
+        key = tuple(str(row.get(k)) for k in (*_CELL_KEYS, "seed"))
+        if key in seen:
+            raise DataError(f"{where}: rows {seen[key]} and {i} are the same cell ({row['model']!r}/{row['attack']!r} "
+                            f"at epsilon {row['epsilon']!r}, seed {row.get('seed')!r}) twice; the file was edited or "
+                            "damaged (a repeated row would count as another seed).")
+        seen[key] = i
+
+
+#: What identifies one row of a results file (a cell at one budget), besides its seed.
+_CELL_KEYS = ("dataset", "subject", "session", "fold", "protocol", "model", "arm", "train_seed", "attack_seed",
+              "threat_model", "attack", "substitute", "norm", "epsilon")
+
+
+def _check_outcomes(outcomes: list, rows: list, where: str) -> None:
+    """Per-trial outcome blocks have their lists of one length, and agree with the rows: each budget's accuracy
+    over a block's trials is its row's ``adv_rca`` (a block edited apart from its rows would make the per-trial
+    worst case and the per-attack tables say different things)."""
+    by_key = {tuple(str(r.get(k)) for k in _CELL_KEYS[:-1]) + (repr(float(r["epsilon"])),): r for r in rows}
+    for i, block in enumerate(outcomes):
+        name = f"outcomes[{i}]"
+        if not isinstance(block, dict):
+            raise DataError(f"{where}: {name} must be a JSON object, got a {_kind(block)} ({str(block)[:40]!r}).")
+        lists = {k: block.get(k) for k in ("trial", "y", "clean_pred")}
+        bad = [k for k, v in lists.items() if not isinstance(v, list) or not all(
+            isinstance(x, int) and not isinstance(x, bool) for x in v)]
+        if bad or not isinstance(block.get("adv_pred"), dict):
+            field = bad[0] if bad else "adv_pred"
+            raise DataError(f"{where}: {name} field {field!r} must be a list of class indices (adv_pred: an object of "
+                            "such lists per budget); the file was edited or damaged.")
+        n = len(lists["trial"])
+        if len(lists["y"]) != n or len(lists["clean_pred"]) != n:
+            raise DataError(f"{where}: {name} has {n} trials but {len(lists['y'])} labels and "
+                            f"{len(lists['clean_pred'])} clean predictions; the file was edited or damaged.")
+        for eps, adv in block["adv_pred"].items():
+            try:
+                e = float(eps)
+            except ValueError:
+                e = float("nan")
+            if not (0 <= e < float("inf")) or not isinstance(adv, list) or len(adv) != n:
+                raise DataError(f"{where}: {name} adv_pred[{eps!r}] must be a list of {n} class indices under a "
+                                "finite budget >= 0; the file was edited or damaged.")
+            row = by_key.get(tuple(str(block.get(k)) for k in _CELL_KEYS[:-1]) + (repr(e),))
+            if row is not None and n and row["n_trials"] == n:
+                acc = sum(a == t for a, t in zip(adv, lists["y"])) / n
+                if abs(acc - row["adv_rca"]) > 1e-6:
+                    raise DataError(f"{where}: {name} ({block.get('model')!r}/{block.get('attack')!r} at epsilon "
+                                    f"{eps}) gives accuracy {acc:.6f} over its trials, but its row says adv_rca "
+                                    f"{row['adv_rca']:.6f}; the file was edited or damaged.")
 
 
 def _jsonable(value):

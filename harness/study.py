@@ -173,6 +173,11 @@ class StudyConfig:
         if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
             raise ConfigError(f"folds must be an integer >= 2, got {self.folds!r}.")
         make_protocol(self.protocol, n_folds=self.folds)  # validates the name
+        if self.folds != 5 and self.protocol != "within-subject":  # 5: the default, which every protocol accepts
+            raise ConfigError(f"folds={self.folds} applies to the within-subject protocol only; the "
+                              f"{self.protocol!r} protocol makes its own folds (official: the given split; "
+                              "cross-session/cross-subject: one per session/subject). Drop --folds, or use "
+                              "--protocol within-subject.")
         if self.certify is not None:
             make_certify_config(self.certify)
         self.suite_config()  # validates models, threats, attacks, budgets and the suite overrides
@@ -199,6 +204,13 @@ class StudyConfig:
         for name in ("suite", "epochs_kwargs"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), dict):
                 bad(name, getattr(self, name), "a table (mapping)")
+        examples = {"models": '["eegnet", "shallow"]', "threat": '["white", "black"]',
+                    "attacks": '["fgsm", "linf_pgd"]'}
+        for name, example in examples.items():  # names: text, or a list of text
+            value = getattr(self, name)
+            items = value if isinstance(value, (list, tuple)) else [value]
+            if value is not None and not all(isinstance(v, str) for v in items):
+                bad(name, value, f"text or a list of text (e.g. {example})")
         unknown = sorted(set(self.epochs_kwargs or {}) - {"tmin", "tmax", "event_id"})
         if unknown:
             check_option("epochs_kwargs key", unknown[0], ("tmin", "tmax", "event_id"))

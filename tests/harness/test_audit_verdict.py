@@ -21,7 +21,8 @@ def _result(fooled, *, norms=None, threats=None):
         adv = [1 - y if i in bad else y for i, y in enumerate(Y)]
         for eps, pred in ((0.0, Y), (0.1, adv)):
             acc = sum(p == y for p, y in zip(pred, Y)) / len(Y)
-            rows.append({**dict.fromkeys(COLUMNS), **UNIT, "seed": 0, "n_trials": 4, "threat_model": threat,
+            rows.append({**dict.fromkeys(COLUMNS), **UNIT, "seed": 0, "n_trials": 4, "clean_bca": 1.0,
+                         "adv_bca": acc, "threat_model": threat,
                          "attack": attack, "substitute": "", "norm": norm,
                          "epsilon": eps, "clean_rca": 1.0, "adv_rca": acc, "drop": 1.0 - acc})
         outcomes.append({**UNIT, "threat_model": threat, "attack": attack, "substitute": "", "norm": norm,
@@ -67,3 +68,33 @@ def test_results_without_outcomes_fall_back_to_single_cells():
     result.outcomes = []
     assert worst_cases(result) == [] and worst_drop(result)[0] == pytest.approx(0.25)
     assert verdict_line(SuiteResult(rows=[]), 0.1) == "verdict: no attack ran"
+
+
+# -- results files edited apart from what they say -------------------------------------------------------------
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda d: d["rows"][1].update(drop=0.9), "has drop 0.9, but clean_rca - adv_rca is 0.25"),
+    (lambda d: d["rows"].append(dict(d["rows"][1])), "are the same cell"),
+    (lambda d: d["rows"][1].update(epsilon=float("nan")), "not a finite budget >= 0"),
+    (lambda d: d["rows"][1].update(epsilon=-0.1), "not a finite budget >= 0"),
+    (lambda d: d["rows"][1].update(n_trials="four"), "'n_trials' must be a whole number"),
+    (lambda d: d["outcomes"][0]["adv_pred"].update({"0.1": Y}), "gives accuracy 1.000000 over its trials, but its "
+                                                                "row says adv_rca 0.750000"),
+    (lambda d: d["outcomes"].append(1), "outcomes[2] must be a JSON object"),
+    (lambda d: d["outcomes"][0].pop("trial"), "outcomes[0] field 'trial' must be a list"),
+    (lambda d: d["outcomes"][0].update(y=[0, 1]), "has 4 trials but 2 labels"),
+    (lambda d: d["outcomes"][0]["adv_pred"].update({"abc": Y}), "adv_pred['abc'] must be a list of 4"),
+])
+def test_edited_results_files_are_refused(tmp_path, edit, fragment):
+    import json
+
+    from eegrobust.data._checks import DataError
+
+    path = tmp_path / "results.json"
+    _result({"fgsm": {0}, "linf_pgd": {1}}).to_json(path)
+    assert len(SuiteResult.from_json(path).rows) == 4  # as written, it reads
+    d = json.loads(path.read_text())
+    edit(d)
+    path.write_text(json.dumps(d))
+    with pytest.raises(DataError, match="edited or damaged|must be a JSON object|must be a whole number") as err:
+        SuiteResult.from_json(path)
+    assert fragment in str(err.value) and "\n" not in str(err.value)

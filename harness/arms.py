@@ -69,9 +69,11 @@ def _check_param(arm: str, key: str, value, default):
         return bool(value)
     if isinstance(value, str):
         try:
+            if not re.fullmatch(r"\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*", value):
+                raise ValueError(value)  # plain decimals only: float() would read "1_0" as 10
             value = float(value) if isinstance(default, float) or "." in value or "e" in value.lower() else int(value)
         except ValueError:
-            raise ConfigError(f"{where} must be a number, got {value!r}.") from None
+            raise ConfigError(f"{where} must be a finite number, got {value!r}.") from None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
         raise ConfigError(f"{where} must be a finite number, got {value!r}.")
     if isinstance(default, int):
@@ -121,7 +123,11 @@ class Arm:
             name = d.pop("name", None)
             if not isinstance(name, str):
                 raise ConfigError(f"an arm given as a table needs a 'name' such as 'pgd_at', got {value!r}.")
-            given = d.pop("params", {}) if isinstance(d.get("params"), dict) else {}
+            given = dict(d.pop("params", {})) if isinstance(d.get("params"), dict) else {}
+            both = sorted(set(given) & set(d))
+            if both:
+                raise ConfigError(f"arm {name!r} gives {both[0]!r} twice (in its table and in 'params'); give each "
+                                  "parameter once.")
             given.update(d)
         elif isinstance(value, str):
             m = re.fullmatch(r"\s*([A-Za-z_][\w-]*)\s*(?:\((.*)\))?\s*", value)
@@ -268,6 +274,10 @@ def parse_arms(value) -> tuple:
             items = list(value)
         except TypeError:
             raise ConfigError(f"arms must be names such as none,pgd_at,trades, got {value!r}.") from None
+    empty = [v for v in items if isinstance(v, str) and not v.strip()]
+    if empty and len(empty) < len(items):  # "none,,pgd_at" is a typo, not two arms
+        raise ConfigError(f"arms {value!r} has an empty item; give arms separated by single commas, e.g. "
+                          "--arms none,pgd_at.")
     arms = [Arm.make(v) for v in items if not (isinstance(v, str) and not v.strip())]
     if not arms:
         raise ConfigError("arms names no arm; give e.g. --arms none,pgd_at (or leave it out for 'none').")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import time
 from dataclasses import dataclass, replace
 
@@ -37,7 +38,7 @@ from torch import nn
 
 from ..attacks.base import BudgetSpace, eval_mode
 from ..attacks.budget import BUDGET_UNITS, channel_scale
-from ..data._checks import ConfigError, check_option
+from ..data._checks import ConfigError, check_option, first_repeat
 
 #: Cohen et al.'s sample sizes and level.
 COHEN = {"n0": 100, "n": 100_000, "alpha": 0.001}
@@ -47,10 +48,16 @@ def _floats(values, what) -> tuple:
     if isinstance(values, (int, float)):
         values = (values,)
     if isinstance(values, str):
-        values = [v for v in values.split(",") if v.strip()]
+        items = [v.strip() for v in values.split(",")]
+        if values.strip() and not all(items):  # "0.25,,0.5" is a typo, not two values
+            raise ConfigError(f"{what} {values!r} has an empty item; give values separated by single commas, "
+                              "e.g. 0.25,0.5.")
+        values = [v for v in items if v]
     out = []
     for v in values:
         try:
+            if isinstance(v, str) and not re.fullmatch(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", v):
+                raise ValueError(v)  # plain decimals only: float() would read "1_0" as 10
             f = float(v)
         except (TypeError, ValueError):
             raise ConfigError(f"{what} must be a number, got {v!r}.") from None
@@ -59,6 +66,9 @@ def _floats(values, what) -> tuple:
         out.append(f)
     if not out:
         raise ConfigError(f"give at least one {what}, e.g. 0.25.")
+    twice = first_repeat(out)
+    if twice is not None:  # one table column per value: a repeat would be merged silently
+        raise ConfigError(f"{what} lists {twice:g} more than once; give each value once.")
     return tuple(out)
 
 

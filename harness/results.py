@@ -171,7 +171,13 @@ class SuiteResult:
             raise DataError(f"{str(path)!r} is not an eegrobust results file (it holds a JSON {_kind(d)}, not an "
                             "object with a 'format' field).")
         if d.get("format") != RESULTS_FORMAT:
-            raise DataError(f"{str(path)!r} is not an eegrobust results file (format {d.get('format')!r}).")
+            kind = ""
+            if "trials" in d and "rows" in d and "format" not in d:
+                kind = ": it is a certification (eegrobust certify), whose tables are in certification.csv"
+            elif path.name == "study.json":
+                kind = ": it is a study's plan; give the study's results.json"
+            what = f"format {d.get('format')!r}" if "format" in d else "no 'format' field"
+            raise DataError(f"{str(path)!r} is not an eegrobust results file ({what}){kind}.")
         if d.get("format_version") not in (1, 2, RESULTS_VERSION):
             raise DataError(f"{str(path)!r} has results format_version {d.get('format_version')!r}; this "
                             f"eegrobust reads versions 1 to {RESULTS_VERSION}. Re-run the suite with this version.")

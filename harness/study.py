@@ -149,6 +149,10 @@ class StudyConfig:
             object.__setattr__(self, name, _tuple(getattr(self, name)))
         if self.subjects is not None:
             object.__setattr__(self, "subjects", tuple(str(s) for s in self.subjects))
+            twice = first_repeat(self.subjects)
+            if twice is not None:  # a subject listed twice would be evaluated, and averaged, twice
+                raise ConfigError(f"subjects lists {twice!r} more than once ({','.join(self.subjects)}); give each "
+                                  "subject once.")
         if self.seeds is not None:
             object.__setattr__(self, "seeds", parse_seeds(self.seeds))
         if self.eps is not None:

@@ -64,6 +64,14 @@ def three_subjects(results_path, tmp_path_factory):
                     o["adv_pred"][eps] = [(int(y) + 1) % 2 if fooled[t] else int(p)
                                           for t, p, y in zip(o["trial"], pred, o["y"])]
             outcomes.append(o)
+    # the rows say what the outcomes say (a results file whose rows contradict its outcomes is refused)
+    keys = ("subject", "model", "threat_model", "attack", "substitute", "norm", "attack_seed")
+    acc = {(*(str(o.get(k)) for k in keys), float(eps)): np.mean(np.asarray(pred) == np.asarray(o["y"]))
+           for o in outcomes for eps, pred in o["adv_pred"].items()}
+    for r in rows:
+        a = acc.get((*(str(r.get(k)) for k in keys), float(r["epsilon"])))
+        if a is not None:
+            r["adv_rca"], r["drop"] = float(a), r["clean_rca"] - float(a)
     d["rows"], d["outcomes"] = rows, outcomes
     path = tmp_path_factory.mktemp("three") / "results.json"
     path.write_text(json.dumps(d))

@@ -111,6 +111,6 @@ def check_X_numeric(X, *, name: str = "X") -> np.ndarray:
     except ValueError as err:  # ragged nested lists
         raise DataError(f"{name} must be an array of shape (n_trials, n_chans, n_times), got a ragged "
                         f"{type(X).__name__} ({err}).") from None
-    if X.dtype.kind not in "biuf":
+    if X.dtype.kind not in "iuf":  # booleans (X > 0 by mistake) are no microvolts either
         raise DataTypeError(f"{name} must hold real numbers (microvolts), got dtype {X.dtype}.")
     return X

@@ -242,6 +242,9 @@ class StudyConfig:
         if self.arms is not None:
             overrides["arms"] = self.arms
         if self.threat is not None:
+            if not [t for t in self.threat if t.strip()]:  # --threat "" would attack nothing: a usage error
+                raise ConfigError("threat names no threat model; give e.g. --threat white,gray,black (or leave it "
+                                  "out for all of them).")
             threats = [THREAT_ALIASES.get(t.replace("-", "_"), None) or check_option("threat", t, THREAT_ALIASES)
                        for t in self.threat]
             overrides["threat_models"] = tuple(dict.fromkeys(threats + ["control"]))

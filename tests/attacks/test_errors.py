@@ -178,3 +178,10 @@ def test_grad_mode_and_global_rng_untouched(trained_toy, attack_eval):
     assert torch.equal(torch.random.get_rng_state(), state)
     np.testing.assert_array_equal(np.random.get_state()[1], np_state)
     assert torch.is_grad_enabled()
+
+
+def test_boolean_trials_are_not_microvolts(trained_toy, attack_eval):
+    from eegrobust.attacks._params import DataTypeError
+
+    with pytest.raises(DataTypeError, match="must hold real numbers \\(microvolts\\), got dtype bool"):
+        make_attack("fgsm")(trained_toy, attack_eval.X > 0, attack_eval.y, epsilons=[0.1])

@@ -288,6 +288,8 @@ CASES = [
                                           "0.5,0.25,0.5", "--out", t / "o"], 2, ["radius lists 0.5 more than once"]),
     ("report-of-a-certification", lambda r, t: ["report", _write(t / "c" / "certification.json", json.dumps(
         {"rows": [], "trials": [], "config": {}, "provenance": {}}))], 2, ["it is a certification"]),
+    ("run-threat-empty", lambda r, t: ["run", "--data", r / "test-epo.fif", "--out", t / "o", "--threat", ""], 2,
+     ["threat names no threat model"]),
     ("audit-data-is-a-folder", lambda r, t: ["audit", r / "bundle", "--data", r, "--out", t / "o", *QUICK], 2,
      ["is a folder that MNE cannot read", "quoted glob"]),
     ("run-arm-parameter-twice", lambda r, t: ["run", "--data", r / "test-epo.fif", "--out", t / "o", "--arms",

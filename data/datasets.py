@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ._checks import ConfigError, DataError, check_option
-from .bundled import bundled_names, load_bundled
+from .bundled import _BY_LOWER, bundled_names, load_bundled
 from .containers import EEGData, concat_data
 from .epochs import _EPOCHS_SUFFIXES, epochs_to_data, load_epochs
 
@@ -157,7 +157,10 @@ def load_bundled_dataset(name: str, **bundled_kwargs) -> EEGData:
         raise TypeError(f"name must be a str, got {type(name).__name__}.")
     if name.lower() in POOLED:
         return concat_data([load_bundled_dataset(part, **kw) for part, kw in POOLED[name.lower()]])
-    name = {n.lower(): n for n in bundled_names()}.get(name.lower(), name)
+    known = {n.lower(): n for n in bundled_names()}
+    if name.lower() not in _BY_LOWER:  # the error names the option and every name it takes, the pooled "scp" too
+        check_option("dataset (--dataset)", name, dataset_names())
+    name = known.get(name.lower(), name)
     train, test = load_bundled(name, **bundled_kwargs)
     return load_pair(*(_epochs_with_subject(epochs, name) for epochs in (train, test)))
 

@@ -367,7 +367,7 @@ def _audit_config(args):
     threats = []
     for t in args.threat.split(","):
         t = t.strip().replace("-", "_")
-        known = list(threat_alias) + list(threat_alias.values())
+        known = sorted(set(threat_alias) | set(threat_alias.values()))
         threats.append(threat_alias.get(t, check_option("--threat", t, known)))
     config = SuiteConfig.make(args.preset)
     overrides = {"threat_models": tuple(dict.fromkeys(threats + ["control"]))}

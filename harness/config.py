@@ -155,8 +155,11 @@ class SuiteConfig:
                 problems.append(f"{name} must be an integer >= {low}, got {value!r}.")
         if self.n_trials is not None and (not isinstance(self.n_trials, int) or self.n_trials < 2):
             problems.append(f"n_trials must be None or an integer >= 2, got {self.n_trials!r}.")
-        if not all(isinstance(s, int) for s in self.seeds) or not self.seeds:
-            problems.append(f"seeds must be a non-empty list of integers, got {self.seeds!r}.")
+        if (not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32
+                                      for s in self.seeds)):
+            problems.append(f"seeds must be a non-empty list of integers from 0 to 2**32 - 1, got {self.seeds!r}.")
+        elif first_repeat(self.seeds) is not None:
+            problems.append(f"seeds lists {first_repeat(self.seeds)} more than once; give each seed once.")
         if problems:
             raise ConfigError(" ".join(problems))
 

@@ -129,7 +129,8 @@ def test_load_bundled_dataset():
     data = load_bundled_dataset("SCP1")
     assert data.subjects == ("scp1",) and data.classes == ("negativity", "positivity")
     assert data.metadata["split"].value_counts().to_dict() == {"train": 268, "test": 293}
-    with pytest.raises(ConfigError, match="Did you mean"):
+    with pytest.raises(ConfigError, match=r"dataset \(--dataset\) must be one of \['finger', 'scp', 'scp1', 'scp2'\]"
+                                          r", got 'scp3'\. Did you mean"):
         load_bundled_dataset("scp3")
     pooled = load_bundled_dataset("scp")  # Ia and Ib as two subjects, Ib cut to Ia's 3.5 s window
     assert pooled.subjects == ("scp1", "scp2") and pooled.n_times == data.n_times

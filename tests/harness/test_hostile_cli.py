@@ -290,6 +290,9 @@ CASES = [
         {"rows": [], "trials": [], "config": {}, "provenance": {}}))], 2, ["it is a certification"]),
     ("run-threat-empty", lambda r, t: ["run", "--data", r / "test-epo.fif", "--out", t / "o", "--threat", ""], 2,
      ["threat names no threat model"]),
+    ("run-toml-suite-seed-negative", lambda r, t: ["run", "--config", _write(
+        t / "s.toml", 'dataset = "scp1"\n[suite]\nseeds = [-1]\n')], 2, ["seeds must be a non-empty list of integers",
+                                                                       "(-1,)"]),
     ("audit-data-is-a-folder", lambda r, t: ["audit", r / "bundle", "--data", r, "--out", t / "o", *QUICK], 2,
      ["is a folder that MNE cannot read", "quoted glob"]),
     ("run-arm-parameter-twice", lambda r, t: ["run", "--data", r / "test-epo.fif", "--out", t / "o", "--arms",

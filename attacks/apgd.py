@@ -33,7 +33,7 @@ from torch import nn
 
 from ..data._checks import ConfigError, check_option
 from ._params import check_bool, check_int, check_real
-from .base import Attack, revive_gradient
+from .base import Attack, margin_terms, revive_gradient
 
 LOSSES = ("ce", "dlr", "targeted", "margin")
 VARIANTS = ("auto", "dlr", "targeted", "margin")
@@ -46,13 +46,6 @@ def checkpoints(steps: int) -> list[int]:
     while p[-1] < 1:
         p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
     return sorted({math.ceil(round(q * steps, 6)) for q in p[1:] if q <= 1 + 1e-9})
-
-
-def margin_terms(z: torch.Tensor, y: torch.Tensor):
-    """The true logit and the largest other logit per trial."""
-    z_y = z.gather(1, y[:, None]).squeeze(1)
-    z_other = z.scatter(1, y[:, None], float("-inf")).amax(1)
-    return z_y, z_other
 
 
 def loss_per_trial(z: torch.Tensor, y: torch.Tensor, kind: str, target=None) -> torch.Tensor:

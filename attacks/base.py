@@ -105,6 +105,13 @@ def check_base(owner: str, base):
     return base
 
 
+def margin_terms(z: torch.Tensor, y: torch.Tensor):
+    """The true logit and the largest other logit per trial."""
+    z_y = z.gather(1, y[:, None]).squeeze(1)
+    z_other = z.scatter(1, y[:, None], float("-inf")).amax(1)
+    return z_y, z_other
+
+
 def revive_gradient(target: nn.Module, x: torch.Tensor, labels: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     """``grad``, the cross-entropy gradient at the trials ``x``, with every all-zero row replaced by the gradient of
     the logit margin ``max_{j != y} z_j - z_y`` there.
@@ -120,10 +127,7 @@ def revive_gradient(target: nn.Module, x: torch.Tensor, labels: torch.Tensor, gr
         return grad
     with torch.enable_grad():
         xd = x[dead].detach().requires_grad_(True)
-        z = target(xd)
-        yd = labels[dead][:, None]
-        z_y = z.gather(1, yd).squeeze(1)
-        z_other = z.scatter(1, yd, float("-inf")).amax(1)
+        z_y, z_other = margin_terms(target(xd), labels[dead])
         (g,) = torch.autograd.grad((z_other - z_y).sum(), xd)
     grad = grad.clone()
     grad[dead] = g.to(grad.dtype)

@@ -68,3 +68,20 @@ def _victim_cache_in_tmp(tmp_path_factory):
         os.environ.pop("EEGROBUST_CACHE", None)
     else:
         os.environ["EEGROBUST_CACHE"] = old
+
+
+@pytest.fixture
+def scaled_logits():
+    """``scaled_logits(model, factor)``: the same decisions with logits ``factor`` times larger (a model fed inputs
+    far from its training scale, whose cross-entropy saturates)."""
+    import torch
+
+    class Scaled(torch.nn.Module):
+        def __init__(self, model, factor):
+            super().__init__()
+            self.model, self.factor = model, factor
+
+        def forward(self, x):
+            return self.model(x) * self.factor
+
+    return Scaled

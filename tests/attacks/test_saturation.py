@@ -17,29 +17,18 @@ from eegrobust.attacks.base import revive_gradient
 from .conftest import FAST_PARAMS
 
 
-class Scaled(nn.Module):
-    """The same decisions with logits ``factor`` times larger."""
-
-    def __init__(self, model, factor):
-        super().__init__()
-        self.model, self.factor = model, factor
-
-    def forward(self, x):
-        return self.model(x) * self.factor
-
-
 def _accuracy(model, out, y):
     with torch.no_grad():
         return float((model(torch.from_numpy(out.X_adv)).argmax(1).numpy() == y).mean())
 
 
 @pytest.mark.parametrize("name", ["fgsm", "linf_pgd", "apgd_ce", "band_pgd"])
-def test_saturated_logits_are_attacked_like_plain_ones(trained_eegnet, attack_eval, name):
+def test_saturated_logits_are_attacked_like_plain_ones(trained_eegnet, attack_eval, name, scaled_logits):
     X, y = attack_eval.X, attack_eval.y
-    big = Scaled(trained_eegnet, 1e6).eval()
+    big = scaled_logits(trained_eegnet, 1e6).eval()
     with torch.no_grad():
         z = big(torch.from_numpy(X))
-        grad_x = torch.from_numpy(X).requires_grad_(True)
+    grad_x = torch.from_numpy(X).requires_grad_(True)
     gap = (z.max(1).values - z.min(1).values).min().item()
     assert gap > 200  # the premise: softmax is one-hot in float32 on every trial
     with torch.enable_grad():

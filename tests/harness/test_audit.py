@@ -108,20 +108,11 @@ def test_torchscript_audit_with_trust_code_warns_and_runs(files, tmp_path, caplo
     assert {r["attack"] for r in results(tmp_path)["rows"]} == {"fgsm", "noise"}
 
 
-class _Times(torch.nn.Module):
-    def __init__(self, model, factor):
-        super().__init__()
-        self.model, self.factor = model, factor
-
-    def forward(self, x):
-        return self.model(x) * self.factor
-
-
-def test_huge_logits_get_a_note_and_are_still_attacked(files, tmp_path, capsys):
+def test_huge_logits_get_a_note_and_are_still_attacked(files, tmp_path, capsys, scaled_logits):
     """A model fed 1e6 times its training scale (microvolts into a model trained in volts) has saturated
     cross-entropy; FGSM must still move the trials (it stood still: 0 uV, a PASS), and the note names --input-unit."""
     root, model, train = files
-    big = torch.jit.trace(_Times(model.eval(), 1e6), torch.from_numpy(train.X[:2]))
+    big = torch.jit.trace(scaled_logits(model.eval(), 1e6), torch.from_numpy(train.X[:2]))
     big.save(str(tmp_path / "big.ts"))
     assert run(tmp_path / "big.ts", "--data", root / "test-epo.fif", "--threat", "white", "--attacks", "fgsm",
                "--out", tmp_path / "o", "--trust-code", *FAST) == 0

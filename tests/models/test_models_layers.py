@@ -17,6 +17,7 @@ from eegrobust.models.layers import (
     AvgPool2dAlongTime,
     Conv1dCombinedConv,
     Conv2dAlongTime,
+    ExpELU,
     FoldedDeep4Net,
     FoldedShallowFBCSPNet,
     FusedEEGNet,
@@ -50,8 +51,8 @@ def _input_grad(model, X, y):
 
 @pytest.mark.parametrize("arch, expected", [
     ("shallow", {FoldedShallowFBCSPNet, Conv1dCombinedConv, Conv2dAlongTime, AvgPool2dAlongTime}),
-    ("deep4", {FoldedDeep4Net, Conv1dCombinedConv, Conv2dAlongTime, MaxPool2dAlongTime}),
-    ("eegnet", {FusedEEGNet}),
+    ("deep4", {FoldedDeep4Net, Conv1dCombinedConv, Conv2dAlongTime, MaxPool2dAlongTime, ExpELU}),
+    ("eegnet", {FusedEEGNet, ExpELU}),
 ])
 def test_models_are_switched_and_state_dict_unchanged(arch, expected):
     model, ref = _pair(arch)
@@ -310,7 +311,7 @@ def test_deep4_eval_runs_elu_after_max_pooling():
     (ELU never decreases: pooling first gives the same maxima); train mode keeps braindecode's order."""
     model, ref = _pair("deep4")
     _random_batchnorm_stats(model, ref)
-    elus = [m for m in model.modules() if type(m) is nn.ELU]
+    elus = [m for m in model.modules() if isinstance(m, nn.ELU)]
     lengths, ref_lengths = [], []
     for m in elus:
         m.register_forward_hook(lambda mod, inp, out: lengths.append(inp[0].shape[2]))
@@ -442,3 +443,24 @@ def test_whole_span_convolution_is_a_matrix_product_in_eval_mode_only():
     conv.train()
     assert "Addmm" not in type(conv(x).grad_fn.next_functions[0][0]).__name__
 
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_elu_from_exp_is_elu(dtype, alpha):
+    """Eval mode: ELU from ``exp`` is torch's ELU within one rounding of ``exp`` near 1 (x > 0 exactly), its input
+    gradient too, and it stays differentiable twice; train mode is torch's ELU itself (training unchanged)."""
+    elu = ExpELU(alpha).eval()
+    x = torch.cat([torch.linspace(-20, 20, 40001, dtype=dtype), torch.tensor([0.0, -1e-30, float("nan")], dtype=dtype)])
+    tol = 4 * alpha * torch.finfo(dtype).eps
+    out, ref = elu(x), F.elu(x, alpha)
+    assert torch.equal(out[x > 0], x[x > 0]) and torch.isnan(out[-1])
+    assert float((out - ref)[:-1].abs().max()) <= tol
+    xg, xr = x[:-1].clone().requires_grad_(True), x[:-1].clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(elu(xg), xg, torch.ones_like(xg), create_graph=True)
+    (g_ref,) = torch.autograd.grad(F.elu(xr, alpha), xr, torch.ones_like(xr), create_graph=True)
+    assert float((g - g_ref).abs().max()) <= tol
+    (h,), (h_ref,) = torch.autograd.grad(g.sum(), xg), torch.autograd.grad(g_ref.sum(), xr)
+    assert float((h - h_ref).abs().max()) <= tol
+    elu.train()
+    assert torch.equal(elu(x[:-1]), ref[:-1])

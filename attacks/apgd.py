@@ -1,4 +1,4 @@
-"""Auto-PGD (APGD) with cross-entropy and DLR losses, L-inf, with Expectation over Transformation (EOT).
+"""Auto-PGD (APGD) with cross-entropy and DLR losses, L-inf and L2, with Expectation over Transformation (EOT).
 
 APGD [1]_ is PGD without a step size to tune: it starts at twice the budget, adds momentum, and halves the step
 at checkpoints (about 22 %, 41 %, 57 % ... of the iterations) wherever the loss stopped improving, restarting from
@@ -11,6 +11,9 @@ scale of the logits and so defeats defences that merely saturate the softmax. DL
 classes, where the denominator is undefined, so ``variant="auto"`` uses the targeted DLR for >= 4 classes, the
 untargeted one for 3, and the Carlini-Wagner margin ``max_{j != y} z_j - z_y`` for 2 (said in every output's
 ``info["loss"]``).
+
+L2 (``l2_apgd_ce``, ``l2_apgd_dlr``): the same schedule along the L2-normalised gradient, projected onto the L2 ball
+whose radius matches the L-inf epsilon in energy (`attacks.budget.l2_budget`), as in the paper's L2 version.
 
 EOT [2]_: with ``eot_iter`` >= 2 every gradient (and the loss that drives the step-size schedule) is averaged
 over that many forward passes, and a trial counts as fooled when the averaged logits are wrong; this is how
@@ -120,20 +123,36 @@ class _APGD(Attack):
                 found[todo] = ok
         return best
 
-    @staticmethod
-    def _clip(S, X, eps, bounds):
-        """Onto the L-inf ball of radius ``eps`` around ``S`` and into the bounds."""
-        return torch.min(torch.max(X, S - eps), S + eps).clamp(bounds.low, bounds.high)
+    # -- the norm's geometry (budget space; ``eps`` is the ball's radius there, `Attack._budget`) ------------------
+    def _clip(self, S, X, eps, bounds):
+        """Onto the ball of radius ``eps`` around ``S`` and into the bounds."""
+        if self.norm == "linf":
+            return torch.min(torch.max(X, S - eps), S + eps).clamp(bounds.low, bounds.high)
+        D = X - S
+        n = D.reshape(len(D), -1).norm(dim=1).clamp_min(1e-12)
+        return (S + D * (eps / n).clamp(max=1.0)[:, None, None]).clamp(bounds.low, bounds.high)
+
+    def _direction(self, g):
+        """The unit step of the norm: the gradient's sign (L-inf) or the gradient scaled to L2 norm 1."""
+        if self.norm == "linf":
+            return g.sign()
+        return g / g.reshape(len(g), -1).norm(dim=1).clamp_min(1e-12)[:, None, None]
+
+    def _start(self, S, eps, bounds, rng):
+        """A random point on the ball's surface: uniform noise scaled to L-inf norm ``eps``, or Gaussian noise
+        scaled to L2 norm ``eps`` (as AutoAttack), then into the bounds."""
+        if self.norm == "linf":
+            r = torch.from_numpy(rng.uniform(-1.0, 1.0, size=tuple(S.shape)).astype("float32")).to(S.device)
+            return self._clip(S, S + eps * r / r.reshape(len(S), -1).abs().amax(1).clamp_min(1e-12)[:, None, None],
+                              eps, bounds)
+        r = torch.from_numpy(rng.standard_normal(size=tuple(S.shape)).astype("float32")).to(S.device)
+        return self._clip(S, S + eps * self._direction(r), eps, bounds)
 
     def _apgd(self, target, S, y, t, kind, eps, bounds, rng):
         """One APGD run; returns (adversarial or highest-loss points, fooled mask)."""
         n, dev = len(S), S.device
-        if self.random_start:
-            r = torch.from_numpy(rng.uniform(-1.0, 1.0, size=tuple(S.shape)).astype("float32")).to(dev)
-            x = self._clip(S, S + eps * r / r.reshape(n, -1).abs().amax(1).clamp_min(1e-12)[:, None, None],
-                              eps, bounds)
-        else:
-            x = S.clone()
+        eps = self._budget(eps, S.shape)  # the radius in budget space (L2: `budget.l2_budget`)
+        x = self._start(S, eps, bounds, rng) if self.random_start else S.clone()
         loss, g, z = self._eval(target, x, y, kind, t)
         fooled = z.argmax(1) != y
         out = x.clone()
@@ -150,7 +169,7 @@ class _APGD(Attack):
             if len(act) == 0:
                 break
             xs, xp, s = x[act], x_prev[act], step[act][:, None, None]
-            z_step = self._clip(S[act], xs + s * g[act].sign(), eps, bounds)
+            z_step = self._clip(S[act], xs + s * self._direction(g[act]), eps, bounds)
             x_new = z_step if k == 0 else self._clip(S[act], xs + a * (z_step - xs) + (1 - a) * (xs - xp), eps,
                                                         bounds)
             loss_new, g_new, z_new = self._eval(target, x_new, y[act], kind, None if t is None else t[act])
@@ -220,8 +239,9 @@ class APGDDLR(_APGD):
 
     def __init__(self, *, variant="auto", n_target_classes=9, **kw):
         super().__init__(**kw)
-        self.variant = check_option("APGDDLR variant", variant, VARIANTS)
-        self.n_target_classes = check_int("APGDDLR", "n_target_classes", n_target_classes)
+        owner = type(self).__name__
+        self.variant = check_option(f"{owner} variant", variant, VARIANTS)
+        self.n_target_classes = check_int(owner, "n_target_classes", n_target_classes)
 
     def _loss_kind(self, n_classes):
         if self.variant == "auto":
@@ -230,7 +250,7 @@ class APGDDLR(_APGD):
             kind = self.variant
         if n_classes < _MIN_CLASSES[kind]:
             use = "'margin' (or 'auto')" if n_classes == 2 else "'dlr', 'margin' or 'auto'"
-            raise ConfigError(f"apgd_dlr variant={kind!r} needs >= {_MIN_CLASSES[kind]} classes (its denominator uses "
+            raise ConfigError(f"{self.name} variant={kind!r} needs >= {_MIN_CLASSES[kind]} classes (its denominator uses "
                               f"the {'third' if kind == 'dlr' else 'fourth'}-largest logit), got a model with "
                               f"{n_classes}: use variant={use}.")
         self._kind = kind
@@ -244,3 +264,19 @@ class APGDDLR(_APGD):
         order = z.scatter(1, labels[:, None], float("-inf")).argsort(1, descending=True)
         n = min(self.n_target_classes, z.shape[1] - 1)
         return [order[:, r] for r in range(n)]
+
+
+class L2APGDCE(APGDCE):
+    """APGD on the cross-entropy loss [1]_, L2: steps along the L2-normalised gradient (first step twice the
+    radius), random start on the L2 sphere, projection onto the L2 ball; the radius is the L-inf epsilon matched in
+    energy (`attacks.budget.l2_budget`). Parameters as `APGDCE`."""
+
+    name = "l2_apgd_ce"
+    norm = "l2"
+
+
+class L2APGDDLR(APGDDLR):
+    """APGD on the DLR loss [1]_ (its variants as `APGDDLR`), L2 as `L2APGDCE`. Parameters as `APGDDLR`."""
+
+    name = "l2_apgd_dlr"
+    norm = "l2"

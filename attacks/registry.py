@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..data._checks import check_option
 
-from .apgd import APGDCE, APGDDLR
+from .apgd import APGDCE, APGDDLR, L2APGDCE, L2APGDDLR
 from .autoattack import AutoAttack
 from .bandlimit import BandPGD
 from .blackbox import HopSkipJump, SquareAttack
@@ -18,7 +18,7 @@ from .universal import UniversalPerturbation
 from .whitebox import FGSM, UFGSM, CarliniWagnerL2, DeepFool, L2PGD, LinfPGD
 
 ATTACKS = {cls.name: cls for cls in (FGSM, UFGSM, LinfPGD, L2PGD, DeepFool, CarliniWagnerL2, APGDCE, APGDDLR,
-                                     AutoAttack, BandPGD, UniversalPerturbation, RandomSignNoise, SquareAttack,
+                                     L2APGDCE, L2APGDDLR, AutoAttack, BandPGD, UniversalPerturbation, RandomSignNoise, SquareAttack,
                                      HopSkipJump, FMN, SimBA, RayS)}
 #: Attacks that wrap a white-box attack: transfer from a surrogate (gray-box) or from a Jacobian substitute.
 WRAPPERS = {"gray_box": TransferAttack, "black_box": JacobianSubstitute}

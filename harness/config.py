@@ -85,8 +85,8 @@ class SuiteConfig:
     dataset: str = "scp1"
     models: tuple = ("eegnet", "deep4", "shallow")
     threat_models: tuple = THREATS
-    white_box: tuple = ("fgsm", "ufgsm", "linf_pgd", "apgd_ce", "apgd_dlr", "fmn", "autoattack", "l2_pgd", "deepfool",
-                        "cw_l2", "band_pgd", "uap")
+    white_box: tuple = ("fgsm", "ufgsm", "linf_pgd", "apgd_ce", "apgd_dlr", "fmn", "autoattack", "l2_pgd",
+                        "l2_apgd_ce", "l2_apgd_dlr", "deepfool", "cw_l2", "band_pgd", "uap")
     gray_box: tuple = ("ufgsm", "linf_pgd")
     black_box: tuple = BLACK_BOX_ATTACKS
     epsilons: tuple = DEFAULT_EPSILONS

@@ -44,6 +44,7 @@ MODEL_NAMES = {"eegnet": "EEGNet", "deep4": "Deep4Net", "shallow": "ShallowFBCSP
 ATTACK_SHORT = {
     "fgsm": ("FGSM", "FGSM"), "ufgsm": ("UFGSM", "unsupervised FGSM"), "linf_pgd": ("PGD", "PGD"),
     "l2_pgd": ("PGD", "L2 PGD"), "apgd_ce": ("APGD", "APGD-CE"), "apgd_dlr": ("APGD-T", "APGD-DLR/targeted"),
+    "l2_apgd_ce": ("APGD", "L2 APGD-CE"), "l2_apgd_dlr": ("APGD-T", "L2 APGD-DLR/targeted"),
     "autoattack": ("AA", "AutoAttack"), "fmn": ("FMN", "fast minimum-norm"), "deepfool": ("DF", "DeepFool"),
     "cw_l2": ("CW", "Carlini-Wagner L2"), "band_pgd": ("bPGD", "band-limited PGD"),
     "uap": ("UAP", "universal perturbation"), "simba": ("SimBA", "SimBA"), "square": ("Sq", "Square"),

@@ -37,6 +37,25 @@ def test_apgd_at_least_as_strong_as_pgd(name, trained_eegnet, attack_eval, acc):
     assert acc(trained_eegnet, apgd[-1].X_adv, y) < acc(trained_eegnet, X, y)
 
 
+@pytest.mark.parametrize("name", ["l2_apgd_ce", "l2_apgd_dlr"])
+def test_l2_apgd_at_least_as_strong_as_l2_pgd_within_the_l2_ball(name, trained_eegnet, attack_eval, acc):
+    """The L2 versions (a review found L2 PGD, DeepFool and C&W together weaker than an independent L2 APGD):
+    at least as strong as L2 PGD at the same radius, and every perturbation within the L2 budget."""
+    from eegrobust.attacks.budget import l2_budget
+
+    X, y = attack_eval.X, attack_eval.y
+    epsilons = (0.1, 0.3)
+    pgd = make_attack("l2_pgd", steps=20)(trained_eegnet, X, y, epsilons=epsilons)
+    apgd = make_attack(name, steps=50)(trained_eegnet, X, y, epsilons=epsilons)
+    scale = channel_scale(X, "rel")
+    for eps, p, a in zip(epsilons, pgd, apgd, strict=True):
+        assert acc(trained_eegnet, a.X_adv, y) <= acc(trained_eegnet, p.X_adv, y) + 1 / len(y)
+        radius = np.linalg.norm(((a.X_adv.astype(np.float64) - X) / scale[None, :, None]).reshape(len(X), -1), axis=1)
+        assert radius.max() <= l2_budget(eps, X.shape[1], X.shape[2]) * (1 + 1e-6)
+        assert radius.max() > 0.5 * l2_budget(eps, X.shape[1], X.shape[2])  # it used the ball, not a sliver
+    assert acc(trained_eegnet, apgd[-1].X_adv, y) < acc(trained_eegnet, X, y)
+
+
 def test_dlr_on_two_classes_names_the_variant(trained_toy, attack_eval):
     with pytest.raises(ConfigError, match=r"variant='dlr' needs >= 3 classes.*variant='margin'"):
         APGDDLR(variant="dlr", steps=5)(trained_toy, attack_eval.X, attack_eval.y, epsilons=(0.1,))

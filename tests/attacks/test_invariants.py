@@ -8,7 +8,7 @@ from eegrobust.attacks import ATTACKS, attack_names, channel_scale, make_attack
 
 #: Attacks that draw random numbers (random starts, noise, query directions); the rest are deterministic.
 RANDOMIZED = {"apgd_ce", "apgd_dlr", "autoattack", "band_pgd", "hopskipjump", "l2_pgd", "linf_pgd", "noise", "rays",
-              "simba", "square", "uap"}
+              "simba", "square", "uap", "l2_apgd_ce", "l2_apgd_dlr"}
 
 
 @pytest.mark.parametrize("name", attack_names())

@@ -72,7 +72,8 @@ def check_X(X, *, name: str = "X") -> np.ndarray:
         trial = int(np.argwhere(bad)[0][0])
         raise DataError(
             f"{name} contains {int(bad.sum())} NaN/Inf values (first in trial {trial}); "
-            "drop or interpolate those epochs before loading."
+            "drop or interpolate those epochs before loading (in a raw recording, annotate the segment as BAD_ "
+            "so that no epoch is cut from it)."
         )
     return X
 

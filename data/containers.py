@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -153,6 +154,23 @@ class EEGData:
         return EEGData(self.X, new_index[self.y], self.sfreq, self.ch_names, classes, self.is_synthetic,
                        self.metadata, self.ch_pos)
 
+    def reorder_channels(self, ch_names) -> EEGData:
+        """Return the data with its channels in the order ``ch_names`` (the same names, matched by name).
+
+        Raises
+        ------
+        DataError
+            ``ch_names`` is not a reordering of ``self.ch_names``.
+        """
+        ch_names = tuple(ch_names)
+        if ch_names == self.ch_names:
+            return self
+        if len(ch_names) != len(set(ch_names)) or set(ch_names) != set(self.ch_names):
+            raise DataError(f"cannot reorder channels {list(self.ch_names)} to {list(ch_names)}: not the same names.")
+        order = [self.ch_names.index(name) for name in ch_names]
+        return EEGData(self.X[:, order], self.y, self.sfreq, ch_names, self.classes, self.is_synthetic,
+                       self.metadata, self.ch_pos)
+
     def data_hash(self) -> str:
         """SHA-256 of X, y, channels, sfreq, classes and the metadata columns subject, session, run, is_synthetic.
 
@@ -180,7 +198,8 @@ def concat_data(datas) -> EEGData:
     Parameters
     ----------
     datas : sequence of EEGData
-        At least one; all with the same channels (names and order), sampling frequency and window length.
+        At least one; all with the same channels, sampling frequency and window length. Channels listed in
+        another order are reordered by name to the first item's order, with a warning.
 
     Returns
     -------
@@ -202,7 +221,11 @@ def concat_data(datas) -> EEGData:
             raise TypeError(f"datas[{i}] must be an EEGData, got {type(item).__name__}.")
     first = datas[0]
     classes = list(first.classes)
-    for item in datas[1:]:
+    for i, item in enumerate(datas[1:], start=1):
+        if item.ch_names != first.ch_names and _same_names(item.ch_names, first.ch_names):
+            warnings.warn(f"{_describe(item)} lists the channels of {_describe(first)} in another order; its "
+                          "channels are reordered by name to match.", stacklevel=2)
+            datas[i] = item = item.reorder_channels(first.ch_names)
         for attr in ("ch_names", "sfreq", "n_times"):
             if getattr(item, attr) != getattr(first, attr):
                 raise DataError(f"{_describe(item)} has {attr} {getattr(item, attr)!r} but {_describe(first)} has "
@@ -215,6 +238,11 @@ def concat_data(datas) -> EEGData:
     return EEGData(np.concatenate([p.X for p in parts]), np.concatenate([p.y for p in parts]), first.sfreq,
                    first.ch_names, tuple(classes), np.concatenate([p.is_synthetic for p in parts]),
                    pd.concat([p.metadata for p in parts], ignore_index=True), first.ch_pos)
+
+
+def _same_names(a, b) -> bool:
+    """The same channel names, each once, in any order."""
+    return len(a) == len(b) == len(set(a)) and set(a) == set(b)
 
 
 def _check_same_start(first: EEGData, item: EEGData) -> None:

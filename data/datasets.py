@@ -73,11 +73,21 @@ def load_files(sources, **load_epochs_kwargs) -> EEGData:
     Raises
     ------
     DataError
-        A pattern matches no file, a file cannot be read, or the files differ in channels, sfreq or window
-        length (the message names the subject and file).
+        A pattern matches no file, a file cannot be read, the files differ in channels, sfreq or window length
+        (the message names the subject and file; the same channels in another order are reordered by name), or a
+        class of ``event_id`` has events in no file (one missing in some files is a warning).
     """
     paths = expand_sources(sources)
-    return concat_data([_load_file(path, load_epochs_kwargs) for path in paths])
+    data = concat_data([_load_file(path, load_epochs_kwargs) for path in paths])
+    event_id = load_epochs_kwargs.get("event_id")
+    if event_id:  # a file may lack a class (warned); every file lacking it is a typo or the wrong code
+        counts = np.bincount(data.y, minlength=data.n_classes)
+        absent = [f"{name}={code}" for name, code in event_id.items()
+                  if name in data.classes and counts[data.classes.index(name)] == 0]
+        if absent:
+            raise DataError(f"event_id {', '.join(absent)} matches no event in any of the {len(paths)} file(s) "
+                            f"({_files_name(paths)}); check the name and code against the files' events.")
+    return data
 
 
 def expand_sources(sources) -> list:
@@ -93,6 +103,9 @@ def expand_sources(sources) -> list:
             raise TypeError(f"each source must be a path or a glob pattern (str or Path), got "
                             f"{type(source).__name__}.")
         text = os.path.expanduser(os.fspath(source))
+        if not text.strip():
+            raise DataError("a data source is an empty path; give a file path or a quoted glob such as "
+                            "'data/sub-*_epo.fif'.")
         if any(c in text for c in _GLOB_CHARS):
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
@@ -334,11 +347,16 @@ def _load_file(path: str, load_epochs_kwargs) -> EEGData:
     return _with_columns(data, source=str(path), **columns)
 
 
+#: MNE's names for raw FIF files (``sample_audvis_raw.fif``), whose suffix is not part of the subject's name.
+_RAW_SUFFIXES = ("-raw.fif", "_raw.fif", "-raw.fif.gz", "_raw.fif.gz")
+
+
 def _file_stem(path) -> str:
-    """The file name without its epochs suffix (``-epo.fif``, ``_epo.fif``, ...) or extension."""
+    """The file name without its epochs or raw FIF suffix (``-epo.fif``, ``_epo.fif``, ``_raw.fif``, ...) or
+    extension."""
     name = Path(path).name
-    for suffix in _EPOCHS_SUFFIXES:
-        if name.lower().endswith(suffix):
+    for suffix in _EPOCHS_SUFFIXES + _RAW_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
     if name.lower().endswith(".gz"):
         name = name[:-3]
@@ -346,15 +364,24 @@ def _file_stem(path) -> str:
 
 
 def _files_name(sources) -> str:
-    """A name for data from files: the common stem of the sources, else ``"files"``."""
+    """A name for data from files: one file's stem; for several (glob patterns expanded), the name of their common
+    folder (a BIDS root); else ``"files"``."""
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
     if not isinstance(sources, (list, tuple)):
         return "custom"
-    stems = [_file_stem(os.fspath(s)) for s in sources]
-    if len(stems) == 1:
-        return stems[0] or "files"
-    return os.path.commonprefix(stems).rstrip("_-") or "files"
+    try:
+        paths = expand_sources(list(sources))
+    except (DataError, TypeError):  # loading names the problem
+        paths = [os.fspath(s) for s in sources if isinstance(s, (str, os.PathLike))]
+    name = _file_stem(paths[0]) if len(paths) == 1 else ""
+    if name and not any(c in name for c in _GLOB_CHARS):
+        return name
+    folders = {Path(os.path.abspath(p)).parent for p in paths}
+    folder = Path(os.path.commonpath([str(f) for f in folders])) if folders else Path("")
+    while folder.name.startswith(("sub-", "ses-")) or folder.name in ("eeg", "meg", "ieeg"):  # up to the BIDS root
+        folder = folder.parent
+    return folder.name or "files"
 
 
 def _as_data(side, *, name: str) -> EEGData:

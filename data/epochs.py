@@ -64,7 +64,11 @@ def load_epochs(source, *, events=None, event_id=None, tmin=None, tmax=None, bas
         one, else from the annotations (``mne.events_from_annotations``).
     event_id : dict of str to int, default=None
         Class names and their event codes. For a raw recording it selects the events to epoch (for annotations,
-        the keys are annotation descriptions); if None every code found is a class named after it. For epochs,
+        the keys are annotation descriptions, or the codes when the descriptions are codes); if None every code
+        found is a class named after it. A class without events in this recording is a warning (it keeps its
+        label, with no trials), none of them found an error. A raw BIDS recording (``sub-01_task-x_eeg.edf``) with
+        an ``_events.tsv`` beside it takes its events from that file. Events that give no epoch (past the
+        recording's end, overlapping a BAD_ annotation) are counted in a warning. For epochs,
         the keys select conditions, and each code must be the one the epochs give that name.
     tmin, tmax : float, default=None
         Epoch start and end in seconds relative to each event; raw recordings only (``tmin=None`` means 0 s).
@@ -95,6 +99,8 @@ def load_epochs(source, *, events=None, event_id=None, tmin=None, tmax=None, bas
         return _from_epochs(source, f"the epochs passed ({_describe(source)})", event_id, raw_only)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"source must be an mne.Epochs or a path (str or Path), got {type(source).__name__}.")
+    if not os.fspath(source).strip():
+        raise DataError("the EEG file path is empty; give a file path (an epochs file or a raw recording).")
     path = Path(source).expanduser()
     if not path.exists():
         where = "" if path.is_absolute() else f" (relative to {os.getcwd()!r})"
@@ -161,7 +167,7 @@ def epochs_to_data(epochs, *, classes=None) -> EEGData:
             "(epochs.set_channel_types({name: 'eeg', ...}), then epochs.save(...)) before converting."
         )
     idx = _without_other_signals(epochs, idx)
-    X_v = check_X(epochs.get_data(picks=idx), name="epochs data")
+    X_v = check_X(epochs.get_data(picks=idx), name=f"data of {_source(epochs)}")
     _check_units(X_v, _source(epochs))
     X = to_microvolts(X_v).astype(np.float32)
     code_classes, y = _labels(epochs)
@@ -407,12 +413,71 @@ def _epoch_raw(raw, path, events, event_id, tmin, tmax, baseline, picks):
             "mark the EEG channels as 'eeg' with MNE (raw.set_channel_types({name: 'eeg', ...}), then raw.save(...) "
             "and load that file), or pass picks=."
         )
+    if events is None:
+        _bids_events_into_annotations(raw, path)
     events, event_id = _find_events(raw, path, events, event_id)
-    try:
-        return mne.Epochs(raw, events, event_id, tmin=tmin, tmax=tmax, baseline=baseline, picks=picks,
-                          preload=True, verbose="error")
+    try:  # on_missing: a class without events here was warned about (load_files refuses one absent everywhere)
+        epochs = mne.Epochs(raw, events, event_id, tmin=tmin, tmax=tmax, baseline=baseline, picks=picks,
+                            preload=True, on_missing="ignore", verbose="error")
     except Exception as exc:
         raise DataError(f"could not cut epochs from {str(path)!r}: {_reason(exc)}") from exc
+    _warn_dropped(epochs, path)
+    epochs.eegrobust_source = str(path)  # epochs cut from a raw recording have no filename: messages name it
+    return epochs
+
+
+#: A BIDS recording's name: ``<entities>_<datatype>.<ext>``; its events lie in ``<entities>_events.tsv`` beside it.
+_BIDS_RECORDING = re.compile(r"^(?P<stem>sub-[^/]+?)_(eeg|meg|ieeg)\.[a-z0-9.]+$", re.IGNORECASE)
+
+
+def _bids_events_into_annotations(raw, path: Path) -> None:
+    """For a BIDS recording (``sub-01_task-mi_eeg.edf``) with an ``_events.tsv`` beside it, make the events of that
+    file (onset in seconds from the first sample, duration, ``trial_type``, else ``value``) the recording's
+    annotations, as mne-bids does: BIDS keeps the events there, not in the recording. Annotations of the recording
+    marking bad segments (BAD_...) are kept."""
+    match = _BIDS_RECORDING.match(Path(path).name)
+    if match is None or len(mne.pick_types(raw.info, stim=True, exclude=())):
+        return
+    tsv = Path(path).with_name(f"{match['stem']}_events.tsv")
+    if not tsv.is_file():
+        return
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(tsv, sep="\t", dtype=str, keep_default_na=False)
+        onset = pd.to_numeric(table["onset"], errors="raise").to_numpy(float)
+    except Exception as exc:  # noqa: BLE001 - any malformed sidecar is one message
+        raise DataError(f"could not read the BIDS events file {str(tsv)!r} of {str(path)!r}: {_reason(exc)}; it needs "
+                        "tab-separated columns onset, duration and trial_type (or value).") from exc
+    column = next((c for c in ("trial_type", "value") if c in table and (table[c] != "n/a").any()), None)
+    if column is None:
+        raise DataError(f"the BIDS events file {str(tsv)!r} has no trial_type or value column to name its events; "
+                        "add one, or give events= (an (n_events, 3) array).")
+    duration = (pd.to_numeric(table["duration"], errors="coerce").fillna(0.0).to_numpy(float)
+                if "duration" in table else np.zeros(len(table)))
+    keep = (table[column] != "n/a").to_numpy() & np.isfinite(onset)
+    meas_date = raw.info["meas_date"]
+    start = raw.first_time if meas_date is not None else 0.0  # BIDS onsets count from the first sample
+    events = mne.Annotations(onset[keep] + start, duration[keep], table[column].to_numpy()[keep], orig_time=meas_date)
+    bad = [i for i, d in enumerate(raw.annotations.description) if str(d).upper().startswith("BAD")]
+    raw.set_annotations(events + raw.annotations[bad] if bad else events)
+
+
+def _warn_dropped(epochs, path) -> None:
+    """Warn about events of the chosen classes that gave no epoch (MNE drops them quietly): windows that run
+    past the recording's start or end, and windows overlapping a BAD_ annotation."""
+    reasons = [r for log in epochs.drop_log for r in log[:1] if r != "IGNORED"]
+    if not reasons:
+        return
+    counts = {}
+    for reason in reasons:
+        what = ("run past the start or end of the recording" if reason in ("TOO_SHORT", "NO_DATA")
+                else f"overlap a {reason} annotation" if reason.upper().startswith("BAD")
+                else f"were dropped ({reason})")
+        counts[what] = counts.get(what, 0) + 1
+    n_events = sum(1 for log in epochs.drop_log if log[:1] != ("IGNORED",))
+    detail = "; ".join(f"{n} {what}" for what, n in counts.items())
+    warnings.warn(f"{len(reasons)} of {n_events} events in {str(path)!r} gave no epoch: {detail}.", stacklevel=4)
 
 
 def _find_events(raw, path, events, event_id):
@@ -428,14 +493,18 @@ def _find_events(raw, path, events, event_id):
     if events is not None and len(events):
         if event_id is None:
             event_id = {str(c): int(c) for c in np.unique(events[:, 2])}
+        else:
+            codes = sorted({int(c) for c in events[:, 2]})
+            missing = [f"{name}={code}" for name, code in event_id.items() if code not in codes]
+            _missing_classes(missing, len(event_id), path, f"its event codes are {codes}")
         return events, event_id
     query = None if event_id is None else _annotation_query(raw, path, event_id)
     try:
         events, found_id = mne.events_from_annotations(raw, event_id=query, verbose="error")
     except Exception as exc:
         raise DataError(f"could not read events from the annotations of {str(path)!r}: {_reason(exc)}") from exc
-    if event_id is not None:
-        found_id = {name: code for name, code in event_id.items() if code in set(found_id.values())}
+    if event_id is not None:  # every class, those without events here too (they keep their label)
+        found_id = dict(event_id)
     if len(events) == 0:
         raise DataError(
             f"no events in {str(path)!r}: no stim channel events and no annotations matching event_id={event_id}; "
@@ -457,13 +526,24 @@ def _annotation_query(raw, path, event_id: dict) -> dict:
             query[str(code)] = code
         else:
             missing.append(f"{name}={code}")
-    if missing:
-        have = sorted(found, key=lambda d: (len(d), d))
-        shown = ", ".join(have[:20]) + (f", ... ({len(have)} in all)" if len(have) > 20 else "")
-        raise DataError(f"event_id {', '.join(missing)} matches no annotation of {str(path)!r} (neither the name nor "
-                        f"the code is a description); its annotations are: {shown or 'none'}. Give NAME=CODE with "
-                        "NAME or CODE one of them.")
+    have = sorted(found, key=lambda d: (len(d), d))
+    shown = ", ".join(have[:20]) + (f", ... ({len(have)} in all)" if len(have) > 20 else "")
+    _missing_classes(missing, len(event_id), path, f"its annotations are: {shown or 'none'} (give NAME=CODE with "
+                     "NAME or CODE one of them)", what="annotation")
     return query
+
+
+def _missing_classes(missing: list, n_classes: int, path, have: str, what: str = "event") -> None:
+    """No class of event_id in the file: an error; some: a warning (a subject or session may lack a class; a
+    class found in no file is refused by `data.load_files`)."""
+    if not missing:
+        return
+    message = (f"event_id {', '.join(missing)} matches no {what} of {str(path)!r} (neither the name nor the code "
+               f"is a description); {have}." if what == "annotation" else
+               f"event_id {', '.join(missing)} matches no {what} of {str(path)!r}; {have}.")
+    if len(missing) == n_classes:
+        raise DataError(message)
+    warnings.warn(message.rstrip(".") + "; this file has no trials of that class.", stacklevel=5)
 
 
 def _describe(epochs) -> str:
@@ -480,7 +560,7 @@ def _short_repr(value) -> str:
 
 def _source(epochs) -> str:
     """How messages name epochs: by the file they were read from, when there is one."""
-    filename = getattr(epochs, "filename", None)
+    filename = getattr(epochs, "filename", None) or getattr(epochs, "eegrobust_source", None)
     return f"the epochs of {str(filename)!r}" if filename else "the epochs"
 
 

@@ -9,6 +9,7 @@ subjects' synthetic trials may be trained on; every subject must have real trial
 from __future__ import annotations
 
 import hashlib
+import warnings
 
 from dataclasses import dataclass
 
@@ -152,7 +153,22 @@ class _Official(_Protocol):
         per_subject = [s for s in data.subjects if (train & (subjects == s)).any() and (test & (subjects == s)).any()]
         if len(data.subjects) == 1:
             return [Fold("official", data.subjects[0], "", np.flatnonzero(train), np.flatnonzero(test))]
-        if len(per_subject) < len(data.subjects):  # subjects differ between train and test: one pooled fold
+        if len(per_subject) < len(data.subjects):
+            train_only = [s for s in data.subjects if s not in per_subject and (train & (subjects == s)).any()]
+            test_only = [s for s in data.subjects if s not in per_subject and (test & (subjects == s)).any()]
+            if per_subject:  # some subjects matched and others not: a naming slip, not a design
+                raise DataError(
+                    f"protocol 'official': subjects {per_subject} have train and test trials, but "
+                    f"{train_only or 'none'} only train and {test_only or 'none'} only test trials; give every "
+                    "subject both halves, named alike (BIDS 'sub-<label>' in both file names), or leave the "
+                    "unmatched files out.")
+            if len(train_only) > 1 or len(test_only) > 1:  # e.g. A01T..A09T against A01E..A09E
+                warnings.warn(
+                    f"protocol 'official': no subject has both train and test trials (train: "
+                    f"{_listed(train_only)}; test: {_listed(test_only)}), so one pooled fold trains on every train "
+                    "subject and tests on every test subject. If these are the same people, name each subject's "
+                    "files alike (BIDS 'sub-<label>', e.g. sub-01_ses-T_epo.fif and sub-01_ses-E_epo.fif) for one "
+                    "fold per subject.", stacklevel=3)
             return [Fold("official", "all", "", np.flatnonzero(train), np.flatnonzero(test))]
         return [Fold(f"sub-{s}/official", s, "", np.flatnonzero(train & (subjects == s)),
                      np.flatnonzero(test & (subjects == s))) for s in per_subject]
@@ -217,6 +233,12 @@ class _CrossSubject(_Protocol):
         if len(data.subjects) < 2:
             raise DataError(f"protocol 'cross-subject' needs at least 2 subjects, got {len(data.subjects)} "
                             f"({list(data.subjects)}); load more subjects or use within-subject.")
+        if _subjects_are_file_names(data):
+            warnings.warn(
+                f"protocol 'cross-subject': each file is one subject ({_listed(data.subjects)}): the file names "
+                "carry no BIDS 'sub-<label>' entity and the epochs no 'subject' metadata. Files of one person "
+                "(sessions, runs) are then trained on when that person is tested; name them sub-<label>_... so "
+                "that they are one subject.", stacklevel=3)
 
     def _split(self, data):
         return [Fold(f"sub-{s}", s, "", np.flatnonzero(~_of(data, s)), np.flatnonzero(_real(data, s)))
@@ -224,6 +246,21 @@ class _CrossSubject(_Protocol):
 
 
 _CLASSES = {cls.name: cls for cls in (_Official, _WithinSubject, _CrossSession, _CrossSubject)}
+
+
+def _listed(names, most: int = 6) -> str:
+    names = list(names)
+    return ", ".join(names[:most]) + (f", ... ({len(names)} in all)" if len(names) > most else "")
+
+
+def _subjects_are_file_names(data: EEGData) -> bool:
+    """Whether `data.datasets.load_files` made each file its own subject (no BIDS entity, no subject metadata)."""
+    from .datasets import _file_stem
+
+    if "source" not in data.metadata:
+        return False
+    pairs = data.metadata[["subject", "source"]].dropna().drop_duplicates()
+    return len(pairs) > 1 and all(str(sub) == _file_stem(str(src)) for sub, src in pairs.itertuples(index=False))
 
 
 def _of(data: EEGData, subject: str) -> np.ndarray:

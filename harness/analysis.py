@@ -140,6 +140,10 @@ def worst_case_by_threat(outcomes) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+#: Columns that are proportions in [0, 1]: `aggregate` clips their t-interval to that range.
+PROPORTIONS = ("adv_rca", "adv_bca", "clean_rca", "clean_bca", "chance_rca", "success_rate")
+
+
 def aggregate(rows, *, value="adv_rca", by=_AGG_BY, over=_AGG_OVER, level="subject",
               confidence=0.95) -> pd.DataFrame:
     """Mean, spread and a t confidence interval of one value, per group.
@@ -165,7 +169,8 @@ def aggregate(rows, *, value="adv_rca", by=_AGG_BY, over=_AGG_OVER, level="subje
     -------
     DataFrame
         The `by` columns plus ``mean``, ``sd`` (ddof=1), ``n``, ``sem``, ``ci_low``, ``ci_high`` and ``n_note``.
-        ``sd``, ``sem`` and the interval are NaN when n == 1, and ``n_note`` reads "n=1 (no spread)".
+        ``sd``, ``sem`` and the interval are NaN when n == 1, and ``n_note`` reads "n=1 (no spread)". The
+        interval of a proportion (`PROPORTIONS`: accuracies, success rate) is clipped to [0, 1].
     """
     by, over = _names(by, "by"), _names(over, "over")
     if level not in ("subject", "all"):
@@ -189,6 +194,8 @@ def aggregate(rows, *, value="adv_rca", by=_AGG_BY, over=_AGG_OVER, level="subje
     half = stats.t.ppf(0.5 + confidence / 2, np.maximum(out["n"] - 1, 1)) * out["sem"]
     half = half.where(out["n"] > 1)
     out["ci_low"], out["ci_high"] = out["mean"] - half, out["mean"] + half
+    if value in PROPORTIONS:  # an accuracy lies in [0, 1]: so does its interval
+        out["ci_low"], out["ci_high"] = out["ci_low"].clip(lower=0.0), out["ci_high"].clip(upper=1.0)
     unit = "subjects" if level == "subject" else "units"
     out["n_note"] = [("n=1 (no spread)" if n == 1 else "n=0 (no values)" if n == 0 else f"n={n} {unit}")
                      for n in out["n"]]

@@ -135,14 +135,21 @@ def _event_id(text: str) -> dict:
     event_id = {}
     for part in (p.strip() for p in text.split(",")):
         if not part:
-            continue
+            raise argparse.ArgumentTypeError(f"has an empty item in {text!r}; give name=code pairs such as "
+                                             "left=1,right=2")
         name, sep, code = (t.strip() for t in part.partition("="))
         if not sep or not name:
             raise argparse.ArgumentTypeError(f"must be name=code pairs such as left=1,right=2, got {part!r}")
-        try:
-            event_id[name] = int(code)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"the event code of {name!r} must be an integer, got {code!r}") from None
+        if not re.fullmatch(r"[+-]?[0-9]+", code):
+            raise argparse.ArgumentTypeError(f"the event code of {name!r} must be an integer, got {code!r}")
+        if name in event_id:
+            raise argparse.ArgumentTypeError(f"names class {name!r} twice (codes {event_id[name]} and {int(code)}); "
+                                             "give each class once")
+        twin = next((other for other, c in event_id.items() if c == int(code)), None)
+        if twin is not None:
+            raise argparse.ArgumentTypeError(f"gives code {int(code)} to both {twin!r} and {name!r}; one code "
+                                             "belongs to one class")
+        event_id[name] = int(code)
     if len(event_id) < 2:
         raise argparse.ArgumentTypeError(f"must name at least two classes such as left=1,right=2, got {text!r}")
     return event_id
@@ -299,12 +306,24 @@ def _run_and_print(study, args, *, formats=("md", "csv")) -> int:
     return EXIT_OK
 
 
-def _print_study_tables(out) -> None:
-    """Per-subject worst case and the across-subject summary, from the CSV files the study wrote."""
+#: Text columns of subjects.csv and summary.csv: read as written (subject "01" stays "01", "NA" stays "NA").
+_TEXT_COLUMNS = ("kind", "dataset", "subject", "session", "fold", "protocol", "model", "arm", "threat_model",
+                 "attack", "substitute", "norm", "n_note")
+
+
+def _read_table(path):
     import pandas as pd
 
-    subjects = pd.read_csv(out / "subjects.csv")
-    summary = pd.read_csv(out / "summary.csv")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for column in table.columns:
+        if column not in _TEXT_COLUMNS:
+            table[column] = pd.to_numeric(table[column].replace("", float("nan")), errors="coerce")
+    return table
+
+
+def _print_study_tables(out) -> None:
+    """Per-subject worst case and the across-subject summary, from the CSV files the study wrote."""
+    subjects, summary = _read_table(out / "subjects.csv"), _read_table(out / "summary.csv")
     wc = subjects[subjects["kind"] == "worst_case"]
     if len(wc):
         table = wc.pivot_table(index=["model", "norm", "epsilon"], columns="subject", values="adv_rca",

@@ -144,7 +144,8 @@ def main_accuracy(tables, chance: dict, *, width: float = DOUBLE_COLUMN, unit: s
     """The paper's main figure: robust accuracy against epsilon, one panel per threat model and norm (never both
     norms in one panel), one line per model with its 95 % interval as a band, and each model's chance level dashed.
 
-    ``tables`` are `harness.paper.compact_tables`; ``chance`` maps model -> chance-level accuracy (majority class).
+    ``tables`` are `harness.paper.compact_tables`; ``chance`` maps model -> chance-level accuracy (the 95 % binomial
+    bound of always answering the majority class, `harness.cell.chance_rca`, averaged over units).
     """
     n = len(tables)
     ncols = 1 if width <= SINGLE_COLUMN else min(n, 3)
@@ -400,16 +401,20 @@ def draw_all(result, out_dir, *, tables=None) -> list[dict]:
 
         tables = compact_tables(result)
     if tables:
-        chance = {}
+        per_unit = {}  # one chance bound per model and evaluation unit (its test trials), averaged like the curves
         for r in result.rows:
             if r.get("chance_rca") is not None and r["threat_model"] == "white_box":
-                chance.setdefault(r["model"], r["chance_rca"])
+                unit_key = (r.get("subject"), r.get("session"), r.get("fold"), r.get("train_seed"))
+                per_unit.setdefault(r["model"], {}).setdefault(unit_key, r["chance_rca"])
+        chance = {m: sum(v.values()) / len(v) for m, v in per_unit.items()}
         n_units = max(t.n_units for t in tables)
         what = ("95 % Clopper-Pearson bands over the test trials, n = 1 evaluation" if n_units == 1 else
                 f"mean over up to {n_units} units with 95 % bands "
                 f"({', '.join(sorted({m for t in tables for m in t.ci_methods}))})")
         text = ("Robust accuracy (per-trial worst case over each threat model's attacks of one norm) against "
-                f"epsilon, one panel per threat model and norm; {what}; dotted: chance level (majority class); "
+                f"epsilon, one panel per threat model and norm; {what}; dotted: chance level (the accuracy that "
+                "always answering the majority class stays below with 95 % probability on the test trials, averaged "
+                "over the evaluation units); "
                 "hollow markers: budgets at which not every attack of the panel ran.")
         for name, width in (("main_accuracy", DOUBLE_COLUMN), ("main_accuracy_single", SINGLE_COLUMN)):
             specs.append((name, lambda width=width: main_accuracy(tables, chance, width=width, unit=unit),

@@ -260,10 +260,16 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> StudyConfig:
-        known = [f.name for f in fields(cls)]
-        for key in d:
+        known = {f.name: f for f in fields(cls)}
+        for key, value in d.items():
             if key not in known:
-                check_option("study key", key, known)
+                check_option("study key", key, list(known))
+            if isinstance(value, dict) and "dict" not in str(known[key].type):  # a TOML table where a value goes
+                example = {"tuple": f"{key} = [...]", "int": f"{key} = 5", "bool": f"{key} = true"}
+                kind = next((k for k in example if k in str(known[key].type)), "str")
+                raise ConfigError(f"study key {key!r} must be {'a list' if kind == 'tuple' else 'a ' + kind}, got the "
+                                  f"table {value!r} (a [{key}] section); write it as "
+                                  f"{example.get(kind, key + ' = ' + chr(34) + '...' + chr(34))}.")
         return cls(**d)
 
     @classmethod

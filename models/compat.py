@@ -8,6 +8,8 @@ the model's training data get their labels mapped to the model's class order.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from torch import nn
@@ -69,13 +71,15 @@ def conform_data(model: nn.Module, data: EEGData, *, name: str = "the model") ->
     ch_names = model_ch_names(model)
     if (ch_names and tuple(ch_names) != tuple(data.ch_names) and not _default_names(ch_names, len(ch_names))
             and not _default_names(data.ch_names, data.n_chans)):
-        if len(ch_names) == data.n_chans and set(ch_names) == set(data.ch_names):
-            hint = "same channels in another order; reorder with epochs.reorder_channels(model.ch_names)"
+        if len(ch_names) == data.n_chans == len(set(ch_names)) and set(ch_names) == set(data.ch_names):
+            warnings.warn(f"the epochs list {name}'s channels in another order ({list(data.ch_names)}); they are "
+                          f"reordered by name to the model's order {list(ch_names)}.", stacklevel=2)
+            data = data.reorder_channels(ch_names)
         else:
             missing = [c for c in ch_names if c not in data.ch_names]
             hint = f"missing {missing}" if missing else "pick the model's channels"
-        raise DataError(f"the epochs do not fit {name}: it expects channels {list(ch_names)}, the epochs have "
-                        f"{list(data.ch_names)} ({hint}).")
+            raise DataError(f"the epochs do not fit {name}: it expects channels {list(ch_names)}, the epochs have "
+                            f"{list(data.ch_names)} ({hint}).")
     sfreq = _attr(model, "sfreq")
     if sfreq and data.sfreq != 1.0 and abs(float(sfreq) - data.sfreq) > 1e-6 * float(sfreq):
         raise DataError(f"the epochs do not fit {name}: it was trained at {float(sfreq):g} Hz, the epochs are "

@@ -362,7 +362,8 @@ def _read_meta(path: Path) -> dict:
     return meta
 
 
-def _check_channels(saved, expected, path: Path) -> None:
+def check_channels(saved, expected, path: Path) -> None:
+    """Raise ModelFileError unless ``expected`` (the data's channels) are the model's ``saved`` channels, in order."""
     saved, expected = list(saved), list(expected)
     if saved == expected:
         return
@@ -454,7 +455,7 @@ def load_bundle(path, *, ch_names=None):
         raise ModelFileError(f"model bundle {path} does not exist; write one with models.save_bundle.")
     meta = _read_meta(path)
     if ch_names is not None:
-        _check_channels(meta["ch_names"], ch_names, path)
+        check_channels(meta["ch_names"], ch_names, path)
     weights = path / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelFileError(f"no {WEIGHTS_FILE} in {path}; re-save the model with models.save_bundle.")

@@ -135,3 +135,19 @@ def test_concat_bad_input():
         concat_data([])
     with pytest.raises(TypeError, match=r"datas\[1\] must be an EEGData, got str"):
         concat_data([_data(), "x"])
+
+
+def test_concat_reorders_the_same_channels_by_name():
+    """A file that lists the montage's channels in another order is reordered by name, with a warning; each
+    channel's signal stays with its name."""
+    first = _data(ch_names=("C3", "C4", "Cz"), metadata=pd.DataFrame({"subject": ["1"] * 6}))
+    second = _data(ch_names=("Cz", "C3", "C4"), seed=1, metadata=pd.DataFrame({"subject": ["2"] * 6}))
+    with pytest.warns(UserWarning, match=r"subject '2' lists the channels of subject '1' in another order; its "
+                                         r"channels are reordered by name"):
+        both = concat_data([first, second])
+    assert both.ch_names == ("C3", "C4", "Cz")
+    np.testing.assert_array_equal(both.X[6:, 2], second.X[:, 0])  # Cz
+    np.testing.assert_array_equal(both.X[6:, 0], second.X[:, 1])  # C3
+    assert second.reorder_channels(("Cz", "C3", "C4")) is second
+    with pytest.raises(DataError, match="not the same names"):
+        second.reorder_channels(("Cz", "C3", "Fz"))

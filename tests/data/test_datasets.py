@@ -140,9 +140,9 @@ def test_load_bundled_dataset():
 
 def test_load_dataset_sources(bids_dir):
     name, data = load_dataset(data=str(bids_dir / "sub-*_epo.fif"), subjects=["02"])
-    assert name == "sub-*" and data.subjects == ("02",) and data.n_trials == 16
+    assert name == bids_dir.name and data.subjects == ("02",) and data.n_trials == 16  # the folder, not 'sub-*'
     name, data = load_dataset(data=[bids_dir / f"sub-01_ses-{k}_task-x_epo.fif" for k in (1, 2)])
-    assert name == "sub-01_ses"
+    assert name == bids_dir.name
     name, _ = load_dataset(data=bids_dir / "sub-02_ses-1_task-x_epo.fif")
     assert name == "sub-02_ses-1_task-x"
     name, data = load_dataset(train=str(bids_dir / "sub-0*_ses-1_*_epo.fif"),

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from eegrobust.data import ConfigError, DataError, epochs_to_data, load_epochs, make_synthetic_epochs, to_microvolts
+from eegrobust.data.datasets import load_files
 
 
 def _as_raw(epochs, *, stim=True, gap=32):
@@ -130,9 +131,19 @@ def test_annotations_named_by_their_codes(synth_epochs, synth, tmp_path):
     np.testing.assert_array_equal(data.y, synth.y)
     # descriptions still work as names, alone or mixed with codes
     assert epochs_to_data(load_epochs(path, tmax=tmax, event_id={"769": 1, "right": 770})).classes == ("769", "right")
-    with pytest.raises(DataError, match=r"event_id feet=771 matches no annotation of .*cues_raw\.fif.*its "
-                                        r"annotations are: 769, 770\. Give NAME=CODE") as excinfo:
-        load_epochs(path, tmax=tmax, event_id={"left": 769, "feet": 771})
+    # a class this file lacks: a warning listing the descriptions, and the class keeps its label (no trials)
+    with pytest.warns(UserWarning, match=r"event_id feet=771 matches no annotation of .*cues_raw\.fif.*its "
+                                         r"annotations are: 769, 770 \(give NAME=CODE.*no trials of that class"):
+        data = epochs_to_data(load_epochs(path, tmax=tmax, event_id={"left": 769, "right": 770, "feet": 771}))
+    assert data.classes == ("left", "right", "feet") and set(data.y) == {0, 1}
+    # in no file at all: refused (a typo or a wrong code)
+    with pytest.raises(DataError, match=r"event_id feet=771 matches no event in any of the 1 file\(s\)") as excinfo:
+        with pytest.warns(UserWarning):
+            load_files(path, tmax=tmax, event_id={"left": 769, "right": 770, "feet": 771})
+    _one_line(excinfo)
+    with pytest.raises(DataError, match=r"event_id up=1, down=2 matches no annotation of .*cues_raw\.fif.*its "
+                                        r"annotations are: 769, 770 \(give NAME=CODE") as excinfo:
+        load_epochs(path, tmax=tmax, event_id={"up": 1, "down": 2})
     _one_line(excinfo)
 
 
@@ -206,6 +217,18 @@ def test_nan_values(synth_epochs):
     _one_line(excinfo)
 
 
+def test_nan_values_name_the_file(synth_epochs, tmp_path):
+    """A NaN gap in one subject's recording: the message names that file (a study loads many) and the way out."""
+    raw, _ = _as_raw(synth_epochs, stim=True)
+    raw._data[0, 40:50] = np.nan  # inside the first window
+    path = tmp_path / "sub-02_task-x_eeg.fif"
+    raw.save(path, verbose="error")
+    with pytest.raises(DataError, match=r"data of the epochs of .*sub-02_task-x_eeg\.fif.* contains \d+ NaN/Inf values"
+                                        r".*annotate the segment as BAD_") as excinfo:
+        epochs_to_data(load_epochs(path, tmax=0.5))
+    _one_line(excinfo)
+
+
 def test_single_class(synth_epochs):
     epochs = synth_epochs["class1"]
     with pytest.raises(DataError, match=r"1 class\(es\) \['class1'\].*needs at least two") as excinfo:
@@ -234,9 +257,31 @@ def test_raw_events_outside_recording(synth_epochs, tmp_path):
 def test_raw_event_id_not_found(synth_epochs, tmp_path):
     path = tmp_path / "rec_raw.fif"
     _as_raw(synth_epochs)[0].save(path, verbose="error")
-    with pytest.raises(DataError, match=r"could not cut epochs from .*rec_raw\.fif.*event id 7") as excinfo:
+    with pytest.warns(UserWarning, match=r"event_id b=7 matches no event of .*rec_raw\.fif.*; its event codes "
+                                         r"are \[1, 2\]; this file has no trials of that class"):
         load_epochs(path, tmax=0.5, event_id={"a": 1, "b": 7})
+    with pytest.raises(DataError, match=r"event_id b=7, c=8 matches no event of .*rec_raw\.fif.*codes are \[1, 2\]"
+                       ) as excinfo:
+        load_epochs(path, tmax=0.5, event_id={"b": 7, "c": 8})
     _one_line(excinfo)
+
+
+def test_events_that_give_no_epoch_are_named(synth_epochs, tmp_path):
+    """MNE drops epochs that run past the recording or overlap a BAD_ annotation without a word; the loader says
+    how many and why."""
+    raw, _ = _as_raw(synth_epochs, stim=False)
+    onsets = raw.annotations.onset
+    bad = mne.Annotations([onsets[1] + 0.01], [0.05], ["BAD_muscle"], orig_time=raw.annotations.orig_time)
+    raw.set_annotations(raw.annotations + bad)
+    path = tmp_path / "gaps_raw.fif"
+    raw.save(path, verbose="error")
+    n_events = len(onsets)
+    tmax = raw.times[-1] - onsets[-1] + 0.5  # the last window runs past the end
+    with pytest.warns(UserWarning, match=rf"[2-9] of {n_events} events in .*gaps_raw\.fif.* gave no epoch: "
+                                         r"(?=.*1 run past the start or end of the recording)"
+                                         r"(?=.*[12] overlap a BAD_muscle annotation)"):
+        epochs = load_epochs(path, tmax=tmax)
+    assert len(epochs) < n_events - 1
 
 
 def test_no_eeg_channels(synth_epochs, tmp_path):
@@ -345,3 +390,27 @@ def test_eeglab_epochs_file_is_read_as_epochs(synth_epochs, tmp_path):
     got, want = epochs_to_data(load_epochs(tmp_path / "x.set")), epochs_to_data(epochs)
     np.testing.assert_allclose(got.X, want.X, atol=1e-3)
     assert [got.classes[i] for i in got.y] == [want.classes[i] for i in want.y]
+
+
+@pytest.mark.parametrize("meas_date", [None, 1_600_000_000])
+def test_bids_events_tsv_beside_the_recording(synth_epochs, synth, tmp_path, meas_date):
+    """BIDS keeps a recording's events in <entities>_events.tsv (mne-bids, OpenNeuro), not in the file: they are
+    read as its annotations (onset from the first sample), so the epochs are those of the annotated recording."""
+    raw, _ = _as_raw(synth_epochs, stim=False)
+    if meas_date is not None:
+        raw.set_meas_date(meas_date)
+    ann = raw.annotations
+    rows = ["onset\tduration\ttrial_type\tvalue"] + [f"{o - (raw.first_time if meas_date else 0):.6f}\t0.0\t{d}\t1"
+                                                     for o, d in zip(ann.onset, ann.description, strict=True)]
+    raw.set_annotations(None)
+    path = tmp_path / "sub-01_task-x_eeg.fif"
+    raw.save(path, verbose="error")
+    (tmp_path / "sub-01_task-x_events.tsv").write_text("\n".join(rows + ["3.0\tn/a\tn/a\t9"]) + "\n")
+    tmax = (synth.n_times - 1) / synth.sfreq
+    data = epochs_to_data(load_epochs(path, tmax=tmax))
+    assert data.classes == synth.classes
+    np.testing.assert_array_equal(data.y, synth.y)
+    np.testing.assert_allclose(data.X, synth.X, rtol=1e-5, atol=1e-3)
+    (tmp_path / "sub-01_task-x_events.tsv").write_text("onset\tduration\n1.0\t0\n")
+    with pytest.raises(DataError, match=r"events file .*sub-01_task-x_events\.tsv.* has no trial_type or value"):
+        load_epochs(path, tmax=tmax)

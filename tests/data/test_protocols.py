@@ -71,11 +71,31 @@ def test_official_single_subject_and_pooled():
     assert (fold.name, fold.subject, fold.session) == ("official", "01", "")
     data = _study(n_subjects=2)
     meta = data.metadata.copy()
-    meta.loc[meta["subject"] == "02", "split"] = "test"  # subject 02 only tested: train and test subjects differ
+    meta["split"] = np.where(meta["subject"] == "01", "train", "test")  # 01 trains, 02 is tested: one pooled fold
     pooled = EEGData(data.X, data.y, data.sfreq, data.ch_names, data.classes, metadata=meta)
     (fold,) = make_protocol("official").split(pooled)
     assert (fold.name, fold.subject) == ("official", "all")
     _check_folds(pooled, [fold])
+
+
+def test_official_names_subjects_that_match_only_on_one_side():
+    """Subjects 01 and 02 have both halves, 03 only test trials: a naming slip, refused (it silently pooled every
+    subject into one fold); several subjects per side that never match (A01T.. vs A01E..) pool with a warning."""
+    data = _study(n_subjects=3)
+    meta = data.metadata.copy()
+    meta.loc[meta["subject"] == "03", "split"] = "test"
+    partial = EEGData(data.X, data.y, data.sfreq, data.ch_names, data.classes, metadata=meta)
+    with pytest.raises(DataError, match=r"subjects \['01', '02'\] have train and test trials, but none only train "
+                                        r"and \['03'\] only test trials"):
+        make_protocol("official").split(partial)
+    data = _study(n_subjects=4)
+    meta = data.metadata.copy()
+    meta["split"] = np.where(meta["subject"].isin(["01", "02"]), "train", "test")
+    disjoint = EEGData(data.X, data.y, data.sfreq, data.ch_names, data.classes, metadata=meta)
+    with pytest.warns(UserWarning, match=r"no subject has both train and test trials \(train: 01, 02; test: 03, 04\)"
+                                         r", so one pooled fold"):
+        (fold,) = make_protocol("official").split(disjoint)
+    assert fold.subject == "all"
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -188,3 +208,29 @@ def test_only_synthetic_subject(name):
 def test_protocol_needs_eegdata():
     with pytest.raises(TypeError, match="data must be an EEGData, got ndarray"):
         make_protocol("cross-subject").split(np.zeros((4, 2, 8)))
+
+
+def test_cross_subject_warns_when_each_file_is_a_subject():
+    """Without BIDS names each file is its own subject: A01T and A01E (one person's two sessions) would train on
+    each other. Cross-subject says so; subjects named by BIDS entities (or metadata) give no warning."""
+    import warnings
+
+    data = _study(n_subjects=3)
+    named = data.metadata.assign(source=[f"/d/sub-{s}_ses-{k}_epo.fif" for s, k in
+                                         zip(data.metadata["subject"], data.metadata["session"], strict=True)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_protocol("cross-subject").split(EEGData(data.X, data.y, data.sfreq, data.ch_names, data.classes,
+                                                     metadata=named))
+    stems = data.metadata.assign(subject=[f"A{s}T" for s in data.metadata["subject"]])
+    stems["source"] = [f"/d/{s}_raw.fif" for s in stems["subject"]]
+    by_file = EEGData(data.X, data.y, data.sfreq, data.ch_names, data.classes, metadata=stems)
+    with pytest.warns(UserWarning, match=r"each file is one subject \(A01T, A02T, A03T\).*name them sub-<label>"):
+        make_protocol("cross-subject").split(by_file)
+
+
+def test_raw_fif_suffix_is_not_part_of_the_subject():
+    from eegrobust.data.datasets import _file_stem
+
+    assert [_file_stem(p) for p in ("d/A01T_raw.fif", "d/rec-raw.fif.gz", "d/s1-epo.fif", "d/x.edf", "_raw.fif")] == [
+        "A01T", "rec", "s1", "x", "_raw"]

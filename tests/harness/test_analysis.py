@@ -151,6 +151,16 @@ def test_aggregate_sd_and_t_interval_match_scipy():
     assert row["n_note"] == "n=6 subjects"
 
 
+def test_aggregate_interval_of_an_accuracy_stays_in_0_1():
+    """Three subjects at 0, 0 and 0.05: the t-interval reaches below 0; an accuracy's interval is clipped there.
+    Another column (a drop can be negative) keeps its interval."""
+    rows = _rows([("S1", 0.0), ("S2", 0.0), ("S3", 0.05)])
+    row = aggregate(rows).iloc[0]
+    assert row["ci_low"] == 0.0 and 0.05 < row["ci_high"] < 1
+    rows["drop"] = rows["adv_rca"] - 0.01
+    assert aggregate(rows, value="drop").iloc[0]["ci_low"] < -0.01
+
+
 def test_aggregate_counts_each_subject_once():
     rows = pd.concat([_rows([("S1", 0.2)], train_seed=0), _rows([("S1", 0.4)], train_seed=1),
                       _rows([("S2", 0.9)])])

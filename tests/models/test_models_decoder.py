@@ -64,3 +64,23 @@ def test_predict_checks_shape(trained_toy, synth):
 
 def test_repr_names_arch(trained_toy):
     assert "arch='toy'" in repr(trained_toy)
+
+
+def test_conform_data_reorders_the_model_channels_by_name(trained_toy, synth_test):
+    """Epochs with the model's channels in another order (another montage file, another tool) are reordered by
+    name with a warning, so the model reads each electrode where it learned it: the same predictions as in order.
+    Channels that differ as names stay an error."""
+    from eegrobust.data import EEGData
+    from eegrobust.models.compat import conform_data
+
+    order = list(range(synth_test.n_chans))[::-1]
+    shuffled = EEGData(synth_test.X[:, order], synth_test.y, synth_test.sfreq,
+                       tuple(synth_test.ch_names[i] for i in order), synth_test.classes)
+    with pytest.warns(UserWarning, match=r"in another order .*reordered by name to the model's order"):
+        fixed = conform_data(trained_toy, shuffled)
+    assert fixed.ch_names == tuple(trained_toy.ch_names)
+    np.testing.assert_array_equal(predict(trained_toy, fixed.X), predict(trained_toy, synth_test.X))
+    renamed = EEGData(synth_test.X, synth_test.y, synth_test.sfreq, ("X1",) + tuple(synth_test.ch_names[1:]),
+                      synth_test.classes)
+    with pytest.raises(DataError, match=r"missing \['" + synth_test.ch_names[0]):
+        conform_data(trained_toy, renamed)

@@ -168,13 +168,20 @@ class _APGD(Attack):
             act = (~fooled).nonzero().flatten()
             if len(act) == 0:
                 break
-            xs, xp, s = x[act], x_prev[act], step[act][:, None, None]
-            z_step = self._clip(S[act], xs + s * self._direction(g[act]), eps, bounds)
-            x_new = z_step if k == 0 else self._clip(S[act], xs + a * (z_step - xs) + (1 - a) * (xs - xp), eps,
-                                                        bounds)
-            loss_new, g_new, z_new = self._eval(target, x_new, y[act], kind, None if t is None else t[act])
-            x_prev[act], x[act], g[act] = xs, x_new, g_new
-            hit = z_new.argmax(1) != y[act]
+            full = len(act) == n  # every trial still active (no trial fooled yet): no gathers and scatters
+            if full:
+                xs, xp, s, Sa, ga, ya, ta = x, x_prev, step[:, None, None], S, g, y, t
+            else:
+                xs, xp, s, Sa, ga, ya = x[act], x_prev[act], step[act][:, None, None], S[act], g[act], y[act]
+                ta = None if t is None else t[act]
+            z_step = self._clip(Sa, xs + s * self._direction(ga), eps, bounds)
+            x_new = z_step if k == 0 else self._clip(Sa, xs + a * (z_step - xs) + (1 - a) * (xs - xp), eps, bounds)
+            loss_new, g_new, z_new = self._eval(target, x_new, ya, kind, ta)
+            if full:  # the same values as the scatters below, without copying every trial
+                x_prev, x, g = xs, x_new, g_new
+            else:
+                x_prev[act], x[act], g[act] = xs, x_new, g_new
+            hit = z_new.argmax(1) != ya
             out[act[hit]] = x_new[hit]
             fooled[act[hit]] = True
             n_up[act] += (loss_new > loss_prev[act]).float()
@@ -250,8 +257,8 @@ class APGDDLR(_APGD):
             kind = self.variant
         if n_classes < _MIN_CLASSES[kind]:
             use = "'margin' (or 'auto')" if n_classes == 2 else "'dlr', 'margin' or 'auto'"
-            raise ConfigError(f"{self.name} variant={kind!r} needs >= {_MIN_CLASSES[kind]} classes (its denominator uses "
-                              f"the {'third' if kind == 'dlr' else 'fourth'}-largest logit), got a model with "
+            raise ConfigError(f"{self.name} variant={kind!r} needs >= {_MIN_CLASSES[kind]} classes (its denominator "
+                              f"uses the {'third' if kind == 'dlr' else 'fourth'}-largest logit), got a model with "
                               f"{n_classes}: use variant={use}.")
         self._kind = kind
         return kind

@@ -458,7 +458,8 @@ def query_tables(result) -> list[Table]:
 #: Checks whose failure means an arm's robust accuracy is not a robustness claim (possible gradient masking).
 ARM_VERIFY_CHECKS = ("PGD at least as strong as FGSM", "no gray/black-box attack beats white-box (gradient masking)",
                      "unbounded white-box attacks reach 0 % accuracy",
-                     "minimal-norm curve and fixed-budget attacks agree (L-inf)")
+                     "minimal-norm curve and fixed-budget attacks agree (L-inf)",
+                     "minimal-norm curve and fixed-budget attacks agree (L2)")
 
 
 def _interval(values, n_trials) -> str:

@@ -2,7 +2,8 @@
 
 import pytest
 
-from eegrobust.harness.checks import check_gradient_masking, check_l2_budget, check_minimal_vs_fixed, check_unbounded
+from eegrobust.harness.checks import (check_gradient_masking, check_l2_budget, check_minimal_vs_fixed,
+                                      check_minimal_vs_fixed_l2, check_unbounded)
 
 
 def row(attack, eps, adv, *, threat="white_box", norm="linf", minimal=False, never=None, clean=0.9, n=100):
@@ -26,6 +27,19 @@ def test_minimal_norm_and_fixed_budget_must_agree():
     assert not res["passed"] and "fixed-budget 0.400 > minimal-norm 0.200" in res["detail"]
     l2 = [row("apgd_ce", 0.1, 0.40), row("deepfool", 0.1, 0.05, norm="l2", minimal=True)]
     assert check_minimal_vs_fixed(l2)["passed"]  # an L2 minimal attack is never compared with L-inf
+
+
+def test_l2_minimal_norm_and_fixed_budget_must_agree():
+    """The review's case: L2 PGD left 0.41 where C&W left 0.32 at the same L2 radius; L-inf rows never enter."""
+    weak = [row("l2_pgd", 0.3, 0.41, norm="l2"), row("cw_l2", 0.3, 0.32, norm="l2", minimal=True),
+            row("apgd_ce", 0.3, 0.90), row("fmn", 0.3, 0.10, minimal=True)]
+    res = check_minimal_vs_fixed_l2(weak)
+    assert not res["passed"] and res["name"].endswith("(L2)")
+    assert "fixed-budget 0.410 > minimal-norm 0.320" in res["detail"]
+    ok = [row("l2_apgd_ce", 0.3, 0.33, norm="l2"), row("cw_l2", 0.3, 0.32, norm="l2", minimal=True)]
+    assert check_minimal_vs_fixed_l2(ok)["passed"]
+    assert "no minimal-norm L2 attack" in check_minimal_vs_fixed_l2([row("deepfool", 0.3, 0.1, norm="l2",
+                                                                         minimal=True)])["detail"]
 
 
 def test_black_box_beating_white_box_is_flagged():

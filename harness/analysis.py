@@ -57,9 +57,12 @@ _CONST = "_all"
 def worst_case(outcomes, *, threat_models=("white_box",), attacks=None) -> pd.DataFrame:
     """Per-trial worst case over attacks (AutoAttack's robust accuracy), per unit, norm and epsilon.
 
-    A trial counts as robust only if it is classified correctly clean and under every included attack. Attacks are
-    identified by (threat_model, attack, substitute); only trials that every included attack of the group evaluated
-    are used, so all numbers in one output row refer to the same trials.
+    A trial counts as robust only if it is classified correctly clean and under every included attack that evaluated
+    it. Attacks are identified by (threat_model, attack, substitute). When some attack of the group evaluated every
+    trial the group holds, all those trials are used, and an attack evaluated on fewer (``uap``: a universal
+    perturbation is fitted on attacker trials and tested on the others) counts on the trials it evaluated; otherwise
+    only the trials every attack of the group evaluated are used. ``min_attack_rca`` and ``worst_attack`` compare
+    the attacks that evaluated all of the row's trials.
 
     Parameters
     ----------
@@ -76,7 +79,7 @@ def worst_case(outcomes, *, threat_models=("white_box",), attacks=None) -> pd.Da
     DataFrame
         One row per `UNIT_KEYS` x norm x epsilon with ``attacks`` (included attack labels, sorted, comma-joined;
         ``attack<-substitute`` for transfer attacks, prefixed ``threat_model:`` when several threat models are
-        included), ``n_attacks``, ``n_trials`` (trials evaluated by all of them), ``clean_rca``, ``clean_bca``,
+        included), ``n_attacks``, ``n_trials`` (the trials used, see above), ``clean_rca``, ``clean_bca``,
         ``robust_rca``, ``robust_bca``, ``min_attack_rca`` (lowest accuracy of a single attack on those trials) and
         ``worst_attack``. Always ``robust_rca <= min_attack_rca``. Groups with no common trial have
         ``n_trials == 0`` and NaN accuracies.
@@ -106,7 +109,14 @@ def worst_case(outcomes, *, threat_models=("white_box",), attacks=None) -> pd.Da
               .groupby(group, dropna=False)["_atk"].agg(",".join))
     n_atk = df.groupby(group, dropna=False)["_atk"].transform("nunique")
     seen = df.groupby([*group, "trial"], dropna=False)["_atk"].transform("nunique")
-    common = df[seen == n_atk]
+    # an attack that evaluated every trial of its group is "full"; where there is one, the group's trials are all of
+    # them and an attack run on fewer (a universal perturbation, tested on the trials outside its fit set) counts
+    # on the trials it evaluated; without one, only the trials every attack evaluated count
+    full = (df.groupby([*group, "_atk"], dropna=False)["trial"].transform("nunique")
+            == df.groupby(group, dropna=False)["trial"].transform("nunique"))
+    has_full = df.assign(_full=full).groupby(group, dropna=False)["_full"].transform("any").to_numpy()
+    keep = has_full | (seen == n_atk).to_numpy()
+    common = df[keep]
     trials = common.groupby([*group, "trial"], dropna=False).agg(
         y=("y", "first"), n_y=("y", "nunique"), clean=("_clean", "all"), robust=("_ok", "all")).reset_index()
     if (trials["n_y"] > 1).any():
@@ -118,7 +128,8 @@ def worst_case(outcomes, *, threat_models=("white_box",), attacks=None) -> pd.Da
         n_trials=("trial", "size"), clean_rca=("clean", "mean"), robust_rca=("robust", "mean")))
     out["clean_bca"] = _balanced(trials, group, "clean")
     out["robust_bca"] = _balanced(trials, group, "robust")
-    per_attack = common.groupby([*group, "_atk"], dropna=False)["_ok"].mean()
+    single = df[keep & (~has_full | full.to_numpy())]  # single attacks compared on the same trials
+    per_attack = single.groupby([*group, "_atk"], dropna=False)["_ok"].mean()
     out["min_attack_rca"] = per_attack.groupby(level=group, dropna=False).min()
     out["worst_attack"] = per_attack.groupby(level=group, dropna=False).idxmin().map(lambda key: key[-1])
     out["n_trials"] = out["n_trials"].fillna(0).astype(int)

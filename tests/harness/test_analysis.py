@@ -307,3 +307,15 @@ def test_outcomes_frame_equals_the_block_by_block_frame():
     frame = SuiteResult(outcomes=odd).outcomes_frame()
     pd.testing.assert_frame_equal(frame, _frame_block_by_block(odd), check_exact=True)
     assert frame["train_seed"].isna().sum() == len(odd[0]["trial"]) * len(odd[0]["adv_pred"])
+
+
+def test_worst_case_keeps_every_trial_when_an_attack_ran_on_fewer():
+    """A universal perturbation is tested on the trials outside its fit set: the per-trial worst case still covers
+    every trial the per-trial attacks evaluated (it covered only uap's half before), and uap counts where it ran."""
+    y = [0] * 10
+    pgd = _outcomes(y, y, [0, 0, 0, 1, 0, 0, 0, 0, 0, 0], attack="pgd", trials=list(range(10)))
+    uap = _outcomes(y[:4], y[:4], [0, 0, 1, 0], attack="uap", trials=[6, 7, 8, 9])  # fools trial 8, PGD does not
+    row = worst_case(pd.concat([pgd, uap])).iloc[0]
+    assert row["n_trials"] == 10 and row["robust_rca"] == pytest.approx(0.8)  # trials 3 (PGD) and 8 (uap) fall
+    assert row["min_attack_rca"] == pytest.approx(0.9) and row["worst_attack"] == "pgd"
+    assert row["attacks"] == "pgd,uap" and row["n_attacks"] == 2

@@ -44,7 +44,8 @@ class AttackOutput:
     n_queries : ndarray of shape (n_trials,) or None
         Queries to the victim per trial (black-box attacks only).
     min_norm : ndarray of shape (n_trials,) or None
-        Minimal-norm attacks: the budget-space norm that flipped each trial (inf where the attack failed).
+        Minimal-norm attacks: the budget-space norm that flipped each trial (inf where the attack failed); L2:
+        compare with `attacks.budget.l2_budget`, or put on the epsilon grid with `attacks.budget.norm_as_epsilon`.
     """
 
     epsilon: float

@@ -184,3 +184,9 @@ def band_energy(A: np.ndarray, sfreq: float, bands: dict | None = None) -> np.nd
 def l2_budget(epsilon: float, n_chans: int, n_times: int) -> float:
     """L2 radius in budget space that matches an L-inf ``epsilon`` in energy (see module docstring)."""
     return epsilon * math.sqrt(n_chans * n_times)
+
+
+def norm_as_epsilon(norms, norm: str, n_chans: int, n_times: int):
+    """Budget-space norms (an attack's ``min_norm``) on the epsilon grid: L-inf as they are, L2 divided by
+    ``sqrt(n_chans * n_times)`` (the inverse of `l2_budget`)."""
+    return norms if norm == "linf" else norms / math.sqrt(n_chans * n_times)

@@ -17,6 +17,7 @@ import numpy as np
 from torch import nn
 
 from ..attacks.base import ModelOutputError
+from ..attacks.budget import norm_as_epsilon
 from ..attacks import ATTACKS, JacobianSubstitute, TransferAttack, channel_scale, make_attack
 from ..data import EEGData
 from ..data.splits import disjoint_indices
@@ -183,8 +184,9 @@ def run_cell(cell: Cell, victim: nn.Module, ctx: FoldContext, *, keep_example: b
             "success_rate": float(fooled.sum() / max(correct.sum(), 1)),
             **perturbation_stats(data.X, X_adv, ctx.scale, attacked=idx, fooled=_fooled_mask(fooled, idx, data),
                                  sfreq=data.sfreq, signal=signal),
-            "median_min_norm": (float(np.median(out.min_norm)) if out is not None and out.min_norm is not None
-                                else None),
+            "median_min_norm": (float(np.median(norm_as_epsilon(out.min_norm, attack.norm, data.n_chans,
+                                                                data.n_times)))
+                                if out is not None and out.min_norm is not None else None),  # on the epsilon grid
             "queries_per_trial": (float(np.mean(out.n_queries)) if out is not None and out.n_queries is not None
                                   else None),
             "wall_s": round(wall, 3), "info": dict(info, **(out.info if out is not None else {})),

@@ -192,6 +192,19 @@ def test_minimal_norm_rows_count_trials_never_fooled(result):
             "minimal-norm curve and fixed-budget attacks agree (L-inf)"} <= names
 
 
+def test_median_min_norm_is_on_the_epsilon_grid(result):
+    """DeepFool (L2): a trial is fooled at epsilon exactly when its smallest flipping perturbation fits, so the share
+    of attacked trials fooled at each budget and the median minimal norm agree on the epsilon grid (it was
+    sqrt(n_chans * n_times) times larger for L2, about 73x on SCP1)."""
+    rows = sorted((r for r in result.rows if r["model"] == "toy" and r["attack"] == "deepfool" and r["epsilon"] > 0),
+                  key=lambda r: r["epsilon"])
+    median = rows[0]["median_min_norm"]
+    assert all(r["median_min_norm"] == median for r in rows)  # one run gives every budget
+    for r in rows:  # fooled share below one half exactly where the median does not fit yet
+        fooled_share = r["success_rate"]
+        assert (fooled_share >= 0.5) == (median <= r["epsilon"] * (1 + 1e-4)), (r["epsilon"], fooled_share, median)
+
+
 def test_report_shows_query_curves_and_band_snr(result, tmp_path):
     from eegrobust.harness.report import write_report
 

@@ -133,7 +133,8 @@ def accuracy_vs_epsilon(rows, unit: str = "rel") -> Figure:
 
 
 def accuracy_vs_snr(rows) -> Figure:
-    """Worst-case adversarial RCA against the perturbation's SNR (dB), one panel per threat model."""
+    """The strongest single attack's adversarial RCA (`worst_case`) against its SNR (dB), one panel per threat
+    model."""
     fig = _accuracy_figure(rows, "snr_db", "SNR of signal to perturbation (dB)", "Accuracy vs SNR")
     for ax in fig.axes:
         ax.invert_xaxis()  # weaker perturbation (higher SNR) on the left, as epsilon grows to the right
@@ -420,10 +421,12 @@ def draw_all(result, out_dir, *, tables=None) -> list[dict]:
             specs.append((name, lambda width=width: main_accuracy(tables, chance, width=width, unit=unit),
                           text + f" {width:g} in wide."))
     specs += [("accuracy_epsilon", lambda: accuracy_vs_epsilon(result.rows, unit),
-              "Adversarial RCA against epsilon: per threat model the worst L∞ attack at each budget, one line per "
-              "model (seeds averaged)."),
+              "Adversarial RCA against epsilon: per threat model, at each budget, the single L∞ attack with the "
+              "lowest accuracy (mean over units), one line per model; not the per-trial worst case of the main "
+              "figure, which can only be lower."),
              ("accuracy_snr", lambda: accuracy_vs_snr(result.rows),
-              "The same worst-case accuracy against the perturbation's median SNR in dB (points at epsilon 0, "
+              "The same single-attack accuracy against that attack's SNR in dB (the clean trials' energy over the "
+              "perturbation's, summed over the attacked trials, then averaged over units; points at epsilon 0, "
               "infinite SNR, are left out).")]
     if any("queries" in b for b in result.outcomes):
         from .analysis import query_curve

@@ -3,10 +3,10 @@
 **Compact tables.** One per threat model and norm: L-inf and L2 attacks never share a table, a cell or a worst
 case. Rows are models (x training arm when there are several), columns the budgets. A cell is the per-trial worst
 case over that threat model's attacks of that norm (AutoAttack's robust accuracy, `analysis.worst_case`), as the
-mean over the evaluation units (subjects x folds x seeds) with its sd (ddof=1) when there is more than one unit, and
-a 95 % confidence interval: Clopper-Pearson over the trials for one unit; a t-interval over units for one subject
-with several folds or seeds; a percentile bootstrap over subjects (each subject's mean over its units) for several
-subjects. The attack that was the worst most often is named under each cell; clean accuracy appears once per row.
+mean over the evaluation units (folds x seeds) of one subject, or over the subjects (each subject's mean over its
+units, as `summary.csv`) when there are several, with its sd (ddof=1) when there is more than one, and a 95 %
+confidence interval: Clopper-Pearson over the trials for one unit; a t-interval over units for one subject with
+several folds or seeds; a t-interval over subjects for several subjects. The attack that was the worst most often is named under each cell; clean accuracy appears once per row.
 
 **LaTeX fragments** are ``table`` (one column wide) or ``table*`` (both columns) floats with booktabs rules and
 siunitx ``S`` columns, meant for ``\\input`` into a one- or two-column paper (``\\usepackage{booktabs,siunitx}``);
@@ -54,7 +54,6 @@ ATTACK_SHORT = {
 }
 MODEL_SHORT = {"eegnet": "E", "deep4": "D", "shallow": "S"}
 CONFIDENCE = 0.95
-N_BOOTSTRAP = 2000
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ class Stat:
 
     mean: float
     sd: float | None  # ddof=1; None for one unit
-    n: int  # units (subjects x folds x seeds)
+    n: int  # units (folds x seeds) of one subject, or subjects when there are several
     ci_low: float
     ci_high: float
     ci_method: str
@@ -101,24 +100,23 @@ def clopper_pearson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[flo
 
 
 def _stat(values: pd.Series, n_trials: pd.Series, subjects: pd.Series) -> Stat:
+    """Mean, sd and 95 % interval of one cell's units. One unit: Clopper-Pearson over its trials. One subject with
+    several folds or seeds: mean, sd and t-interval over the units. Several subjects: each subject counts once (its
+    mean over its units), then mean, sd and t-interval over the subjects, as `summary.csv` (`analysis.aggregate`);
+    a percentile bootstrap over 2-5 subjects covers far less than 95 %, so none is used."""
     v = values.to_numpy(dtype=float)
-    n, mean = len(v), float(np.mean(v))
     trials = int(n_trials.min())
-    if n == 1:
+    if len(v) == 1:
         low, high = clopper_pearson(int(round(v[0] * trials)), trials)
-        return Stat(mean, None, 1, low, high, "Clopper-Pearson over trials", trials)
-    sd = float(np.std(v, ddof=1))
+        return Stat(float(v[0]), None, 1, low, high, "Clopper-Pearson over trials", trials)
     per_subject = pd.Series(v, index=subjects.to_numpy()).groupby(level=0).mean().to_numpy()
     if len(per_subject) > 1:
-        if np.ptp(per_subject) == 0:
-            low = high = float(per_subject[0])
-        else:
-            res = stats.bootstrap((per_subject,), np.mean, n_resamples=N_BOOTSTRAP, confidence_level=CONFIDENCE,
-                                  method="percentile", random_state=0)
-            low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-        return Stat(mean, sd, n, max(low, 0.0), min(high, 1.0), "bootstrap over subjects", trials)
+        v, method = per_subject, "t-interval over subjects"
+    else:
+        method = "t-interval over units"
+    n, mean, sd = len(v), float(np.mean(v)), float(np.std(v, ddof=1))
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * sd / math.sqrt(n))
-    return Stat(mean, sd, n, max(mean - half, 0.0), min(mean + half, 1.0), "t-interval over units", trials)
+    return Stat(mean, sd, n, max(mean - half, 0.0), min(mean + half, 1.0), method, trials)
 
 
 # -- the tables ------------------------------------------------------------------------------------------------
@@ -198,8 +196,10 @@ def tables_frame(tables) -> pd.DataFrame:
 def _n_text(t: CompactTable) -> str:
     if t.n_units == 1:
         return "n = 1 evaluation (one subject, one fold, one seed): no spread across units"
-    what = f"{t.n_subjects} subject{'s' * (t.n_subjects > 1)}"
-    return f"mean ± sd (ddof = 1) over n = {t.n_units} units ({what} x folds x seeds)"
+    if t.n_subjects > 1:
+        return (f"mean ± sd (ddof = 1) over n = {t.n_subjects} subjects (each subject's mean over its folds and "
+                f"seeds; up to {t.n_units} units)")
+    return f"mean ± sd (ddof = 1) over n = {t.n_units} units (folds x seeds of one subject)"
 
 
 def _trials_text(t: CompactTable) -> str:
@@ -327,12 +327,13 @@ def fragment(t: CompactTable, *, label_prefix: str = "tab:eegrobust-") -> str:
 
 # -- the methods paragraph -------------------------------------------------------------------------------------
 def _attack_reprs(result: SuiteResult) -> dict:
+    """Each attack's parameters as run: every distinct repr (a transfer attack has one per surrogate)."""
     seen = {}
     for r in result.rows:
         rep = (r.get("info") or {}).get("attack_repr")
-        if rep and r["attack"] not in seen:
-            seen[r["attack"]] = rep
-    return seen
+        if rep:
+            seen.setdefault(r["attack"], {})[rep] = None
+    return {a: ", ".join(reps) for a, reps in seen.items()}
 
 
 def methods_paragraph(result, *, tex: bool = False) -> str:
@@ -374,22 +375,29 @@ def methods_paragraph(result, *, tex: bool = False) -> str:
         f"Budgets: {budget}; grid {', '.join(f'{e:g}' for e in eps)}.",
         "Threat models and attacks (with their parameters): " + "; ".join(per_threat) + ".",
     ]
-    if pgd:
-        transfer = (f", and transfer PGD {cfg.get('transfer_steps')} steps on the substitute"
-                    if "gray_box" in threats else "")
-        parts.append(f"PGD ran {pgd} steps of size 2.5·ε/steps from a uniform random start{transfer}.")
-    if queries and "black_box" in threats:
+    ran = {r["attack"] for r in rows}
+    white_pgd = bool(ran & {"linf_pgd", "l2_pgd"})
+    transfer_pgd = any(a.startswith("transfer_") and a.endswith("_pgd") for a in ran)
+    if pgd and (white_pgd or transfer_pgd):
+        what = [f"white-box PGD ran {pgd} steps of size 2.5·ε/steps from a uniform random start"] if white_pgd else []
+        if transfer_pgd:
+            what.append(f"transferred PGD {cfg.get('transfer_steps')} steps on the substitute")
+        parts.append(_upper("; ".join(what)) + ".")
+    if "black_box" in threats:
+        query_attacks = sorted(ran & {"square", "simba", "hopskipjump", "rays"})
         at = f" at ε {', '.join(f'{e:g}' for e in qeps)}" if qeps else ""
-        parts.append(f"Query attacks had at most {queries} queries per trial{at}; black-box attacks were evaluated on "
-                     f"the {prov.get('n_black_box_eval_trials', 'n/a')} test trials outside the attacker's seed set of "
-                     f"{prov.get('n_black_box_seed_trials', 'n/a')}.")
+        limit = (f"Query attacks ({', '.join(query_attacks)}) had at most {queries} queries per trial{at}; "
+                 if queries and query_attacks else "")
+        parts.append(f"{limit}black-box attacks were evaluated on the {prov.get('n_black_box_eval_trials', 'n/a')} "
+                     f"test trials outside the attacker's seed set of {prov.get('n_black_box_seed_trials', 'n/a')}.")
     parts += [
         "Following AutoAttack, each attack ran on the trials the model classified correctly, robust accuracy counts a "
         "trial only if it is correct before and after, and the worst case is taken per trial over the attacks of "
         "one threat model and one norm; L∞ and L2 attacks are never pooled.",
-        "Numbers are means over evaluation units (subjects × folds × seeds) with sd (ddof = 1) where n > 1; 95 % "
-        "intervals are Clopper-Pearson over trials for a single unit and a percentile bootstrap over subjects "
-        "otherwise; paired comparisons use Wilcoxon signed-rank tests with Holm correction.",
+        "Numbers are means over the evaluation units (folds × seeds) of one subject, or over subjects (each "
+        "subject's mean over its units) when there are several, with sd (ddof = 1) where n > 1; 95 % intervals are "
+        "Clopper-Pearson over trials for a single unit, a t-interval over units for one subject, and a t-interval "
+        "over subjects for several; paired comparisons use Wilcoxon signed-rank tests with Holm correction.",
         "Software: " + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v) + ".",
     ]
     text = " ".join(parts)

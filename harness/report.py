@@ -111,17 +111,19 @@ def aggregate(rows) -> dict[tuple, dict]:
     keys = sorted(groups, key=lambda k: (threat.get(k[1], 9), k[1], models[k[0]], attacks[k[2]], subs[k[3]], k[4]))
     return {k: {**{c: _mean([g[c] for g in groups[k]]) for c in _NUMBERS},
                 "n_trials": groups[k][0]["n_trials"], "n_seeds": len(groups[k]),
-                "n_subjects": len({g.get("subject") for g in groups[k]})} for k in keys}
+                "n_subjects": len({g.get("subject") for g in groups[k]}),
+                "n_folds": len({(g.get("subject"), g.get("session"), g.get("fold")) for g in groups[k]})} for k in keys}
 
 
 def _over(v) -> str:
-    """What a mean is taken over: "mean of 3 seeds", "mean of 6 units over 3 subjects" (subjects x folds x seeds)."""
-    n, n_sub = v["n_seeds"], v.get("n_subjects", 1)
+    """What a mean is taken over: "mean of 3 seeds", "mean of 4 units (folds x seeds)", "mean of 6 units over 3
+    subjects (folds x seeds)"."""
+    n, n_sub, n_folds = v["n_seeds"], v.get("n_subjects", 1), v.get("n_folds", 1)
     if n <= 1:
         return ""
     if n_sub > 1:
         return f"mean of {n} units over {n_sub} subjects (folds x seeds)"
-    return f"mean of {n} seeds"
+    return f"mean of {n} units (folds x seeds)" if n_folds > 1 else f"mean of {n} seeds"
 
 
 def _eps(value) -> str:
@@ -463,7 +465,7 @@ ARM_VERIFY_CHECKS = ("PGD at least as strong as FGSM", "no gray/black-box attack
 
 
 def _interval(values, n_trials) -> str:
-    """Mean with a 95 % interval: t over seeds (ddof=1) for several seeds, Clopper-Pearson over trials for one."""
+    """Mean with a 95 % interval: t over units (ddof=1) for several, Clopper-Pearson over trials for one."""
     from scipy import stats
 
     m = sum(values) / len(values)
@@ -501,7 +503,8 @@ def arm_tables(result) -> list[Table]:
         rows = [r for r in result.rows if r["model"] == model and r.get("arm", "none") == arm]
         failed = [c["name"] for c in run_checks(rows, on_fail="ignore")
                   if c["name"] in ARM_VERIFY_CHECKS and not c["passed"]]
-        clean = g.groupby("train_seed")["clean_rca"].first().tolist()
+        unit = [k for k in analysis.UNIT_KEYS if k not in ("model", "arm")]  # one clean accuracy per unit
+        clean = g.groupby(unit, dropna=False)["clean_rca"].first().tolist()
         n = int(g["n_trials"].max())
         cells = []
         for e in eps:
@@ -512,8 +515,9 @@ def arm_tables(result) -> list[Table]:
         if failed:
             unverified.append(f"{model}: {'; '.join(failed)}")
     caption = ("Each training arm (defence) against the same white-box L∞ attacks: clean accuracy and the per-trial "
-               "worst case over every white-box L∞ attack of the study, mean over training seeds with a 95 % "
-               "interval (t over seeds; Clopper-Pearson over the test trials when there is one seed). A robust "
+               "worst case over every white-box L∞ attack of the study, mean over the evaluation units (training "
+               "seeds x folds x subjects) with a 95 % interval (t over units; Clopper-Pearson over the test trials "
+               "when there is one unit). A robust "
                "accuracy is reported only when the gradient-masking checks pass on that arm's rows"
                + (" — not verified: " + " | ".join(unverified) + "." if unverified else "; they passed for every arm."))
     return [Table("arms", "Defences: clean against robust accuracy per arm", caption,

@@ -115,15 +115,23 @@ def test_one_unit_gets_a_clopper_pearson_interval_and_no_sd(tables):
     assert "n = 1 evaluation" in paper.caption(tables[0])
 
 
-def test_several_subjects_get_sd_ddof1_and_a_bootstrap_interval(three_subjects):
+def test_several_subjects_get_sd_ddof1_and_a_t_interval_over_subjects(three_subjects):
+    """Each subject counts once, as in summary.csv: mean, sd (ddof=1) and the t-interval over the subjects' means
+    (a percentile bootstrap over 2-5 subjects was the range of the draws, far below 95 % coverage)."""
+    from scipy import stats
+
     t = paper.compact_tables(three_subjects)[0]
     assert t.n_units == 3 and t.n_subjects == 3
     wc = analysis.worst_case(three_subjects.outcomes_frame().query("epsilon > 0"), threat_models=("white_box",))
     wc = wc[(wc["norm"] == "linf") & (wc["model"] == "eegnet") & (wc["epsilon"] == 0.1)]
+    per_subject = wc.groupby("subject")["robust_rca"].mean()
     cell = t.rows[0]["cells"][0.1]
-    assert cell.sd == pytest.approx(np.std(wc["robust_rca"], ddof=1)) and cell.sd > 0
-    assert cell.ci_method == "bootstrap over subjects" and cell.ci_low <= cell.mean <= cell.ci_high
-    assert "over n = 3 units (3 subjects" in paper.caption(t)
+    assert cell.mean == pytest.approx(per_subject.mean()) and cell.n == 3
+    assert cell.sd == pytest.approx(np.std(per_subject, ddof=1)) and cell.sd > 0
+    low, high = stats.t.interval(0.95, 2, loc=per_subject.mean(), scale=stats.sem(per_subject))
+    assert cell.ci_method == "t-interval over subjects"
+    assert (cell.ci_low, cell.ci_high) == (pytest.approx(max(low, 0)), pytest.approx(min(high, 1)))
+    assert "over n = 3 subjects (each subject's mean" in paper.caption(t)
     assert "±" in paper.markdown(t) and re.search(r"0\.\d{3}\(\d+\)", paper.fragment(t))
 
 
@@ -181,6 +189,19 @@ def test_methods_paragraph_states_what_was_measured(result):
         assert needle in text, needle
     tex = paper.methods_paragraph(result, tex=True)
     assert "_" not in tex.replace(r"\_", "") and "±" not in tex and "ε" not in tex
+
+
+def test_methods_paragraph_names_every_surrogate_and_only_what_ran(result):
+    """Every surrogate a transfer attack was crafted on is named (only the first was), and a sentence about
+    transferred PGD or query budgets appears only when such an attack ran."""
+    text = paper.methods_paragraph(result)
+    subs = {r["substitute"] for r in result.rows if r["attack"] == "transfer_ufgsm"}
+    assert len(subs) > 1 and all(f"surrogate={s}" in text for s in subs)
+    assert "transferred PGD" in text and "Query attacks (hopskipjump, simba, square)" in text
+    rows = [r for r in result.rows if r["attack"] not in ("transfer_linf_pgd", "square", "simba", "hopskipjump")]
+    fewer = paper.methods_paragraph(SuiteResult(rows=rows, config=result.config, provenance=result.provenance,
+                                                environment=result.environment))
+    assert "transferred PGD" not in fewer and "queries per trial" not in fewer and "black-box attacks were" in fewer
 
 
 def test_report_writes_the_paper_folder_and_shows_the_main_tables(results_path, tmp_path):

@@ -368,3 +368,18 @@ def test_html_renders_in_headless_chromium(report, tmp_path):
     assert pixels.shape[:2] == (2000, 1200)
     assert pixels[10:60].mean() < 0.35, "the dark header (inline CSS) was not drawn"
     assert pixels[300:].std() > 0.05, "the page body looks blank"
+
+
+def test_means_over_folds_and_seeds_are_not_called_seeds():
+    """One subject, 2 folds x 2 seeds: "mean of 4 units (folds x seeds)", not "mean of 4 seeds" (2 seeds ran)."""
+    from eegrobust.harness import report
+
+    base = {"model": "eegnet", "threat_model": "white_box", "attack": "fgsm", "substitute": "", "epsilon": 0.1,
+            "subject": "1", "session": "0", "n_trials": 10, "adv_rca": 0.5, "clean_rca": 0.9}
+    rows = [dict(base, fold=f, train_seed=s) for f in ("1", "2") for s in (0, 1)]
+    for r in rows:
+        r.update({c: r.get(c, 0.0) for c in report._NUMBERS})
+    (v,) = report.aggregate(rows).values()
+    assert report._over(v) == "mean of 4 units (folds x seeds)"
+    (v,) = report.aggregate([dict(r, fold="official") for r in rows[:2]]).values()
+    assert report._over(v) == "mean of 2 seeds"

@@ -413,15 +413,18 @@ def _epoch_raw(raw, path, events, event_id, tmin, tmax, baseline, picks):
             "mark the EEG channels as 'eeg' with MNE (raw.set_channel_types({name: 'eeg', ...}), then raw.save(...) "
             "and load that file), or pass picks=."
         )
-    if events is None:
-        _bids_events_into_annotations(raw, path)
-    events, event_id = _find_events(raw, path, events, event_id)
+    if tmax - tmin > raw.times[-1]:
+        raise DataError(f"the window tmin={tmin:g} s to tmax={tmax:g} s is longer than the recording {str(path)!r} "
+                        f"({raw.times[-1]:g} s); give --tmin/--tmax in seconds around each event.")
+    from_tsv = events is None and _bids_events_into_annotations(raw, path)
+    events, event_id = _find_events(raw, path, events, event_id, stim=not from_tsv)
     try:  # on_missing: a class without events here was warned about (load_files refuses one absent everywhere)
         epochs = mne.Epochs(raw, events, event_id, tmin=tmin, tmax=tmax, baseline=baseline, picks=picks,
                             preload=True, on_missing="ignore", verbose="error")
     except Exception as exc:
         raise DataError(f"could not cut epochs from {str(path)!r}: {_reason(exc)}") from exc
     _warn_dropped(epochs, path)
+    _warn_overlap(epochs, path)
     epochs.eegrobust_source = str(path)  # epochs cut from a raw recording have no filename: messages name it
     return epochs
 
@@ -430,17 +433,18 @@ def _epoch_raw(raw, path, events, event_id, tmin, tmax, baseline, picks):
 _BIDS_RECORDING = re.compile(r"^(?P<stem>sub-[^/]+?)_(eeg|meg|ieeg)\.[a-z0-9.]+$", re.IGNORECASE)
 
 
-def _bids_events_into_annotations(raw, path: Path) -> None:
+def _bids_events_into_annotations(raw, path: Path) -> bool:
     """For a BIDS recording (``sub-01_task-mi_eeg.edf``) with an ``_events.tsv`` beside it, make the events of that
     file (onset in seconds from the first sample, duration, ``trial_type``, else ``value``) the recording's
-    annotations, as mne-bids does: BIDS keeps the events there, not in the recording. Annotations of the recording
-    marking bad segments (BAD_...) are kept."""
+    annotations, as mne-bids does: BIDS keeps the events there, not in the recording, and they take precedence over
+    a stim channel (a BDF file's Status channel), with a warning when there is one. Annotations of the recording
+    marking bad segments (BAD_...) are kept. Returns whether a sidecar was read."""
     match = _BIDS_RECORDING.match(Path(path).name)
-    if match is None or len(mne.pick_types(raw.info, stim=True, exclude=())):
-        return
+    if match is None:
+        return False
     tsv = Path(path).with_name(f"{match['stem']}_events.tsv")
     if not tsv.is_file():
-        return
+        return False
     import pandas as pd
 
     try:
@@ -455,12 +459,27 @@ def _bids_events_into_annotations(raw, path: Path) -> None:
                         "add one, or give events= (an (n_events, 3) array).")
     duration = (pd.to_numeric(table["duration"], errors="coerce").fillna(0.0).to_numpy(float)
                 if "duration" in table else np.zeros(len(table)))
-    keep = (table[column] != "n/a").to_numpy() & np.isfinite(onset)
+    keep = (table[column] != "n/a").to_numpy()
+    bad = np.flatnonzero(keep & (~np.isfinite(onset) | (onset < 0) | (onset > raw.times[-1])))
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(f"the BIDS events file {str(tsv)!r} has onset {table['onset'].iloc[i]!r} in row {i + 2} "
+                        f"({len(bad)} such row(s)), outside the recording (0 to {raw.times[-1]:g} s); onsets are "
+                        "seconds from the recording's first sample: fix or remove those rows.")
+    twice = pd.Series(onset[keep]).duplicated()
+    if twice.any():
+        at = float(onset[keep][twice.to_numpy()][0])
+        raise DataError(f"the BIDS events file {str(tsv)!r} has two events at onset {at:g} s; one trial per onset: "
+                        "remove the duplicate row.")
     meas_date = raw.info["meas_date"]
     start = raw.first_time if meas_date is not None else 0.0  # BIDS onsets count from the first sample
     events = mne.Annotations(onset[keep] + start, duration[keep], table[column].to_numpy()[keep], orig_time=meas_date)
     bad = [i for i, d in enumerate(raw.annotations.description) if str(d).upper().startswith("BAD")]
     raw.set_annotations(events + raw.annotations[bad] if bad else events)
+    if len(mne.pick_types(raw.info, stim=True, exclude=())):
+        warnings.warn(f"{str(path)!r} has a stim channel and a BIDS events file beside it; the events come from "
+                      f"{tsv.name}, as BIDS prescribes, not from the stim channel.", stacklevel=4)
+    return True
 
 
 def _warn_dropped(epochs, path) -> None:
@@ -480,15 +499,28 @@ def _warn_dropped(epochs, path) -> None:
     warnings.warn(f"{len(reasons)} of {n_events} events in {str(path)!r} gave no epoch: {detail}.", stacklevel=4)
 
 
-def _find_events(raw, path, events, event_id):
-    """Events and event_id from ``events``, the stim channel or the annotations, in that order."""
+def _warn_overlap(epochs, path) -> None:
+    """Warn when windows overlap (events closer than a window): a fold may then test on EEG it trained on."""
+    onsets = np.sort(epochs.events[:, 0])
+    n_times = len(epochs.times)
+    close = int((np.diff(onsets) < n_times).sum()) if len(onsets) > 1 else 0
+    if close:
+        warnings.warn(f"{close} of {len(onsets)} windows cut from {str(path)!r} overlap the next one (events closer "
+                      f"than the {n_times}-sample window): trials in different folds then share EEG samples, and test "
+                      "accuracy is optimistic; shorten the window (--tmin/--tmax) or keep events a window apart.",
+                      stacklevel=4)
+
+
+def _find_events(raw, path, events, event_id, stim: bool = True):
+    """Events and event_id from ``events``, the stim channel (unless ``stim`` is False: a BIDS events file was
+    read) or the annotations, in that order."""
     if events is not None:
         events = np.asarray(events)
         if events.ndim != 2 or events.shape[1] != 3 or not np.issubdtype(events.dtype, np.integer):
             raise ConfigError(f"events must be an int array of shape (n_events, 3), got {events.dtype} {events.shape}.")
         if len(events) == 0:
             raise DataError(f"events for {str(path)!r} is empty (shape {events.shape}); pass at least one event.")
-    elif len(mne.pick_types(raw.info, stim=True, exclude=())):
+    elif stim and len(mne.pick_types(raw.info, stim=True, exclude=())):
         events = mne.find_events(raw, shortest_event=1, verbose="error")
     if events is not None and len(events):
         if event_id is None:

@@ -104,6 +104,16 @@ def worst_case_table(cases) -> str:
     return text_table(["model", "threat", "norm", "attacks"] + [f"eps={e:g}" for e in eps], body)
 
 
+#: Drops are differences of trial fractions, so an exact tie with ``max_drop`` can come out 4e-17 above it in floats
+#: (0.9 - 0.6): a drop exceeds the threshold only by more than this, far below one trial in a million.
+DROP_TOL = 1e-9
+
+
+def exceeds(drop: float, max_drop: float) -> bool:
+    """Whether an accuracy drop fails the gate ``max_drop`` (an exact tie passes, float round-off included)."""
+    return drop > max_drop + DROP_TOL
+
+
 def verdict_line(result, max_drop=None) -> str:
     """The audit's verdict: PASS/FAIL against ``max_drop`` on `worst_drop` (a single attack, or the per-trial worst
     case over a threat model's attacks of one norm when that is worse)."""
@@ -112,7 +122,7 @@ def verdict_line(result, max_drop=None) -> str:
         return "verdict: no attack ran"
     if max_drop is None:
         return f"verdict: {worst[1]}"
-    status = "FAIL" if worst[0] > max_drop else "PASS"
+    status = "FAIL" if exceeds(worst[0], max_drop) else "PASS"
     return f"verdict: {status} (max drop {max_drop:g}); {worst[1]}"
 
 

@@ -436,7 +436,7 @@ def _cmd_audit(args) -> int:
     for note in dict.fromkeys(result.provenance["audit"]["notes"] + result.provenance.get("skipped", [])):
         print(f"note: {note}")
     print(f"results: {paths['json']}")
-    from .audit import no_verdict_reason, worst_case_table, worst_cases, worst_drop
+    from .audit import exceeds, no_verdict_reason, worst_case_table, worst_cases, worst_drop
 
     reason = no_verdict_reason(result, args.max_drop)
     if reason is not None:
@@ -450,7 +450,7 @@ def _cmd_audit(args) -> int:
         print(table)
     print(verdict_line(result, args.max_drop))
     worst = worst_drop(result)
-    if args.max_drop is not None and worst is not None and worst[0] > args.max_drop:
+    if args.max_drop is not None and worst is not None and exceeds(worst[0], args.max_drop):
         return EXIT_THRESHOLD
     return EXIT_OK
 

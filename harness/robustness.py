@@ -89,7 +89,9 @@ class RobustnessResult:
 
     @property
     def passed(self) -> bool:
-        return self.drop <= self.max_drop
+        from .audit import exceeds
+
+        return not exceeds(self.drop, self.max_drop)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "passed": self.passed}

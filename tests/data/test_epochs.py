@@ -249,9 +249,24 @@ def test_raw_events_outside_recording(synth_epochs, tmp_path):
     raw, events = _as_raw(synth_epochs, stim=False)
     path = tmp_path / "short_raw.fif"
     raw.save(path, verbose="error")
-    with pytest.raises(DataError, match=r"short_raw\.fif.*zero epochs") as excinfo:
+    with pytest.raises(DataError, match=r"window tmin=0 s to tmax=1000 s is longer than the recording .*short_raw\.fif")\
+            as excinfo:  # it asked numpy for terabytes before (--tmax 1e9)
         load_epochs(path, events=events, tmax=1000.0)
     _one_line(excinfo)
+    late = events.copy()
+    late[:, 0] += raw.n_times  # every event past the end: no epoch at all
+    with pytest.raises(DataError, match=r"short_raw\.fif.*zero epochs"), pytest.warns(UserWarning, match="gave no epoch"):
+        load_epochs(path, events=late, tmax=0.5)
+
+
+def test_overlapping_windows_are_named(synth_epochs, tmp_path):
+    """Events 1 s apart cut into 1.5 s windows: trials share samples, so folds would test on EEG they trained on."""
+    raw, events = _as_raw(synth_epochs, stim=False)
+    path = tmp_path / "dense_raw.fif"
+    raw.save(path, verbose="error")
+    step = int(np.diff(events[:, 0]).min())
+    with pytest.warns(UserWarning, match=r"\d+ of \d+ windows cut from .*dense_raw\.fif.* overlap the next one"):
+        load_epochs(path, events=events, tmax=1.5 * step / raw.info["sfreq"])
 
 
 def test_raw_event_id_not_found(synth_epochs, tmp_path):
@@ -414,3 +429,25 @@ def test_bids_events_tsv_beside_the_recording(synth_epochs, synth, tmp_path, mea
     (tmp_path / "sub-01_task-x_events.tsv").write_text("onset\tduration\n1.0\t0\n")
     with pytest.raises(DataError, match=r"events file .*sub-01_task-x_events\.tsv.* has no trial_type or value"):
         load_epochs(path, tmax=tmax)
+    for onsets, match in (([1.0, 1.0], r"two events at onset 1 s"), ([1.0, -2.0], r"onset '-2\.0' in row 3"),
+                          ([1.0, float("inf")], r"onset 'inf' in row 3")):
+        (tmp_path / "sub-01_task-x_events.tsv").write_text(
+            "onset\tduration\ttrial_type\n" + "".join(f"{o}\t0\tclass0\n" for o in onsets))
+        with pytest.raises(DataError, match=match):
+            load_epochs(path, tmax=tmax)
+
+
+def test_bids_events_tsv_wins_over_a_stim_channel(synth_epochs, synth, tmp_path):
+    """A BDF's Status channel and a BIDS events file: BIDS's events count (they were ignored), with a warning."""
+    raw, _ = _as_raw(synth_epochs, stim=True)
+    onsets = raw.times[np.flatnonzero(raw.get_data(picks="stim")[0])]
+    names = {code: name for name, code in synth_epochs.event_id.items()}
+    stim_codes = raw.get_data(picks="stim")[0][np.flatnonzero(raw.get_data(picks="stim")[0])].astype(int)
+    swapped = [names[c] for c in stim_codes][::-1]  # the sidecar's labels differ from the stim channel's
+    path = tmp_path / "sub-02_task-x_eeg.fif"
+    raw.save(path, verbose="error")
+    (tmp_path / "sub-02_task-x_events.tsv").write_text(
+        "onset\tduration\ttrial_type\n" + "".join(f"{o:.6f}\t0\t{d}\n" for o, d in zip(onsets, swapped)))
+    with pytest.warns(UserWarning, match=r"stim channel and a BIDS events file.*sub-02_task-x_events\.tsv"):
+        data = epochs_to_data(load_epochs(path, tmax=(synth.n_times - 1) / synth.sfreq))
+    assert [data.classes[k] for k in data.y] == swapped

@@ -98,3 +98,18 @@ def test_edited_results_files_are_refused(tmp_path, edit, fragment):
     with pytest.raises(DataError, match="edited or damaged|must be a JSON object|must be a whole number") as err:
         SuiteResult.from_json(path)
     assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_drop_equal_to_max_drop_passes():
+    """36/40 clean, 24/40 robust: the drop is exactly 0.3, which floats make 0.30000000000000004; the gate (audit
+    and assert_robust alike) must pass a tie."""
+    from eegrobust.harness.audit import exceeds
+    from eegrobust.harness.robustness import RobustnessResult
+
+    drop = 36 / 40 - 24 / 40
+    assert drop > 0.3 and not exceeds(drop, 0.3) and exceeds(25 / 40 - 12 / 40, 0.3)
+    fields = dict(attack="fgsm", epsilon=0.06, unit="rel", seed=0, n_trials=40, clean_accuracy=0.9,
+                  adversarial_accuracy=0.6, clean_bca=0.9, adversarial_bca=0.6, drop=drop, max_drop=0.3, snr_db=20.0,
+                  budget_snr_db=20.0, n_perturbed=36)
+    assert RobustnessResult(**fields).passed
+    assert not RobustnessResult(**{**fields, "drop": 0.3 + 1 / 40}).passed

@@ -37,6 +37,11 @@ def threats_present(rows) -> list[str]:
     return [t for t in THREAT_ORDER if t in found] + sorted(found - set(THREAT_ORDER))
 
 
+def linf_rows(rows) -> list:
+    """Rows of L-inf attacks (the single-attack figures plot no other norm: an L2-only run has none)."""
+    return [r for r in rows if r.get("norm", "linf") == "linf"]
+
+
 def worst_case(rows, threat: str) -> dict[str, list[dict]]:
     """Per model, the L-inf attack with the lowest adversarial RCA at each epsilon (seeds averaged), by epsilon.
 
@@ -100,7 +105,7 @@ def save_figure(fig: Figure, out_dir, name: str, formats=FIGURE_FORMATS) -> dict
 
 
 def _accuracy_figure(rows, x_key: str, xlabel: str, title: str) -> Figure:
-    threats = threats_present(rows)
+    threats = threats_present(linf_rows(rows))  # the panels plot L-inf attacks only (`worst_case`)
     color = {m: f"C{i % 10}" for i, m in enumerate(dict.fromkeys(r["model"] for r in rows))}  # same in every panel
     ncols = min(len(threats), 2)
     nrows = -(-len(threats) // ncols)
@@ -420,14 +425,15 @@ def draw_all(result, out_dir, *, tables=None) -> list[dict]:
         for name, width in (("main_accuracy", DOUBLE_COLUMN), ("main_accuracy_single", SINGLE_COLUMN)):
             specs.append((name, lambda width=width: main_accuracy(tables, chance, width=width, unit=unit),
                           text + f" {width:g} in wide."))
-    specs += [("accuracy_epsilon", lambda: accuracy_vs_epsilon(result.rows, unit),
-              "Adversarial RCA against epsilon: per threat model, at each budget, the single L∞ attack with the "
-              "lowest accuracy (mean over units), one line per model; not the per-trial worst case of the main "
-              "figure, which can only be lower."),
-             ("accuracy_snr", lambda: accuracy_vs_snr(result.rows),
-              "The same single-attack accuracy against that attack's SNR in dB (the clean trials' energy over the "
-              "perturbation's, summed over the attacked trials, then averaged over units; points at epsilon 0, "
-              "infinite SNR, are left out).")]
+    if any(r["epsilon"] > 0 and r["threat_model"] != "control" for r in linf_rows(result.rows)):  # L2-only: none
+        specs += [("accuracy_epsilon", lambda: accuracy_vs_epsilon(result.rows, unit),
+                   "Adversarial RCA against epsilon: per threat model, at each budget, the single L∞ attack with the "
+                   "lowest accuracy (mean over units), one line per model; not the per-trial worst case of the main "
+                   "figure, which can only be lower."),
+                  ("accuracy_snr", lambda: accuracy_vs_snr(result.rows),
+                   "The same single-attack accuracy against that attack's SNR in dB (the clean trials' energy over "
+                   "the perturbation's, summed over the attacked trials, then averaged over units; points at epsilon "
+                   "0, infinite SNR, are left out).")]
     if any("queries" in b for b in result.outcomes):
         from .analysis import query_curve
 

@@ -20,6 +20,7 @@ What it adds
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
@@ -51,27 +52,46 @@ def current_options() -> dict | None:
 
 
 def _seed(value: str) -> int:
-    try:
-        seed = int(value)
-    except ValueError:
-        seed = -1
-    if seed < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value!r}")
-    return seed
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]+", value):  # plain decimal: no '1_0', '+5', ' 3'
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0 written in decimal digits, got {value!r}")
+    return int(value)
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("eeg-robustness", "adversarial robustness of EEG decoders (eegrobust)")
-    group.addoption("--robustness-preset", action="store", default=DEFAULT_PRESET, choices=PRESET_NAMES,
+    group.addoption("--robustness-preset", action="store", default=None, choices=PRESET_NAMES,
                     help="attack strength of assert_robust: PGD steps and black-box query budgets of the "
-                         f"harness.config preset (default: {DEFAULT_PRESET}).")
-    group.addoption("--robustness-seed", action="store", default=DEFAULT_SEED, type=_seed, metavar="N",
-                    help=f"seed of the attacks in assert_robust (default: {DEFAULT_SEED}).")
+                         f"harness.config preset (default: the ini's robustness_preset, else {DEFAULT_PRESET}).")
+    group.addoption("--robustness-seed", action="store", default=None, type=_seed, metavar="N",
+                    help=f"seed of the attacks in assert_robust (default: the ini's robustness_seed, else "
+                         f"{DEFAULT_SEED}).")
+    parser.addini("robustness_preset", f"default --robustness-preset: one of {', '.join(PRESET_NAMES)}",
+                  default="")
+    parser.addini("robustness_seed", "default --robustness-seed: an integer >= 0", default="")
+
+
+def _options(config) -> dict:
+    """Preset and seed: the command line, else the ini file (robustness_preset, robustness_seed), else the
+    defaults; a bad ini value stops the session with one line (it was ignored with a config warning)."""
+    preset = config.getoption("robustness_preset")
+    if preset is None:
+        preset = str(config.getini("robustness_preset")).strip() or DEFAULT_PRESET
+        if preset not in PRESET_NAMES:
+            raise pytest.UsageError(f"robustness_preset = {preset!r} in the ini file: must be one of "
+                                    f"{', '.join(PRESET_NAMES)}.")
+    seed = config.getoption("robustness_seed")
+    if seed is None:
+        ini = str(config.getini("robustness_seed")).strip()
+        try:
+            seed = _seed(ini) if ini else DEFAULT_SEED
+        except argparse.ArgumentTypeError as err:
+            raise pytest.UsageError(f"robustness_seed in the ini file {err}.") from None
+    return {"preset": preset, "seed": seed}
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", MARKER)
-    options = {"preset": config.getoption("robustness_preset"), "seed": config.getoption("robustness_seed")}
+    options = _options(config)
     config.stash[_SESSION_KEY] = options
     _sessions.append(options)
 
@@ -85,8 +105,9 @@ def pytest_unconfigure(config):
 
 
 def pytest_report_header(config):
-    return (f"eeg-robustness: preset={config.getoption('robustness_preset')}, "
-            f"seed={config.getoption('robustness_seed')} (--robustness-preset, --robustness-seed)")
+    options = config.stash[_SESSION_KEY]
+    return (f"eeg-robustness: preset={options['preset']}, seed={options['seed']} (--robustness-preset, "
+            "--robustness-seed, or robustness_preset / robustness_seed in the ini file)")
 
 
 def pytest_collection_modifyitems(items):
@@ -98,7 +119,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture
 def robustness_seed(request) -> int:
     """The attacks' seed: ``--robustness-seed`` (default 0). Override the fixture to pin it in one module."""
-    return request.config.getoption("robustness_seed")
+    return request.config.stash[_SESSION_KEY]["seed"]
 
 
 @pytest.fixture
@@ -106,7 +127,7 @@ def robustness_preset(request):
     """The `harness.config.SuiteConfig` named by ``--robustness-preset`` (default "quick")."""
     from .config import PRESETS
 
-    return PRESETS[request.config.getoption("robustness_preset")]
+    return PRESETS[request.config.stash[_SESSION_KEY]["preset"]]
 
 
 @pytest.fixture

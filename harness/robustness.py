@@ -346,6 +346,13 @@ def parametrize_with_attacks(attacks, epsilons):
             names.append(ATTACK_ALIASES.get(a, a))
         else:
             raise TypeError(f"attacks must hold attack names or attacks.Attack instances, got {type(a).__name__}.")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"attacks name {twice} more than once (aliases included, e.g. 'pgd' is 'linf_pgd'); give "
+                          "each attack once.")
     epsilons = check_epsilons(epsilons)
-    params = [pytest.param(a, e, id=f"{n}-eps{e:g}") for a, n in zip(attacks, names) for e in epsilons]
+    if len(set(epsilons)) < len(epsilons):
+        raise ConfigError(f"epsilons repeat a budget: {list(epsilons)}; give each budget once.")
+    # ids as precise as the budgets (%g gave 0.1 and 0.1000001 the same id)
+    params = [pytest.param(a, e, id=f"{n}-eps{e:.12g}") for a, n in zip(attacks, names) for e in epsilons]
     return pytest.mark.parametrize("attack,epsilon", params)

@@ -249,8 +249,8 @@ def test_raw_events_outside_recording(synth_epochs, tmp_path):
     raw, events = _as_raw(synth_epochs, stim=False)
     path = tmp_path / "short_raw.fif"
     raw.save(path, verbose="error")
-    with pytest.raises(DataError, match=r"window tmin=0 s to tmax=1000 s is longer than the recording .*short_raw\.fif")\
-            as excinfo:  # it asked numpy for terabytes before (--tmax 1e9)
+    longer = r"window tmin=0 s to tmax=1000 s is longer than the recording .*short_raw\.fif"
+    with pytest.raises(DataError, match=longer) as excinfo:  # it asked numpy for terabytes before (--tmax 1e9)
         load_epochs(path, events=events, tmax=1000.0)
     _one_line(excinfo)
     late = events.copy()

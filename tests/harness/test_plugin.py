@@ -124,14 +124,39 @@ def test_defaults(pytester):
 
 @pytest.mark.parametrize("args, message", [
     (["--robustness-preset=fast"], "*--robustness-preset: invalid choice: 'fast' (choose from *quick*standard*paper*"),
-    (["--robustness-seed=abc"], "*--robustness-seed: must be an integer >= 0, got 'abc'"),
-    (["--robustness-seed=-1"], "*--robustness-seed: must be an integer >= 0, got '-1'"),
+    (["--robustness-seed=abc"], "*--robustness-seed: must be an integer >= 0*, got 'abc'"),
+    (["--robustness-seed=-1"], "*--robustness-seed: must be an integer >= 0*, got '-1'"),
+    (["--robustness-seed=1_0"], "*--robustness-seed: must be an integer >= 0 written in decimal digits, got '1_0'"),
+    (["--robustness-seed=+5"], "*--robustness-seed: must be an integer >= 0*, got '+5'"),
 ])
 def test_bad_options_error_clearly(pytester, args, message):
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+def test_ini_options_set_the_defaults_and_the_command_line_wins(pytester):
+    """robustness_preset / robustness_seed in the ini file were ignored (a config warning only), so a CI gate ran
+    the quick preset's weaker attacks; a bad ini value stops the session with one line."""
+    pytester.makeini("[pytest]\nrobustness_preset = paper\nrobustness_seed = 4\n")
+    pytester.makepyfile("""
+        def test_options(robustness_seed, robustness_preset):
+            assert robustness_seed == 4 and robustness_preset.pgd_steps == 40
+    """)
+    result = pytester.runpytest("-W", "error::pytest.PytestConfigWarning")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["eeg-robustness: preset=paper, seed=4*"])
+    pytester.runpytest("--robustness-seed", "4", "--robustness-preset", "paper").assert_outcomes(passed=1)
+    assert pytester.runpytest("--robustness-preset", "quick").ret == pytest.ExitCode.TESTS_FAILED
+    pytester.makeini("[pytest]\nrobustness_preset = strong\n")
+    bad = pytester.runpytest()
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*robustness_preset = 'strong' in the ini file: must be one of quick, standard, paper*"])
+    pytester.makeini("[pytest]\nrobustness_seed = 1_0\n")
+    bad = pytester.runpytest()
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*robustness_seed in the ini file must be an integer >= 0*got '1_0'*"])
 
 
 def test_marker_and_readable_parametrize_ids(pytester):
@@ -168,6 +193,12 @@ def test_parametrize_with_attacks_rejects_unknown_names():
         parametrize_with_attacks(["lin_pgd"], [0.05])
     with pytest.raises(ConfigError, match="epsilons must be finite and >= 0"):
         parametrize_with_attacks("fgsm", [-0.1])
+    with pytest.raises(ConfigError, match=r"attacks name \['linf_pgd'\] more than once"):
+        parametrize_with_attacks(["pgd", "linf_pgd"], [0.05])
+    with pytest.raises(ConfigError, match="epsilons repeat a budget"):
+        parametrize_with_attacks("fgsm", [0.05, 0.05])
+    mark = parametrize_with_attacks("fgsm", [0.1, 0.1000001])
+    assert [p.id for p in mark.args[1]] == ["fgsm-eps0.1", "fgsm-eps0.1000001"]  # %g gave both 'fgsm-eps0.1'
 
 
 def test_preset_sets_attack_strength():

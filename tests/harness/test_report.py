@@ -383,3 +383,20 @@ def test_means_over_folds_and_seeds_are_not_called_seeds():
     assert report._over(v) == "mean of 4 units (folds x seeds)"
     (v,) = report.aggregate([dict(r, fold="official") for r in rows[:2]]).values()
     assert report._over(v) == "mean of 2 seeds"
+
+
+def test_an_l2_only_result_draws_no_empty_linf_figures(result, tmp_path):
+    """The single-attack figures plot L-inf attacks; an L2-only audit drew them with empty panels (and leaked
+    matplotlib's 'No artists with labels' warning)."""
+    import warnings
+
+    from eegrobust.harness import figures
+    from eegrobust.harness.results import SuiteResult
+
+    rows = [dict(r, norm="l2") for r in result.rows if r["threat_model"] == "white_box"]
+    l2 = SuiteResult(rows=rows, config=result.config, provenance=result.provenance, environment=result.environment)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        drawn = {f["name"] for f in figures.draw_all(l2, tmp_path / "figs")}
+    assert not drawn & {"accuracy_epsilon", "accuracy_snr"}
+    assert {"accuracy_epsilon", "accuracy_snr"} <= {f["name"] for f in figures.draw_all(result, tmp_path / "all")}

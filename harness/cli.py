@@ -89,6 +89,17 @@ def _number(text: str) -> float:
     return value
 
 
+def _max_drop(text: str) -> float:
+    """argparse type of --max-drop: a plain decimal (``0.05``, not ``5%``)."""
+    try:
+        return _number(text)
+    except ValueError:
+        hint = f"; for {text.strip()} write {float(text.strip()[:-1]) / 100:g}" if re.fullmatch(
+            r"\s*[0-9]+(\.[0-9]*)?%\s*", text) else ""
+        raise argparse.ArgumentTypeError(f"must be a drop of accuracy in [0, 1] such as 0.05, got {text!r}{hint}") \
+            from None
+
+
 def _seed(text: str) -> int:
     """argparse type of --seed: a non-negative integer."""
     try:
@@ -527,11 +538,11 @@ def _write_reports(result, out, formats):
 def _cmd_report(args) -> int:
     """Render tables and figures from a results file (never re-runs an attack)."""
     from .results import SuiteResult
-    from .report import write_report
+    from .report import check_formats, write_report
 
     result = SuiteResult.from_json(args.results)
     out = _check_out(args.out or Path(args.results).parent)
-    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    formats = check_formats(args.format)  # before anything is written: an empty item or a repeat is refused
     if args.out is not None and not _same_file(out, Path(args.results).parent):
         # next to RESULTS the report is rewritten from the same numbers; elsewhere it must not replace another
         # study's results.csv, report or figures
@@ -877,7 +888,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="eegrobust-audit", help="results folder (default ./eegrobust-audit)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument("--preset", default="standard", help="quick | standard (default) | paper")
-    p.add_argument("--max-drop", type=float, default=None,
+    p.add_argument("--max-drop", type=_max_drop, default=None,
                    help="exit 1 when an accuracy drop (of one attack, or of the per-trial worst case over a "
                         "threat model's attacks of one norm) exceeds this value in [0, 1]")
     p.add_argument("--resume", action="store_true", help="keep finished cells of an interrupted audit in --out")

@@ -53,7 +53,13 @@ def check_formats(formats) -> tuple[str, ...]:
     """Normalise ``formats`` ("md,tex" or a sequence) and check each against `REPORT_FORMATS`."""
     if isinstance(formats, str):
         formats = [f.strip() for f in formats.split(",")]
-    formats = tuple(dict.fromkeys(f for f in formats if f))
+    formats = list(formats)
+    if not any(formats):
+        raise ConfigError(f"format must name at least one of {sorted(REPORT_FORMATS)}, got none.")
+    if any(not f for f in formats) or len(set(formats)) < len(formats):
+        raise ConfigError(f"format lists an empty item or one twice ({','.join(map(str, formats))!r}); give each of "
+                          f"{sorted(REPORT_FORMATS)} at most once, e.g. md,html.")
+    formats = tuple(formats)
     if not formats:
         raise ConfigError(f"format must name at least one of {sorted(REPORT_FORMATS)}, got none.")
     for f in formats:

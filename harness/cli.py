@@ -689,8 +689,10 @@ def cmd_gan_sample(args) -> int:
     except OSError as err:
         raise UsageError(f"--out {str(out)!r}: its folder cannot be created ({err.strerror}).") from None
     _save_epochs_atomic(epochs, out)
-    print(f"{args.n} synthetic epochs ({len(gan.ch_names)} channels, {gan.sfreq:g} Hz, classes "
-          f"{list(gan.classes)}; metadata is_synthetic=True) written to {out}")
+    labels = list(epochs.metadata["label"])
+    counts = ", ".join(f"{c} {labels.count(c)}" for c in gan.classes)
+    print(f"{args.n} synthetic epochs ({len(gan.ch_names)} channels, {gan.sfreq:g} Hz; per class: {counts}; "
+          f"metadata is_synthetic=True) written to {out}")
     return EXIT_OK
 
 
@@ -755,7 +757,8 @@ def add_gan_parser(subparsers) -> None:
 
     p = sub.add_parser("sample", help=cmd_gan_sample.__doc__, description=cmd_gan_sample.__doc__)
     p.add_argument("generator", metavar="GENERATOR_DIR", help="folder written by 'eegrobust gan train'")
-    p.add_argument("--n", type=int, required=True, help="number of epochs (classes balanced)")
+    p.add_argument("--n", type=int, required=True,
+                   help="number of epochs, spread over the classes as evenly as n allows (the message counts them)")
     p.add_argument("--out", required=True, help="output file, FILE-epo.fif")
     p.add_argument("--data", default=None, help="epochs the samples are for: channels and sfreq must match")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")

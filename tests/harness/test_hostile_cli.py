@@ -656,6 +656,8 @@ def test_gan_sample_of_fewer_trials_than_classes(files, tmp_path, capsys):
     assert code == EXIT_OK, err
     epochs = mne.read_epochs(tmp_path / "s-epo.fif", verbose="error")
     assert len(epochs) == 1 and set(epochs.event_id) == {"class0", "class1"}
+    label = epochs.metadata["label"].iloc[0]
+    assert f"per class: class0 {int(label == 'class0')}, class1 {int(label == 'class1')}" in out  # says what it wrote
 
 
 def test_report_out_of_the_same_results_can_be_rewritten(files, tmp_path, capsys):

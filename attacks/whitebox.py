@@ -123,16 +123,23 @@ class LinfPGD(Attack):
             live = torch.arange(len(x0), device=S.device)  # rows of x still being stepped
             for step in range(self.steps + 1):
                 last = step == self.steps  # the last pass only says which trials are still robust
-                xl = x[live].requires_grad_(not last)
+                full = len(live) == len(x0)  # every trial still stepped: no gathers and scatters of every trial
+                xl = (x.detach() if full else x[live]).requires_grad_(not last)
                 with torch.set_grad_enabled(not last):
                     logits = target(xl)
-                robust = logits.detach().argmax(1) == y[live]
+                robust = logits.detach().argmax(1) == (y if full else y[live])
                 if last or (early_exit and not robust.any()):
                     break
                 keep = robust if early_exit else torch.ones_like(robust)
+                everyone = full and bool(keep.all())
                 with torch.enable_grad():
-                    loss = nn.functional.cross_entropy(logits[keep], y[live[keep]], reduction="sum")
+                    loss = nn.functional.cross_entropy(logits if everyone else logits[keep],
+                                                       y if everyone else y[live[keep]], reduction="sum")
                     (grad,) = torch.autograd.grad(loss, xl)
+                if everyone:  # the same values as the scatter below, as a new tensor
+                    grad = revive_gradient(target, x, y, grad)
+                    x = self._ball(x0, x + self._ascent(grad, stepsize), budget).clamp(bounds.low, bounds.high)
+                    continue
                 live = live[keep]
                 grad = revive_gradient(target, x[live], y[live], grad[keep])
                 x[live] = self._ball(x0[live], x[live] + self._ascent(grad, stepsize), budget).clamp(

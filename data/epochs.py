@@ -413,6 +413,9 @@ def _epoch_raw(raw, path, events, event_id, tmin, tmax, baseline, picks):
             "mark the EEG channels as 'eeg' with MNE (raw.set_channel_types({name: 'eeg', ...}), then raw.save(...) "
             "and load that file), or pass picks=."
         )
+    if tmax * raw.info["sfreq"] < tmin * raw.info["sfreq"] + 1:  # fewer than two samples: no signal to classify
+        raise ConfigError(f"the window tmin={tmin:g} s to tmax={tmax:g} s holds fewer than two samples at "
+                          f"{raw.info['sfreq']:g} Hz; give tmax > tmin (e.g. --tmin 0 --tmax 1).")
     if tmax - tmin > raw.times[-1]:
         raise DataError(f"the window tmin={tmin:g} s to tmax={tmax:g} s is longer than the recording {str(path)!r} "
                         f"({raw.times[-1]:g} s); give --tmin/--tmax in seconds around each event.")

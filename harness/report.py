@@ -88,6 +88,9 @@ def _out_dir(path) -> Path:
     for p in (out, out / "figures"):
         if p.exists() and not p.is_dir():
             raise ConfigError(f"report output folder {str(p)!r} is a file; give a folder (created if missing).")
+        if p.is_symlink() and not p.exists():
+            raise ConfigError(f"report output folder {str(p)!r} is a link to {os.readlink(p)!r}, which does not "
+                              "exist; create its target or give another folder.")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):

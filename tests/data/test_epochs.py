@@ -451,3 +451,14 @@ def test_bids_events_tsv_wins_over_a_stim_channel(synth_epochs, synth, tmp_path)
     with pytest.warns(UserWarning, match=r"stim channel and a BIDS events file.*sub-02_task-x_events\.tsv"):
         data = epochs_to_data(load_epochs(path, tmax=(synth.n_times - 1) / synth.sfreq))
     assert [data.classes[k] for k in data.y] == swapped
+
+
+def test_window_of_fewer_than_two_samples_is_refused(synth_epochs, tmp_path):
+    """--tmin 1 --tmax 1 cut one sample per trial and ended in 'constant data'; it is named as the window."""
+    path = tmp_path / "rec_raw.fif"
+    _as_raw(synth_epochs)[0].save(path, verbose="error")
+    for tmin, tmax in ((1.0, 1.0), (1.0, 0.5)):
+        with pytest.raises(ConfigError, match=rf"window tmin={tmin:g} s to tmax={tmax:g} s holds fewer than two "
+                                              r"samples") as excinfo:
+            load_epochs(path, tmin=tmin, tmax=tmax)
+        _one_line(excinfo)

@@ -400,3 +400,13 @@ def test_an_l2_only_result_draws_no_empty_linf_figures(result, tmp_path):
         drawn = {f["name"] for f in figures.draw_all(l2, tmp_path / "figs")}
     assert not drawn & {"accuracy_epsilon", "accuracy_snr"}
     assert {"accuracy_epsilon", "accuracy_snr"} <= {f["name"] for f in figures.draw_all(result, tmp_path / "all")}
+
+
+def test_output_folder_that_is_a_dangling_link(tmp_path):
+    """A link to a folder that does not exist: said as such (it was 'a part of its path is a file')."""
+    from eegrobust.harness.report import _out_dir
+
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "nowhere" / "zz")
+    with pytest.raises(ConfigError, match=r"is a link to .*nowhere/zz', which does not exist"):
+        _out_dir(link)

@@ -165,7 +165,7 @@ class EEGData:
         ch_names = tuple(ch_names)
         if ch_names == self.ch_names:
             return self
-        if len(ch_names) != len(set(ch_names)) or set(ch_names) != set(self.ch_names):
+        if not same_channels(ch_names, self.ch_names):
             raise DataError(f"cannot reorder channels {list(self.ch_names)} to {list(ch_names)}: not the same names.")
         order = [self.ch_names.index(name) for name in ch_names]
         return EEGData(self.X[:, order], self.y, self.sfreq, ch_names, self.classes, self.is_synthetic,
@@ -222,7 +222,7 @@ def concat_data(datas) -> EEGData:
     first = datas[0]
     classes = list(first.classes)
     for i, item in enumerate(datas[1:], start=1):
-        if item.ch_names != first.ch_names and _same_names(item.ch_names, first.ch_names):
+        if item.ch_names != first.ch_names and same_channels(item.ch_names, first.ch_names):
             warnings.warn(f"{_describe(item)} lists the channels of {_describe(first)} in another order; its "
                           "channels are reordered by name to match.", stacklevel=2)
             datas[i] = item = item.reorder_channels(first.ch_names)
@@ -240,8 +240,8 @@ def concat_data(datas) -> EEGData:
                    pd.concat([p.metadata for p in parts], ignore_index=True), first.ch_pos)
 
 
-def _same_names(a, b) -> bool:
-    """The same channel names, each once, in any order."""
+def same_channels(a, b) -> bool:
+    """The same channel names, each once, in any order (`EEGData.reorder_channels` can map one onto the other)."""
     return len(a) == len(b) == len(set(a)) and set(a) == set(b)
 
 

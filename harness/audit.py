@@ -15,7 +15,7 @@ from ..data._checks import NoVerdictError
 from ..models import conform_data
 from .config import SuiteConfig
 from .loaders import load_victim
-from .metrics import rca
+from .metrics import exceeds, rca
 from .results import SuiteResult
 from .store import Store
 from .suite import FoldKeys, run_suite
@@ -102,16 +102,6 @@ def worst_case_table(cases) -> str:
     keys = list(dict.fromkeys(k for k, _ in cells))
     body = [[*k, *(sum(cells[k, e]) / len(cells[k, e]) if cells.get((k, e)) else None for e in eps)] for k in keys]
     return text_table(["model", "threat", "norm", "attacks"] + [f"eps={e:g}" for e in eps], body)
-
-
-#: Drops are differences of trial fractions, so an exact tie with ``max_drop`` can come out 4e-17 above it in floats
-#: (0.9 - 0.6): a drop exceeds the threshold only by more than this, far below one trial in a million.
-DROP_TOL = 1e-9
-
-
-def exceeds(drop: float, max_drop: float) -> bool:
-    """Whether an accuracy drop fails the gate ``max_drop`` (an exact tie passes, float round-off included)."""
-    return drop > max_drop + DROP_TOL
 
 
 def verdict_line(result, max_drop=None) -> str:

@@ -447,7 +447,8 @@ def _cmd_audit(args) -> int:
     for note in dict.fromkeys(result.provenance["audit"]["notes"] + result.provenance.get("skipped", [])):
         print(f"note: {note}")
     print(f"results: {paths['json']}")
-    from .audit import exceeds, no_verdict_reason, worst_case_table, worst_cases, worst_drop
+    from .audit import no_verdict_reason, worst_case_table, worst_cases, worst_drop
+    from .metrics import exceeds
 
     reason = no_verdict_reason(result, args.max_drop)
     if reason is not None:

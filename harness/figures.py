@@ -51,8 +51,8 @@ def worst_case(rows, threat: str) -> dict[str, list[dict]]:
     Returns a mapping model -> list of ``{"epsilon", "adv_rca", "snr_db", "attack"}``.
     """
     cells = defaultdict(list)
-    for r in rows:
-        if r["threat_model"] == threat and r.get("norm", "linf") == "linf":
+    for r in linf_rows(rows):
+        if r["threat_model"] == threat:
             cells[(r["model"], r["epsilon"], r["attack"], r["substitute"])].append(r)
     best: dict = {}
     for (model, eps, attack, sub), group in cells.items():

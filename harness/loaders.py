@@ -773,6 +773,7 @@ def load_victim(path, data: EEGData, *, arch: str | None = None, input_unit: str
     Returns the module and a description: format, arch, whether it has gradients, the static batch size (or None).
     """
     from ..models import load_bundle
+    from ..data.containers import same_channels
     from ..models.io import check_channels
 
     path = Path(path)
@@ -787,7 +788,7 @@ def load_victim(path, data: EEGData, *, arch: str | None = None, input_unit: str
         _check_bundle_options(folder, classes=classes, arch_kwargs=arch_kwargs, input_unit=input_unit,
                               standardize=standardize)
         model = load_bundle(folder)
-        if set(model.ch_names) != set(data.ch_names):  # the same names in another order: conform_data reorders
+        if not same_channels(model.ch_names, data.ch_names):  # the same names in another order: conform_data reorders
             check_channels(model.ch_names, data.ch_names, folder)  # names what is missing
         if arch is not None and arch != model.arch:
             raise ConfigError(f"--arch {arch} does not match the eegrobust bundle {str(folder)!r}, whose "

@@ -7,6 +7,17 @@ import numpy as np
 from ..attacks.budget import BANDS, _ratio_db, band_energy, demean, linf_norms
 
 
+#: Drops are differences of trial fractions, so an exact tie with ``max_drop`` can come out 4e-17 above it in floats
+#: (0.9 - 0.6): a drop exceeds the threshold only by more than this, far below one trial in a million.
+DROP_TOL = 1e-9
+
+
+def exceeds(drop: float, max_drop: float) -> bool:
+    """Whether an accuracy drop fails the gate ``max_drop`` (an exact tie passes, float round-off included); the
+    one comparison of `audit` and `assert_robust`."""
+    return drop > max_drop + DROP_TOL
+
+
 def rca(y_true, y_pred) -> float:
     """Raw classification accuracy."""
     return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))

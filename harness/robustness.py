@@ -35,6 +35,7 @@ from ..data import EEGData, epochs_to_data
 from ..data._checks import (ConfigError, DataError, EEGRobustError, check_microvolts, check_option,
                             check_random_state, check_X)
 from ..models import conform_data, predict_logits
+from .metrics import exceeds
 
 
 __all__ = ["ATTACK_ALIASES", "ChanceLevelError", "RobustnessError", "RobustnessResult", "assert_accuracy_drop_below",
@@ -89,8 +90,6 @@ class RobustnessResult:
 
     @property
     def passed(self) -> bool:
-        from .audit import exceeds
-
         return not exceeds(self.drop, self.max_drop)
 
     def to_dict(self) -> dict:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..data import EEGData
+from ..data.containers import same_channels
 from ..data._checks import DataError
 
 
@@ -71,7 +72,7 @@ def conform_data(model: nn.Module, data: EEGData, *, name: str = "the model") ->
     ch_names = model_ch_names(model)
     if (ch_names and tuple(ch_names) != tuple(data.ch_names) and not _default_names(ch_names, len(ch_names))
             and not _default_names(data.ch_names, data.n_chans)):
-        if len(ch_names) == data.n_chans == len(set(ch_names)) and set(ch_names) == set(data.ch_names):
+        if same_channels(ch_names, data.ch_names):
             warnings.warn(f"the epochs list {name}'s channels in another order ({list(data.ch_names)}); they are "
                           f"reordered by name to the model's order {list(ch_names)}.", stacklevel=2)
             data = data.reorder_channels(ch_names)

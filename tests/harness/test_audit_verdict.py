@@ -103,7 +103,7 @@ def test_edited_results_files_are_refused(tmp_path, edit, fragment):
 def test_a_drop_equal_to_max_drop_passes():
     """36/40 clean, 24/40 robust: the drop is exactly 0.3, which floats make 0.30000000000000004; the gate (audit
     and assert_robust alike) must pass a tie."""
-    from eegrobust.harness.audit import exceeds
+    from eegrobust.harness.metrics import exceeds
     from eegrobust.harness.robustness import RobustnessResult
 
     drop = 36 / 40 - 24 / 40
